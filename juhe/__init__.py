@@ -1,0 +1,53 @@
+"""A client of the Juhe AI image-edit API (接口 1985, "AI图像编辑").
+
+from juhe import ImageEditClient
+with ImageEditClient() as client:               # JUHE_API_KEY from the environment or .env
+    result = client.edit("把图中的小猫换成小狗", ["cat.jpg"])
+    paths = client.download(result, "outputs")  # links expire after 24 hours
+"""
+
+from ._client import AsyncImageEditClient, ImageEditClient
+from ._config import DEFAULT_API_URL, Settings
+from ._exceptions import (
+    ERROR_CODES,
+    AuthenticationError,
+    ConnectError,
+    ContentRejectedError,
+    DownloadError,
+    GenerationFailedError,
+    HTTPStatusError,
+    InvalidRequestError,
+    JuheError,
+    MalformedResponseError,
+    RateLimitError,
+    ReadTimeoutError,
+    ServiceUnavailableError,
+    TransportError,
+    error_for_code,
+)
+from ._models import EditResult
+from ._request import parse_size
+
+__all__ = [
+    "DEFAULT_API_URL",
+    "ERROR_CODES",
+    "AsyncImageEditClient",
+    "AuthenticationError",
+    "ConnectError",
+    "ContentRejectedError",
+    "DownloadError",
+    "EditResult",
+    "GenerationFailedError",
+    "HTTPStatusError",
+    "ImageEditClient",
+    "InvalidRequestError",
+    "JuheError",
+    "MalformedResponseError",
+    "RateLimitError",
+    "ReadTimeoutError",
+    "ServiceUnavailableError",
+    "Settings",
+    "TransportError",
+    "error_for_code",
+    "parse_size",
+]
