@@ -8,7 +8,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import httpx
@@ -83,6 +83,11 @@ def _status_error(response: httpx.Response) -> HTTPStatusError:
         f"HTTP {response.status_code} {response.reason_phrase}",
         status_code=response.status_code,
     )
+
+
+def _stage(callback: Callable[[str], None] | None, stage: str) -> None:
+    if callback is not None:
+        callback(stage)
 
 
 def _backoff(attempt: int) -> float:
@@ -191,12 +196,19 @@ class ImageEditClient(_BaseClient):
         model: str | None = None,
         *,
         api_key: str | None = None,
+        on_stage: Callable[[str], None] | None = None,
     ) -> EditResult:
-        """Edit 1-3 images as `prompt` says; `size` is `W*H`, `(W, H)` or None to keep the aspect."""
+        """Edit 1-3 images as `prompt` says; `size` is `W*H`, `(W, H)` or None to keep the aspect.
+
+        `api_key` overrides the client's key for this call only; `on_stage` is told
+        "preparing" and then "waiting" as the call moves on.
+        """
         params = self._check(prompt, images, size, model)
         key = self._key(api_key)
         started = time.monotonic()
+        _stage(on_stage, "preparing")
         body = self._prepare(params, key)
+        _stage(on_stage, "waiting")
         return self._finish(self._post(body, key), params, key, started)
 
     def _post(self, body: bytes, key: str) -> httpx.Response:
@@ -274,12 +286,19 @@ class AsyncImageEditClient(_BaseClient):
         model: str | None = None,
         *,
         api_key: str | None = None,
+        on_stage: Callable[[str], None] | None = None,
     ) -> EditResult:
-        """Edit 1-3 images as `prompt` says; `size` is `W*H`, `(W, H)` or None to keep the aspect."""
+        """Edit 1-3 images as `prompt` says; `size` is `W*H`, `(W, H)` or None to keep the aspect.
+
+        `api_key` overrides the client's key for this call only; `on_stage` is told
+        "preparing" and then "waiting" as the call moves on.
+        """
         params = self._check(prompt, images, size, model)
         key = self._key(api_key)
         started = time.monotonic()
+        _stage(on_stage, "preparing")
         body = await asyncio.to_thread(self._prepare, params, key)
+        _stage(on_stage, "waiting")
         return self._finish(await self._post(body, key), params, key, started)
 
     async def _post(self, body: bytes, key: str) -> httpx.Response:
