@@ -44,26 +44,27 @@ SIZE_CHOICES = [
 ]
 PRESET_SIZES = {value for _, value in SIZE_CHOICES}
 
+# (label, 图1, 图2, prompt, size)
 EXAMPLES = [
-    ["cat.jpg", None, None, "将图中的小猫换成小狗", "auto"],
-    ["coffee.jpg", None, None, "Turn this photo into a watercolor painting with soft paper texture", "auto"],
-    ["astronaut.jpg", None, None, "把背景换成火星表面, 人物保持不变", "1024*1024"],
-    [
-        "coffee_sign.jpg",
-        None,
-        None,
-        "Change the word “COFFEE” on the sign to “TEA”, same font and colours",
-        "auto",
-    ],
-    ["astronaut.jpg", "rocket.jpg", None, "让图1中的宇航员站在图2的火箭发射场前, 自然光照", "1248*832"],
-    [
+    ("🐱→🐶 换物体 · Object swap", "cat.jpg", None, "将图中的小猫换成小狗", "auto"),
+    ("🎨 Style · 风格", "coffee.jpg", None, "Turn this photo into a watercolor painting", "auto"),
+    ("🪐 换背景 · Background", "astronaut.jpg", None, "把背景换成火星表面, 人物保持不变", "1024*1024"),
+    ("🔤 Text · 改文字", "coffee_sign.jpg", None, "Change the word “COFFEE” on the sign to “TEA”", "auto"),
+    (
+        "🚀 两图合成 · 图1+图2",
+        "astronaut.jpg",
+        "rocket.jpg",
+        "让图1中的宇航员站在图2的火箭发射场前",
+        "1248*832",
+    ),
+    (
+        "☕ Two images · 图1+图2",
         "cat.jpg",
         "coffee.jpg",
-        None,
-        "Put the cat from 图1 on the wooden table next to the coffee cup in 图2",
+        "Put the cat from 图1 on the table beside the cup in 图2",
         "auto",
-    ],
-    ["rocket.jpg", None, None, "把天空改成布满星星的夜空", "auto"],
+    ),
+    ("🌌 夜空 · Night sky", "rocket.jpg", None, "把天空改成布满星星的夜空", "auto"),
 ]
 
 # Live character count and a hint when several images are named in no way (runs in the browser).
@@ -263,6 +264,7 @@ def build_demo() -> gr.Blocks:
                             image_mode=None,
                             sources=["upload", "clipboard"],
                             height=220,
+                            min_width=100,
                             elem_id=f"image{i}",
                         )
                         for i in (1, 2, 3)
@@ -302,12 +304,26 @@ def build_demo() -> gr.Blocks:
                         type="password",
                         elem_id="api-key",
                     )
+                gr.Examples(
+                    [
+                        [str(EXAMPLES_DIR / one), two and str(EXAMPLES_DIR / two), None, text, size]
+                        for _, one, two, text, size in EXAMPLES
+                    ],
+                    inputs=[*image_boxes, prompt_box, size_box],
+                    label=I18N("examples"),
+                    example_labels=[label for label, *_ in EXAMPLES],
+                    cache_examples=False,
+                    examples_per_page=8,
+                )
+
             with gr.Column(scale=4):
                 results_gallery = gr.Gallery(
                     label=I18N("results"),
-                    columns=2,
-                    height=360,
+                    columns=1,
+                    height=420,
                     object_fit="contain",
+                    fit_columns=False,
+                    preview=False,
                     buttons=["download", "download_all", "fullscreen"],
                     interactive=False,
                     elem_id="results",
@@ -323,19 +339,14 @@ def build_demo() -> gr.Blocks:
                 )
         history_gallery = gr.Gallery(
             label=I18N("history"),
-            columns=6,
-            height=220,
+            columns=8,
+            height=200,
             object_fit="cover",
+            fit_columns=False,
+            preview=False,
             buttons=["download", "fullscreen"],
             interactive=False,
             elem_id="history",
-        )
-        gr.Examples(
-            [[str(EXAMPLES_DIR / f) if f else None for f in row[:3]] + row[3:] for row in EXAMPLES],
-            inputs=[*image_boxes, prompt_box, size_box],
-            label=I18N("examples"),
-            cache_examples=False,
-            examples_per_page=8,
         )
 
         # --- wiring ---

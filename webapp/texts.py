@@ -13,7 +13,7 @@ EN = {
     "for real edits.",
     "live_banner": "**Live** — edits are made by the Juhe image-edit API. Results are saved on the "
     "server as soon as they arrive.",
-    "image1": "图1 · Image 1 (required)",
+    "image1": "图1 · Image 1",
     "image2": "图2 · Image 2 (optional)",
     "image3": "图3 · Image 3 (optional)",
     "prompt": "Instruction",
@@ -58,7 +58,7 @@ ZH = {
     "offline_banner": "**离线预览** —— 结果为模拟生成; 未配置 API key。每个结果都是你的图1加上 "
     "*SIMULATED* 标记。设置 `JUHE_API_KEY` (或在下方填写你自己的 key) 即可真实编辑。",
     "live_banner": "**在线** —— 编辑由聚合数据 AI 图像编辑接口完成。结果一返回就保存在服务器上。",
-    "image1": "图1 (必填)",
+    "image1": "图1",
     "image2": "图2 (可选)",
     "image3": "图3 (可选)",
     "prompt": "编辑描述",

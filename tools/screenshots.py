@@ -1,0 +1,62 @@
+"""Take the README's screenshots: desktop and mobile widths, English and Chinese, after one edit.
+
+    python tools/screenshots.py            # writes docs/screenshots/*.png
+
+Runs the app offline (built-in simulator) in this process and drives Debian's chromium.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.pop("JUHE_API_KEY", None)
+os.environ.setdefault("JUHE_SIM_LATENCY", "0.3")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("JUHE_OUTPUT_DIR", tempfile.mkdtemp(prefix="juhe-shots-"))
+
+from playwright.sync_api import sync_playwright  # noqa: E402
+
+import app  # noqa: E402
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
+VIEWS = {"desktop": {"width": 1366, "height": 900}, "mobile": {"width": 390, "height": 844}}
+OUT = ROOT / "docs" / "screenshots"
+
+
+def shoot(url: str, locale: str, view: str, browser) -> Path:
+    """One full-page screenshot after editing the cat example."""
+    page = browser.new_page(locale=locale, viewport=VIEWS[view], device_scale_factor=1)
+    page.goto(url)
+    page.locator("#image1 input[type=file]").set_input_files(str(ROOT / "examples" / "cat.jpg"))
+    page.locator("#prompt textarea").fill("将图中的小猫换成小狗 / replace the cat with a dog")
+    page.locator("button#run").click()
+    page.locator("#status", has_text="SIM").wait_for(timeout=30_000)
+    page.wait_for_timeout(500)
+    path = OUT / f"{view}-{locale}.png"
+    page.screenshot(path=str(path), full_page=True)
+    page.close()
+    return path
+
+
+def main() -> None:
+    """Launch the app, take the four screenshots, close everything."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    _, url, _ = app.demo.launch(prevent_thread_lock=True, quiet=True, **app.launch_options())
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            for view in VIEWS:
+                for locale in ("en-US", "zh-CN"):
+                    print(shoot(url, locale, view, browser))
+            browser.close()
+    finally:
+        app.demo.close()
+
+
+if __name__ == "__main__":
+    main()
