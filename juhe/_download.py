@@ -10,7 +10,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from PIL import Image
 
@@ -22,10 +22,17 @@ MAX_DOWNLOAD_BYTES = 50 * 1024 * 1024
 EXTENSIONS = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif", "GIF": ".gif"}
 
 
+def _split(url: str) -> SplitResult | None:
+    try:
+        return urlsplit(url)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return None
+
+
 def public_link(url: str) -> str:
     """The link without its query string, which holds the storage signature."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+    parts = _split(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}" if parts else "<invalid link>"
 
 
 def download_error(result: EditResult, url: str, why: str) -> DownloadError:
@@ -38,9 +45,10 @@ def download_error(result: EditResult, url: str, why: str) -> DownloadError:
 
 
 def check_url(result: EditResult, url: str) -> None:
-    """Only http(s) result links are fetched."""
-    if urlsplit(url).scheme not in ("http", "https"):
-        raise download_error(result, url, "only http(s) links are fetched")
+    """Only well-formed http(s) result links are fetched."""
+    parts = _split(url)
+    if parts is None or parts.scheme not in ("http", "https"):
+        raise download_error(result, url, "only well-formed http(s) links are fetched")
 
 
 def check_image(result: EditResult, url: str, data: bytes) -> str:
@@ -65,6 +73,7 @@ def _write_new(directory: Path, stem: str, suffix: str, data: bytes) -> Path:
     """Write `data` to a fresh name (stem, stem-2, ...) atomically; never replace a file."""
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".partial-", suffix=suffix)
     try:
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are ordinary files
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         n = 1

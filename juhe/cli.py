@@ -1,0 +1,538 @@
+"""The command line: `python -m juhe edit | batch | simulator`.
+
+    python -m juhe edit cat.jpg --prompt "把小猫换成小狗" --out edited
+    python -m juhe batch photos/ --prompt "转成水彩画风格" -j 4 --out edited
+    python -m juhe simulator --port 8765
+
+Settings come from JUHE_API_KEY, JUHE_API_URL, JUHE_TIMEOUT (the environment, then `.env`).
+Exit status: 0 success, 1 an edit failed, 2 bad arguments, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from ._client import AsyncImageEditClient, ImageEditClient
+from ._config import Settings
+from ._exceptions import (
+    AuthenticationError,
+    ConnectError,
+    DownloadError,
+    HTTPStatusError,
+    InvalidRequestError,
+    JuheError,
+    MalformedResponseError,
+    RateLimitError,
+    ReadTimeoutError,
+    TransportError,
+)
+from ._images import is_url
+from ._request import parse_size
+
+EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130  # argparse exits 2 on bad arguments
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
+MAX_JOBS = 32
+TAG_LENGTH = 10  # hex digits of the tag that makes a batch result's name unique
+# A batch sidecar: `<stem>.json`, `<stem>_1.json` for several images, `-N` added if a name was taken.
+_SIDECAR = re.compile(rf"(?P<stem>.+-[0-9a-f]{{{TAG_LENGTH}}})(?:_1)?(?:-\d+)*\.json")
+# The label a JuheError message starts with ("error 282504: ", "timeout: ", "http 500: ").
+_LABEL = re.compile(r"^(?:error -?\d+|[a-z][a-z ]*[a-z](?: \d+)?): ")
+_WORDS: tuple[tuple[type[JuheError], str], ...] = (
+    (ReadTimeoutError, "timeout"),
+    (ConnectError, "connect"),
+    (MalformedResponseError, "malformed"),
+    (TransportError, "network"),
+    (DownloadError, "download"),
+    (InvalidRequestError, "invalid"),
+)
+
+EDIT_EXAMPLES = """examples:
+  python -m juhe edit cat.jpg --prompt "把图中的小猫换成小狗"
+  python -m juhe edit a.png b.png --prompt "把图1的人物放进图2的场景" --size 1024*1024
+  python -m juhe edit cat.jpg --prompt "make it a watercolour" --out edited --json
+"""
+BATCH_EXAMPLES = """examples:
+  python -m juhe batch photos/ --prompt "转成水彩画风格" --out edited -j 4
+  python -m juhe batch a.jpg b.jpg more/ --prompt "remove the background" --size 1024*1024
+
+Run the same command again to resume: inputs whose result and sidecar are already in --out are
+skipped. A result is named <input name>-<tag>, the tag hashing the input's full path with the
+prompt, size and model, so a new prompt gives new results.
+"""
+MAIN_EXAMPLES = """examples:
+  python -m juhe edit cat.jpg --prompt "把图中的小猫换成小狗"
+  python -m juhe batch photos/ --prompt "转成水彩画风格" -j 4
+  python -m juhe simulator --port 8765    # then JUHE_API_URL=http://127.0.0.1:8765/image_edit/edit
+
+settings: JUHE_API_KEY (required), JUHE_API_URL, JUHE_TIMEOUT, from the environment or .env
+exit status: 0 success, 1 an edit failed, 2 bad arguments, 130 interrupted
+"""
+
+
+class SetupError(JuheError):
+    """The CLI cannot start: a setting is wrong or the key is missing; `word` names it."""
+
+    def __init__(self, word: str, message: str) -> None:
+        super().__init__(message)
+        self.word = word
+
+
+# ---------------------------------------------------------------- error lines
+
+
+def error_word(exc: JuheError) -> str:
+    """The CODE of an error line: the provider's code, or a short word for other failures."""
+    if isinstance(exc, SetupError):
+        return exc.word
+    if exc.code is not None:
+        return str(exc.code)
+    if isinstance(exc, HTTPStatusError):
+        return f"http{exc.status_code}"
+    return next((word for family, word in _WORDS if isinstance(exc, family)), "error")
+
+
+def error_line(exc: JuheError) -> str:
+    """`error CODE: explanation`, the explanation bilingual as the message already is."""
+    return f"error {error_word(exc)}: {_LABEL.sub('', str(exc), count=1)}"
+
+
+def load_settings() -> Settings:
+    """Settings from the environment and `.env`; raise SetupError if unusable or keyless."""
+    try:
+        settings = Settings.resolve()
+    except InvalidRequestError as exc:
+        raise SetupError("config", str(exc)) from None
+    if not settings.api_key:
+        raise SetupError(
+            "key", "未配置 API key / no API key: set JUHE_API_KEY in the environment or a .env file"
+        )
+    return settings
+
+
+# ---------------------------------------------------------------- argument types
+
+
+def size_arg(text: str) -> str:
+    """argparse type: `W*H` (or `WxH`, `auto`) with sides in [512, 2048]."""
+    try:
+        return parse_size(text)
+    except InvalidRequestError as exc:
+        raise argparse.ArgumentTypeError(_LABEL.sub("", str(exc))) from None
+
+
+def prompt_arg(text: str) -> str:
+    """argparse type: a prompt that is not blank."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("提示词不能为空 / the prompt must not be empty")
+    return text
+
+
+def jobs_arg(text: str) -> int:
+    """argparse type: how many calls run at once, 1 to MAX_JOBS."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_JOBS:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to {MAX_JOBS}, got {text!r}")
+    return value
+
+
+def image_arg(text: str) -> str:
+    """argparse type: an existing image file or an http(s) link."""
+    if is_url(text) or Path(text).is_file():
+        return text
+    raise argparse.ArgumentTypeError(f"找不到图片文件 / no such image file: {text}")
+
+
+# ---------------------------------------------------------------- parser
+
+
+def _add_edit_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--prompt", "-p", required=True, type=prompt_arg, help="the edit instruction")
+    parser.add_argument(
+        "--size",
+        type=size_arg,
+        default="",
+        metavar="W*H",
+        help="output size, each side 512-2048 (default: keep the input's aspect ratio)",
+    )
+    parser.add_argument("--model", default="auto", help="model name (default: auto)")
+    parser.add_argument(
+        "--out", "-o", type=Path, default=Path("outputs"), help="output folder (default: outputs)"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of `python -m juhe` and its commands."""
+    raw = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="python -m juhe",
+        description="Edit images with the Juhe AI image-edit API (接口 1985).",
+        epilog=MAIN_EXAMPLES,
+        formatter_class=raw,
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    edit = commands.add_parser(
+        "edit",
+        help="edit 1-3 images with one prompt",
+        description="Edit 1-3 images with one prompt; print the saved paths (a JSON sidecar sits beside).",
+        epilog=EDIT_EXAMPLES,
+        formatter_class=raw,
+    )
+    edit.add_argument("images", nargs="+", type=image_arg, metavar="IMAGE", help="1-3 image files or links")
+    _add_edit_options(edit)
+    edit.add_argument("--json", action="store_true", help="print one JSON object: order id, paths, links")
+    edit.set_defaults(handler=run_edit, command_parser=edit)
+
+    batch = commands.add_parser(
+        "batch",
+        help="edit many images one by one, resumable",
+        description="Edit each image on its own, several at a time, with a progress bar on stderr.",
+        epilog=BATCH_EXAMPLES,
+        formatter_class=raw,
+    )
+    batch.add_argument("paths", nargs="+", metavar="PATH", help="image files, or folders of images")
+    _add_edit_options(batch)
+    batch.add_argument(
+        "-j", "--jobs", type=jobs_arg, default=4, help=f"calls in flight at once, 1-{MAX_JOBS} (default: 4)"
+    )
+    batch.set_defaults(handler=run_batch, command_parser=batch)
+
+    commands.add_parser(
+        "simulator",
+        help="serve the local provider simulator (see: simulator --help)",
+        add_help=False,
+    )
+    return parser
+
+
+# ---------------------------------------------------------------- edit
+
+
+def run_edit(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """`edit`: one call, save the result, print its paths (or one JSON object)."""
+    if len(args.images) > 3:
+        parser.error(f"an edit takes 1 to 3 images, got {len(args.images)}")
+    settings = load_settings()
+    with ImageEditClient(settings=settings) as client:
+        result = client.edit(args.prompt, args.images, args.size, args.model)
+        for warning in result.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        paths = client.download(result, args.out)
+    if args.json:
+        summary = {
+            "order_id": result.order_id,
+            "paths": [str(p) for p in paths],
+            "links": result.image_urls,
+            "warnings": result.warnings,
+        }
+        print(json.dumps(summary, ensure_ascii=False))
+    else:
+        for path in paths:
+            print(path)
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- batch: inputs and names
+
+
+@dataclass(frozen=True)
+class Job:
+    """One batch input and the name its result is saved under."""
+
+    path: Path
+    stem: str
+
+
+def collect_inputs(paths: Sequence[str], out_dir: Path) -> list[Path]:
+    """Files as given plus the images directly inside folders, without duplicates, in order."""
+    found: list[Path] = []
+    seen: set[Path] = set()
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            if path.resolve() == out_dir.resolve():
+                raise ValueError(
+                    f"--out must not be an input folder (its results would become inputs): {raw}"
+                )
+            items = sorted(
+                p
+                for p in path.iterdir()
+                if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()
+            )
+        elif path.is_file():
+            items = [path]
+        else:
+            raise ValueError(f"no such file or folder: {raw}")
+        for item in items:
+            if item.resolve() not in seen:
+                seen.add(item.resolve())
+                found.append(item)
+    return found
+
+
+def job_stem(path: Path, prompt: str, size: str, model: str) -> str:
+    """`<input name>-<tag>`; the tag hashes the full path and the settings, so it is unique."""
+    identity = "\0".join((str(path.resolve()), prompt.strip(), size, model.strip() or "auto"))
+    tag = hashlib.sha256(identity.encode()).hexdigest()[:TAG_LENGTH]
+    name = "".join(c if c.isalnum() or c in "-_" else "_" for c in path.stem)[:40] or "image"
+    return f"{name}-{tag}"
+
+
+def finished_results(out_dir: Path) -> dict[str, list[Path]]:
+    """Stem -> result images, for each sidecar in `out_dir` whose images all exist.
+
+    The sidecar is written after the images, so its presence means the result is complete.
+    """
+    if not out_dir.is_dir():
+        return {}
+    names = {entry.name for entry in os.scandir(out_dir)}
+    done: dict[str, list[Path]] = {}
+    for name in sorted(names):
+        match = _SIDECAR.fullmatch(name)
+        if not match:
+            continue
+        try:
+            files = json.loads((out_dir / name).read_text("utf-8")).get("files")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(files, list) and files and all(isinstance(f, str) and f in names for f in files):
+            done.setdefault(match["stem"], [out_dir / f for f in files])
+    return done
+
+
+# ---------------------------------------------------------------- batch: progress
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def _rate(per_second: float) -> str:
+    if not per_second:
+        return "-/s"
+    return f"{per_second:.1f}/s" if per_second >= 1 else f"{per_second * 60:.1f}/min"
+
+
+class Progress:
+    """A one-line progress bar: done/total, percent, rate, elapsed, ETA and failures.
+
+    On a terminal it redraws in place; otherwise it writes one line per finished input.
+    """
+
+    def __init__(self, total: int, stream: TextIO | None = None, width: int = 24) -> None:
+        self.total = total
+        self.stream = stream or sys.stderr
+        self.width = width
+        self.done = 0
+        self.failed = 0
+        self.started = time.monotonic()
+        self.tty = self.stream.isatty()
+
+    def render(self) -> str:
+        """The bar as text."""
+        elapsed = time.monotonic() - self.started
+        rate = self.done / elapsed if self.done and elapsed > 0 else 0.0
+        filled = self.width * self.done // self.total if self.total else self.width
+        percent = 100 * self.done // self.total if self.total else 100
+        eta = _clock((self.total - self.done) / rate) if rate else "-:--"
+        line = (
+            f"[{'#' * filled}{'-' * (self.width - filled)}] {self.done}/{self.total} {percent:3d}% "
+            f"{_rate(rate)} elapsed {_clock(elapsed)} ETA {eta}"
+        )
+        return line + (f" ({self.failed} failed)" if self.failed else "")
+
+    def draw(self) -> None:
+        """Show the bar (in place on a terminal)."""
+        self.stream.write(f"\r{self.render()}\x1b[K" if self.tty else self.render() + "\n")
+        self.stream.flush()
+
+    def advance(self, ok: bool) -> None:
+        """Count one finished input and redraw."""
+        self.done += 1
+        self.failed += not ok
+        self.draw()
+
+    def close(self) -> None:
+        """End the bar's line on a terminal."""
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+# ---------------------------------------------------------------- batch: running
+
+
+@dataclass
+class BatchReport:
+    """What a batch did, kept outside the event loop so Ctrl-C cannot lose it."""
+
+    total: int
+    edited: list[tuple[Job, list[Path]]] = field(default_factory=list)
+    failed: list[tuple[Job, str]] = field(default_factory=list)
+    in_flight: set[Job] = field(default_factory=set)
+    stopped_by: JuheError | None = None
+
+
+async def edit_all(
+    jobs: list[Job], args: argparse.Namespace, settings: Settings, report: BatchReport
+) -> None:
+    """Edit every job, `args.jobs` at a time; stop starting new ones after an account error."""
+    progress = Progress(len(jobs))
+    pending = iter(jobs)  # shared by the workers: each job is taken once
+
+    async def worker(client: AsyncImageEditClient) -> None:
+        for job in pending:
+            if report.stopped_by is not None:
+                return
+            report.in_flight.add(job)
+            failure = None
+            try:
+                result = await client.edit(args.prompt, [job.path], args.size, args.model)
+                paths = await client.download(result, args.out, stem=job.stem)
+            except JuheError as exc:
+                failure = error_line(exc)
+                if isinstance(exc, (AuthenticationError, RateLimitError)):
+                    report.stopped_by = exc
+            except OSError as exc:
+                failure = f"error io: 读写文件失败 / file error: {exc}"
+            report.in_flight.discard(job)
+            if failure is None:
+                report.edited.append((job, paths))
+            else:
+                report.failed.append((job, failure))
+            progress.advance(ok=failure is None)
+
+    ticker = asyncio.ensure_future(_tick(progress)) if progress.tty else None
+    try:
+        async with AsyncImageEditClient(settings=settings) as client:
+            await asyncio.gather(*(worker(client) for _ in range(min(args.jobs, len(jobs)))))
+    finally:
+        if ticker is not None:
+            ticker.cancel()
+        progress.close()
+
+
+async def _tick(progress: Progress) -> None:
+    """Redraw once a second on a terminal, so elapsed time moves during long calls."""
+    while True:
+        progress.draw()
+        await asyncio.sleep(1.0)
+
+
+def run_batch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """`batch`: skip finished inputs, edit the rest concurrently, summarise; resumable."""
+    try:
+        inputs = collect_inputs(args.paths, args.out)
+    except ValueError as exc:
+        parser.error(str(exc))
+    if not inputs:
+        parser.error("no images found (folders are searched for " + ", ".join(sorted(IMAGE_SUFFIXES)) + ")")
+    settings = load_settings()
+    jobs = [Job(path, job_stem(path, args.prompt, args.size, args.model)) for path in inputs]
+    done = finished_results(args.out)
+    todo = [job for job in jobs if job.stem not in done]
+    skipped = len(jobs) - len(todo)
+    if not todo:
+        print(f"nothing to do: all {len(jobs)} inputs already have results in {args.out}", file=sys.stderr)
+        return EXIT_OK
+    print(
+        f"batch: {len(jobs)} inputs -> {args.out} ({skipped} already done, {len(todo)} to edit, "
+        f"{min(args.jobs, len(todo))} at a time)",
+        file=sys.stderr,
+    )
+    report = BatchReport(total=len(todo))
+    started = time.monotonic()
+    try:
+        asyncio.run(edit_all(todo, args, settings, report))
+    except KeyboardInterrupt:
+        print_summary(report, skipped, time.monotonic() - started, interrupted=True, out_dir=args.out)
+        return EXIT_INTERRUPTED
+    print_summary(report, skipped, time.monotonic() - started)
+    return EXIT_FAILED if report.failed else EXIT_OK
+
+
+def print_summary(
+    report: BatchReport,
+    skipped: int,
+    elapsed: float,
+    *,
+    interrupted: bool = False,
+    out_dir: Path | None = None,
+) -> None:
+    """The closing lines on stderr: counts, then each failure with its code."""
+    edited = len(report.edited)
+    abandoned = 0
+    if interrupted and out_dir is not None:
+        # a result being written when Ctrl-C came was finished by its thread before exit
+        finished = finished_results(out_dir)
+        edited += sum(1 for job in report.in_flight if job.stem in finished)
+        abandoned = sum(1 for job in report.in_flight if job.stem not in finished)
+    not_started = report.total - edited - len(report.failed) - abandoned
+    head = "interrupted" if interrupted else "finished"
+    line = f"{head} after {_clock(elapsed)}: {edited} edited, {skipped} skipped (already done), "
+    line += f"{len(report.failed)} failed"
+    if not_started:
+        line += f", {not_started} not started"
+    print(line, file=sys.stderr)
+    if abandoned:
+        calls = "1 call in flight was" if abandoned == 1 else f"{abandoned} calls in flight were"
+        print(f"{calls} abandoned; the provider may still bill them", file=sys.stderr)
+    if report.stopped_by is not None:
+        print(f"stopped early after {error_line(report.stopped_by)}", file=sys.stderr)
+    for job, message in sorted(report.failed, key=lambda failure: str(failure[0].path)):
+        print(f"failed {job.path}: {message}", file=sys.stderr)
+    if interrupted or report.failed:
+        print("run the same command again to resume (finished results are skipped)", file=sys.stderr)
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def run_simulator(argv: Sequence[str]) -> int:
+    """`simulator`: the same as `python -m juhe.simulator`."""
+    from .simulator import main as simulator_main
+
+    simulator_main(list(argv))
+    return EXIT_OK
+
+
+def _tolerant_streams() -> None:
+    """Never crash printing 中文 to a terminal that cannot show it."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="backslashreplace")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    _tolerant_streams()
+    if argv[:1] == ["simulator"]:
+        return run_simulator(argv[1:])
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args, args.command_parser)
+    except JuheError as exc:
+        print(error_line(exc), file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("interrupted / 已中断", file=sys.stderr)
+        return EXIT_INTERRUPTED

@@ -1,0 +1,454 @@
+"""`python -m juhe` driven as a user would: real subprocesses against the simulator on loopback."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+
+from juhe.simulator import Simulator, key_fingerprint
+
+ROOT = Path(__file__).resolve().parents[1]
+KEY = "test-key-123456"
+HAN = re.compile(r"[\u4e00-\u9fff]")
+
+
+@pytest.fixture(scope="module")
+def shared_sim():
+    """One simulator for the module (stopping one takes half a second)."""
+    with Simulator() as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def sim(shared_sim):
+    """The module's simulator with no faults, no latency and no recorded requests."""
+    reset = {"reset": True, "latency": 0, "rate": 0}
+    httpx.post(f"{shared_sim.base_url}/_sim/faults", json=reset, trust_env=False).raise_for_status()
+    return shared_sim
+
+
+@pytest.fixture
+def own_sim():
+    """A simulator of this test alone, for calls that outlive the test (slow faults)."""
+    with Simulator() as simulator:
+        yield simulator
+
+
+def cli_env(sim: Simulator | None, **overrides: str) -> dict[str, str]:
+    """The environment of a CLI run: the simulator's URL, none of the caller's JUHE_* or proxies."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JUHE_") and "proxy" not in k.lower()}
+    env.update(PYTHONPATH=str(ROOT), PYTHONIOENCODING="utf-8", PYTHONUNBUFFERED="1")
+    if sim is not None:
+        env.update(JUHE_API_URL=sim.url, JUHE_API_KEY=KEY)
+    env.update(overrides)
+    return env
+
+
+def juhe(cwd: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """Run `python -m juhe ARGS` in `cwd` and wait for it."""
+    return subprocess.run(
+        [sys.executable, "-m", "juhe", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=60,
+    )
+
+
+@contextlib.contextmanager
+def sigint_deliverable():
+    """Children inherit an ignored SIGINT (shells do that to background jobs); un-ignore it."""
+    previous = signal.getsignal(signal.SIGINT)
+    if previous == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        if previous == signal.SIG_IGN:
+            signal.signal(signal.SIGINT, previous)
+
+
+def make_image(path: Path, color: tuple[int, int, int] = (200, 40, 40)) -> Path:
+    """A small real image; the format follows the suffix."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (64, 48), color).save(path)
+    return path
+
+
+def edit_requests(sim: Simulator) -> list[dict]:
+    """The edit calls the simulator received, oldest first."""
+    return sim.stats()["requests"]
+
+
+def results(out: Path) -> tuple[list[Path], list[Path]]:
+    """(images, sidecars) in a result folder."""
+    files = sorted(out.iterdir()) if out.is_dir() else []
+    return [p for p in files if p.suffix == ".png"], [p for p in files if p.suffix == ".json"]
+
+
+def assert_complete(out: Path) -> None:
+    """Every file in `out` is a whole image or a sidecar, and every sidecar's images exist."""
+    images, sidecars = results(out)
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in images + sidecars)
+    named = set()
+    for sidecar in sidecars:
+        files = json.loads(sidecar.read_text("utf-8"))["files"]
+        named.update(files)
+        for name in files:
+            with Image.open(out / name) as image:
+                image.verify()
+    assert named == {p.name for p in images}
+
+
+# ---------------------------------------------------------------- edit
+
+
+def test_edit_saves_the_result_and_prints_its_path(sim, tmp_path):
+    make_image(tmp_path / "cat.jpg")
+    args = ["edit", "cat.jpg", "--prompt", "把小猫换成小狗", "--size", "512*640", "--out", "out"]
+    done = juhe(tmp_path, *args, env=cli_env(sim))
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 1
+    image_path = tmp_path / lines[0]
+    with Image.open(image_path) as image:
+        assert image.size == (512, 640)
+    sidecar = json.loads(image_path.with_suffix(".json").read_text("utf-8"))
+    assert sidecar["prompt"] == "把小猫换成小狗"
+    assert image_path.stem == sidecar["order_id"]
+    [request] = edit_requests(sim)
+    assert (request["outcome"], request["size"], request["images"]) == ("ok", "512*640", 1)
+    assert request["key"] == key_fingerprint(KEY)
+
+
+def test_edit_json_with_two_images_and_a_model(sim, tmp_path):
+    make_image(tmp_path / "a.png")
+    make_image(tmp_path / "b.jpg", (20, 90, 200))
+    args = ["edit", "a.png", "b.jpg", "--prompt", "把图1放进图2", "--model", "m2", "--json"]
+    done = juhe(tmp_path, *args, env=cli_env(sim))
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["order_id"].startswith("SIM")
+    assert [Path(p).parent.name for p in summary["paths"]] == ["outputs"]
+    assert all(link.startswith(sim.base_url + "/results/") for link in summary["links"])
+    sidecar = json.loads((tmp_path / summary["paths"][0]).with_suffix(".json").read_text("utf-8"))
+    assert sidecar["order_id"] == summary["order_id"]
+    [request] = edit_requests(sim)
+    assert (request["images"], request["model"]) == (2, "m2")
+
+
+def test_edit_reads_settings_from_dotenv(sim, tmp_path):
+    make_image(tmp_path / "cat.jpg")
+    (tmp_path / ".env").write_text(f"JUHE_API_URL={sim.url}\nJUHE_API_KEY=from-dotenv-key\n")
+    done = juhe(tmp_path, "edit", "cat.jpg", "--prompt", "hi", env=cli_env(None))
+    assert done.returncode == 0, done.stderr
+    assert [r["key"] for r in edit_requests(sim)] == [key_fingerprint("from-dotenv-key")]
+
+
+ERRORS = [
+    # simulator fault, CODE of the error line, a piece of its Chinese text
+    ("282504", "282504", "包含敏感词"),
+    ("282505", "282505", "生成失败"),
+    ("282506", "282506", "base64字符串大小超限"),
+    ("10001", "10001", "错误的请求KEY"),
+    ("10012", "10012", "请求超过次数限制"),
+    ("10020", "10020", "接口维护"),
+    ("http500", "http500", "服务返回 HTTP 500"),
+    ("malformed", "malformed", "不是 JSON"),
+    ("drop", "network", "连接被中断"),
+    ("expired", "download", "下载失败"),
+]
+
+
+@pytest.mark.parametrize(("fault", "word", "chinese"), ERRORS, ids=[e[0] for e in ERRORS])
+def test_edit_error_families(sim, tmp_path, fault, word, chinese):
+    make_image(tmp_path / "cat.jpg")
+    done = juhe(
+        tmp_path, "edit", "cat.jpg", "--prompt", f"edit [sim:{fault}]", "--out", "out", env=cli_env(sim)
+    )
+    assert done.returncode == 1
+    assert done.stdout == ""
+    line = done.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"error {word}: ")
+    zh, _, en = line.partition(" / ")  # bilingual: 中文 / English
+    assert chinese in zh and re.search(r"[A-Za-z]{3,} [A-Za-z]{2,}", en)
+    assert results(tmp_path / "out") == ([], [])
+    assert len(edit_requests(sim)) == 1  # sent once, never retried
+
+
+def test_edit_timeout_is_not_retried(own_sim, tmp_path):
+    make_image(tmp_path / "cat.jpg")
+    env = cli_env(own_sim, JUHE_TIMEOUT="0.5")
+    done = juhe(tmp_path, "edit", "cat.jpg", "--prompt", "edit [sim:slow=2]", "--out", "out", env=env)
+    assert done.returncode == 1
+    assert done.stderr.startswith("error timeout: 服务响应超时")
+    assert "may have been processed" in done.stderr
+    assert [r["outcome"] for r in edit_requests(own_sim)] == ["slow"]
+    assert results(tmp_path / "out") == ([], [])
+
+
+def test_edit_connect_error(tmp_path):
+    make_image(tmp_path / "cat.jpg")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = cli_env(None, JUHE_API_URL=f"http://127.0.0.1:{port}/image_edit/edit", JUHE_API_KEY=KEY)
+    done = juhe(tmp_path, "edit", "cat.jpg", "--prompt", "hi", env=env)
+    assert done.returncode == 1
+    assert done.stderr.startswith("error connect: 无法连接服务 / could not reach the provider")
+
+
+@pytest.mark.parametrize("command", ["edit", "batch"])
+@pytest.mark.parametrize(
+    ("setting", "word"),
+    [({"JUHE_API_KEY": ""}, "key"), ({"JUHE_TIMEOUT": "soon"}, "config")],
+    ids=["key", "config"],
+)
+def test_setup_errors_send_nothing(sim, tmp_path, command, setting, word):
+    make_image(tmp_path / "cat.jpg")
+    done = juhe(tmp_path, command, "cat.jpg", "--prompt", "hi", env=cli_env(sim, **setting))
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"error {word}: ")
+    assert HAN.search(done.stderr)
+    assert edit_requests(sim) == []
+
+
+USAGE_ERRORS = {
+    "no command": [],
+    "no prompt": ["edit", "cat.jpg"],
+    "blank prompt": ["edit", "cat.jpg", "--prompt", "   "],
+    "four images": ["edit", "cat.jpg", "cat.jpg", "cat.jpg", "cat.jpg", "--prompt", "hi"],
+    "missing image": ["edit", "dog.jpg", "--prompt", "hi"],
+    "size too small": ["edit", "cat.jpg", "--prompt", "hi", "--size", "100*100"],
+    "size not a size": ["edit", "cat.jpg", "--prompt", "hi", "--size", "big"],
+    "jobs zero": ["batch", "cat.jpg", "--prompt", "hi", "-j", "0"],
+    "missing path": ["batch", "nowhere/", "--prompt", "hi"],
+    "empty folder": ["batch", "empty", "--prompt", "hi"],
+    "out is input": ["batch", ".", "--prompt", "hi", "--out", "."],
+}
+
+
+@pytest.mark.parametrize("args", USAGE_ERRORS.values(), ids=USAGE_ERRORS.keys())
+def test_bad_arguments_are_usage_errors_and_send_nothing(sim, tmp_path, args):
+    make_image(tmp_path / "cat.jpg")
+    (tmp_path / "empty").mkdir()
+    done = juhe(tmp_path, *args, env=cli_env(sim))
+    assert done.returncode == 2
+    assert "usage: python -m juhe" in done.stderr
+    assert done.stdout == ""
+    assert edit_requests(sim) == []
+    assert not (tmp_path / "outputs").exists()
+
+
+@pytest.mark.parametrize(
+    "command", [[], ["edit"], ["batch"], ["simulator"]], ids=["main", "edit", "batch", "sim"]
+)
+def test_help_shows_examples(tmp_path, command):
+    done = juhe(tmp_path, *command, "--help", env=cli_env(None))
+    assert done.returncode == 0
+    assert re.search(r"^examples?:", done.stdout, re.MULTILINE)
+    assert "python -m juhe" in done.stdout
+
+
+# ---------------------------------------------------------------- batch
+
+
+def test_batch_edits_files_and_folders_under_unique_names(sim, tmp_path):
+    make_image(tmp_path / "in" / "a.jpg")
+    make_image(tmp_path / "in" / "b.png")
+    (tmp_path / "in" / "notes.txt").write_text("not an image")
+    make_image(tmp_path / "other" / "a.jpg", (0, 0, 255))
+    inputs = ["in", "other/a.jpg", "in/a.jpg"]  # in/a.jpg twice: edited once
+    args = ["--prompt", "水彩", "--size", "512*512", "--out", "out", "-j", "2"]
+    done = juhe(tmp_path, "batch", *inputs, *args, env=cli_env(sim))
+    assert done.returncode == 0, done.stderr
+    images, sidecars = results(tmp_path / "out")
+    assert sorted(p.name.split("-")[0] for p in images) == ["a", "a", "b"]
+    assert len({p.stem for p in images}) == 3 and len(sidecars) == 3
+    assert_complete(tmp_path / "out")
+    assert len(edit_requests(sim)) == 3
+    assert re.search(r"\] 3/3 100% [\d.]+/(s|min) elapsed \d+:\d\d ETA \d+:\d\d", done.stderr)
+    assert "3 edited, 0 skipped (already done), 0 failed" in done.stderr
+
+
+def test_batch_resumes_after_a_partial_run(sim, tmp_path):
+    for name in ("a.jpg", "b.jpg", "c.jpg"):
+        make_image(tmp_path / "in" / name)
+    args = ["batch", "in", "--prompt", "水彩", "--size", "512*512", "--out", "out", "-j", "1"]
+    sim.inject("282505")  # the first call (a.jpg, inputs go in name order) fails
+
+    first = juhe(tmp_path, *args, env=cli_env(sim))
+    assert first.returncode == 1
+    assert re.search(r"^failed in[/\\]a\.jpg: error 282505: 生成失败", first.stderr, re.MULTILINE)
+    assert "2 edited, 0 skipped (already done), 1 failed" in first.stderr
+    kept = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()}
+    assert len(kept) == 4
+
+    second = juhe(tmp_path, *args, env=cli_env(sim))
+    assert second.returncode == 0, second.stderr
+    assert "1 edited, 2 skipped (already done), 0 failed" in second.stderr
+    requests = edit_requests(sim)
+    assert len(requests) == 4  # 3 + only the failed one again
+    assert all(p.read_bytes() == data for name, data in kept.items() for p in [tmp_path / "out" / name])
+    assert_complete(tmp_path / "out")
+    assert len(results(tmp_path / "out")[0]) == 3
+
+    third = juhe(tmp_path, *args, env=cli_env(sim))
+    assert third.returncode == 0 and "nothing to do" in third.stderr
+    new_prompt = juhe(tmp_path, *args[:3], "油画", *args[4:], env=cli_env(sim))
+    assert new_prompt.returncode == 0 and "3 edited" in new_prompt.stderr
+    assert len(edit_requests(sim)) == 7  # a new prompt is new work; the same one is not
+
+
+def test_batch_resume_finds_results_of_several_images(sim, tmp_path):
+    make_image(tmp_path / "in" / "a.jpg")
+    args = ["batch", "in", "--prompt", "two [sim:images=2]", "--out", "out", "--size", "512*512"]
+    first = juhe(tmp_path, *args, env=cli_env(sim))
+    assert first.returncode == 0, first.stderr
+    images, sidecars = results(tmp_path / "out")
+    assert [p.stem[-2:] for p in images] == ["_1", "_2"] and len(sidecars) == 1
+    again = juhe(tmp_path, *args, env=cli_env(sim))
+    assert again.returncode == 0 and "nothing to do" in again.stderr
+    assert len(edit_requests(sim)) == 1
+
+
+def test_batch_lists_local_failures_with_codes(sim, tmp_path):
+    make_image(tmp_path / "in" / "good.jpg")
+    (tmp_path / "in" / "broken.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
+    done = juhe(tmp_path, "batch", "in", "--prompt", "hi", "--out", "out", env=cli_env(sim))
+    assert done.returncode == 1
+    assert re.search(r"^failed in[/\\]broken\.jpg: error invalid: ", done.stderr, re.MULTILINE)
+    assert "(1 failed)" in done.stderr  # on the progress bar
+    assert len(edit_requests(sim)) == 1  # the broken file was refused before sending
+    assert len(results(tmp_path / "out")[0]) == 1
+
+
+def test_batch_stops_starting_calls_after_an_account_error(tmp_path):
+    for name in ("a.jpg", "b.jpg", "c.jpg"):
+        make_image(tmp_path / "in" / name)
+    with Simulator(keys={"the-right-key"}) as strict:
+        done = juhe(tmp_path, "batch", "in", "--prompt", "hi", "-j", "1", env=cli_env(strict))
+        assert [r["outcome"] for r in edit_requests(strict)] == ["10001"]
+    assert done.returncode == 1
+    assert "0 edited, 0 skipped (already done), 1 failed, 2 not started" in done.stderr
+    assert "stopped early after error 10001: 错误的请求KEY" in done.stderr
+
+
+def concurrency(sim: Simulator, starts: list[float]) -> int:
+    """Most edit calls the simulator was serving at once, from start and finish timestamps."""
+    events = [(t, 1) for t in starts] + [(r["time"], -1) for r in edit_requests(sim)]
+    peak = running = 0
+    for _, step in sorted(events):  # at a tie a finish (-1) sorts before a start
+        running += step
+        peak = max(peak, running)
+    return peak
+
+
+@pytest.mark.parametrize(("jobs", "count"), [(3, 6), (1, 2)])
+def test_batch_jobs_overlap_calls(sim, tmp_path, monkeypatch, jobs, count):
+    sim.state.latency = 0.8 if jobs > 1 else 0.3
+    starts: list[float] = []
+    next_fault = sim.state.next_fault
+
+    def recording(prompt: str):
+        starts.append(time.time())  # called as a call starts, before the simulated latency
+        return next_fault(prompt)
+
+    monkeypatch.setattr(sim.state, "next_fault", recording)
+    for i in range(count):
+        make_image(tmp_path / "in" / f"{i}.jpg", (i * 40, 80, 80))
+    args = ["batch", "in", "--prompt", "hi", "--size", "512*512", "-j", str(jobs)]
+    done = juhe(tmp_path, *args, env=cli_env(sim))
+    assert done.returncode == 0, done.stderr
+    assert len(starts) == count == len(edit_requests(sim))
+    assert concurrency(sim, starts) == jobs
+
+
+def test_ctrl_c_keeps_finished_results_and_leaves_no_partial_file(own_sim, tmp_path):
+    sim = own_sim
+    for name in ("a.jpg", "b.jpg", "c.jpg", "d.jpg"):
+        make_image(tmp_path / "in" / name)
+    # two calls answer at once, the next two hang until long after Ctrl-C
+    sim.inject("images=1", "images=1", "slow=10", "slow=10")
+    args = ["batch", "in", "--prompt", "hi", "--size", "512*512", "--out", "out", "-j", "2"]
+    with sigint_deliverable():
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "juhe", *args],
+            cwd=tmp_path,
+            env=cli_env(sim),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while not (
+            len(results(tmp_path / "out")[1]) == 2 and sim.stats()["counts"].get("slow") == 2
+        ):  # two results saved and both later calls in flight
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stderr
+    assert (
+        "interrupted after" in stderr
+        and "2 edited" in stderr
+        and "2 calls in flight were abandoned" in stderr
+    )
+    assert_complete(tmp_path / "out")  # no .partial-* file, no image without its sidecar
+    kept = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()}
+    assert len(kept) == 4
+
+    again = juhe(tmp_path, *args, env=cli_env(sim))
+    assert again.returncode == 0, again.stderr
+    assert "2 edited, 2 skipped (already done), 0 failed" in again.stderr
+    assert all((tmp_path / "out" / name).read_bytes() == data for name, data in kept.items())
+    assert_complete(tmp_path / "out")
+    assert len(results(tmp_path / "out")[0]) == 4
+
+
+# ---------------------------------------------------------------- simulator
+
+
+def test_simulator_command_serves_edits(tmp_path):
+    make_image(tmp_path / "cat.jpg")
+    with sigint_deliverable():
+        server = subprocess.Popen(
+            [sys.executable, "-m", "juhe", "simulator", "--port", "0"],
+            cwd=tmp_path,
+            env=cli_env(None),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    try:
+        banner = server.stdout.readline()
+        url = re.search(r"JUHE_API_URL=(\S+)", banner).group(1)
+        env = cli_env(None, JUHE_API_URL=url, JUHE_API_KEY=KEY)
+        done = juhe(tmp_path, "edit", "cat.jpg", "--prompt", "hi", env=env)
+        assert done.returncode == 0, done.stderr
+        assert (tmp_path / done.stdout.strip()).is_file()
+        server.send_signal(signal.SIGINT)
+        assert server.wait(timeout=20) == 0
+    finally:
+        if server.poll() is None:
+            server.kill()
+        server.communicate()
