@@ -29,6 +29,7 @@ from ._request import (
     EditParams,
     build_form,
     check_params,
+    has_unsendable,
     image_budget,
     parse_response,
     prepare_images,
@@ -70,6 +71,8 @@ def map_transport_errors(secret: str | None = None) -> Iterator[None]:
         raise TransportError(
             f"transport error: 网络错误 / {type(exc).__name__}: {_plain(exc, secret)}"
         ) from exc
+    except httpx.InvalidURL as exc:  # not an httpx.HTTPError
+        raise TransportError(f"bad link: 链接无效 / invalid URL: {_plain(exc, secret)}") from exc
 
 
 def _plain(exc: Exception, secret: str | None) -> str:
@@ -88,6 +91,12 @@ def _status_error(response: httpx.Response) -> HTTPStatusError:
 def _stage(callback: Callable[[str], None] | None, stage: str) -> None:
     if callback is not None:
         callback(stage)
+
+
+def _check_deadline(result: EditResult, url: str, started: float) -> None:
+    """Bound a whole download: the read timeout alone lets a link that trickles bytes run for ever."""
+    if time.monotonic() - started > DOWNLOAD_TIMEOUT:
+        raise download_error(result, url, f"took longer than {DOWNLOAD_TIMEOUT:g} s")
 
 
 def _backoff(attempt: int) -> float:
@@ -132,6 +141,10 @@ class _BaseClient:
             raise InvalidRequestError(
                 "missing key: 未配置 API key / no API key: set JUHE_API_KEY or pass api_key"
             )
+        if has_unsendable(key):  # never echo the key itself
+            raise InvalidRequestError(
+                "invalid key: API key 含有控制字符 / the API key holds control characters"
+            )
         return key
 
     def _check(self, prompt, images, size, model) -> EditParams:
@@ -142,13 +155,16 @@ class _BaseClient:
         prepared: list[PreparedImage] = prepare_images(params, max_side=self.settings.max_side, budget=budget)
         return build_form(key, params, prepared)
 
-    def _finish(self, response: httpx.Response, params: EditParams, key: str, started: float) -> EditResult:
+    def _finish(
+        self, response: httpx.Response, params: EditParams, key: str, started: float, requested_at: str
+    ) -> EditResult:
         if response.status_code != 200:
             raise _status_error(response)
         try:
             result = parse_response(response.content, params)
         except JuheError as exc:
             raise scrub(exc, key) from None
+        result.requested_at = requested_at
         result.elapsed_s = round(time.monotonic() - started, 3)
         result.completed_at = now_iso()
         logger.info("edit %s done in %.2fs", result.order_id, result.elapsed_s)
@@ -205,11 +221,11 @@ class ImageEditClient(_BaseClient):
         """
         params = self._check(prompt, images, size, model)
         key = self._key(api_key)
-        started = time.monotonic()
+        started, requested_at = time.monotonic(), now_iso()
         _stage(on_stage, "preparing")
         body = self._prepare(params, key)
         _stage(on_stage, "waiting")
-        return self._finish(self._post(body, key), params, key, started)
+        return self._finish(self._post(body, key), params, key, started, requested_at)
 
     def _post(self, body: bytes, key: str) -> httpx.Response:
         for attempt in range(STATUS_RETRIES + 1):
@@ -223,6 +239,7 @@ class ImageEditClient(_BaseClient):
     def fetch(self, result: EditResult, url: str) -> tuple[str, bytes, str]:
         """Download one result link, checked to be a whole image under the size cap."""
         check_url(result, url)
+        started = time.monotonic()
         try:
             with map_transport_errors(), self._http.stream("GET", url, timeout=DOWNLOAD_TIMEOUT) as response:
                 if response.status_code != 200:
@@ -234,6 +251,7 @@ class ImageEditClient(_BaseClient):
                     total += len(chunk)
                     if total > MAX_DOWNLOAD_BYTES:
                         raise download_error(result, url, f"larger than {MAX_DOWNLOAD_BYTES} bytes")
+                    _check_deadline(result, url, started)
                     chunks.append(chunk)
         except TransportError as exc:
             raise download_error(result, url, str(exc)) from exc
@@ -295,11 +313,11 @@ class AsyncImageEditClient(_BaseClient):
         """
         params = self._check(prompt, images, size, model)
         key = self._key(api_key)
-        started = time.monotonic()
+        started, requested_at = time.monotonic(), now_iso()
         _stage(on_stage, "preparing")
         body = await asyncio.to_thread(self._prepare, params, key)
         _stage(on_stage, "waiting")
-        return self._finish(await self._post(body, key), params, key, started)
+        return self._finish(await self._post(body, key), params, key, started, requested_at)
 
     async def _post(self, body: bytes, key: str) -> httpx.Response:
         for attempt in range(STATUS_RETRIES + 1):
@@ -313,6 +331,7 @@ class AsyncImageEditClient(_BaseClient):
     async def fetch(self, result: EditResult, url: str) -> tuple[str, bytes, str]:
         """Download one result link, checked to be a whole image under the size cap."""
         check_url(result, url)
+        started = time.monotonic()
         try:
             with map_transport_errors():
                 async with self._http.stream("GET", url, timeout=DOWNLOAD_TIMEOUT) as response:
@@ -325,6 +344,7 @@ class AsyncImageEditClient(_BaseClient):
                         total += len(chunk)
                         if total > MAX_DOWNLOAD_BYTES:
                             raise download_error(result, url, f"larger than {MAX_DOWNLOAD_BYTES} bytes")
+                        _check_deadline(result, url, started)
                         chunks.append(chunk)
         except TransportError as exc:
             raise download_error(result, url, str(exc)) from exc

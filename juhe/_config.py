@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import httpx
 from dotenv import dotenv_values, find_dotenv
 
 from ._exceptions import InvalidRequestError
@@ -24,6 +25,15 @@ def load_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]
     values = {k: v for k, v in dotenv_values(path).items() if v is not None} if path else {}
     values.update(os.environ if environ is None else environ)
     return values
+
+
+def _is_http_url(url: str) -> bool:
+    """True for a well-formed http(s) URL with a host, the only kind a request can go to."""
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        return False
+    return parsed.scheme in ("http", "https") and bool(parsed.host)
 
 
 def _number(env: Mapping[str, str], name: str, default: float) -> float:
@@ -75,9 +85,9 @@ class Settings:
             max_body_bytes=int(max_body_bytes or _number(env, "JUHE_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)),
             max_side=int(max_side or _number(env, "JUHE_MAX_SIDE", DEFAULT_MAX_SIDE)),
         )
-        if not settings.api_url.startswith(("http://", "https://")):
+        if not _is_http_url(settings.api_url):
             raise InvalidRequestError(
-                f"配置错误 / bad setting: JUHE_API_URL must start with http:// or https://, "
+                f"配置错误 / bad setting: JUHE_API_URL must be an http:// or https:// URL with a host, "
                 f"got {settings.api_url!r}"
             )
         if settings.timeout <= 0:

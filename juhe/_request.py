@@ -22,6 +22,8 @@ AUTO_SIZES = (None, "", "auto")
 _SIZE_RE = re.compile(r"^\s*\(?\s*(\d+)\s*(?:\*|x|X|×|,)\s*(\d+)\s*\)?\s*$")
 # key=...&text=...&image1=&image2=&image3=&size=...&model=... without the field values
 _FORM_OVERHEAD = 64
+# Control characters (tab and line breaks aside) and lone surrogates, which UTF-8 cannot encode
+_UNSENDABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -39,10 +41,13 @@ def normalise_prompt(prompt: object) -> tuple[str, list[str]]:
     """Strip the prompt and cut it to 800 characters, returning the warnings that caused."""
     if not isinstance(prompt, str):
         raise invalid("提示词必须是文本", f"the prompt must be a string, not {type(prompt).__name__}")
-    text = prompt.strip()
+    cleaned = _UNSENDABLE.sub("", prompt)
+    text = cleaned.strip()
     if not text:
         raise invalid("提示词不能为空", "the prompt must not be empty")
     notes = []
+    if cleaned != prompt:
+        notes.append("提示词中的控制字符已删除 / control characters were removed from the prompt")
     if len(text) > MAX_PROMPT_CHARS:
         notes.append(
             f"提示词超过 {MAX_PROMPT_CHARS} 字符, 已截断 / the prompt has {len(text)} characters; "
@@ -50,6 +55,11 @@ def normalise_prompt(prompt: object) -> tuple[str, list[str]]:
         )
         text = text[:MAX_PROMPT_CHARS]
     return text, notes
+
+
+def has_unsendable(text: str) -> bool:
+    """True if `text` holds control characters or lone surrogates (which cannot be sent)."""
+    return _UNSENDABLE.search(text) is not None
 
 
 def parse_size(size: object) -> str:
@@ -86,6 +96,8 @@ def check_params(prompt: object, images: object, size: object = None, model: obj
     if not 1 <= len(items) <= MAX_IMAGES:
         raise invalid("需要 1 到 3 张图片", f"an edit takes 1 to {MAX_IMAGES} images, got {len(items)}")
     model_name = "auto" if model is None else str(model).strip() or "auto"
+    if has_unsendable(model_name):
+        raise invalid("模型名含有控制字符", "the model name holds control characters")
     return EditParams(text, items, parse_size(size), model_name, tuple(notes))
 
 
@@ -103,9 +115,9 @@ def prepare_images(params: EditParams, *, max_side: int, budget: int) -> list[Pr
     return [prepare_image(item, max_side=max_side, budget=budget) for item in params.images]
 
 
-def _escape_value(value: str) -> bytes:
-    """Form-escape one value; base64 payloads take a fast path that escapes only `+ / =`."""
-    if value.startswith("data:"):
+def _escape_value(value: str, *, image: bool = False) -> bytes:
+    """Form-escape one value; an image's base64 payload takes a fast path that escapes only `+ / =`."""
+    if image and value.startswith("data:"):
         head, sep, payload = value.partition(",")
         escaped = payload.replace("+", "%2B").replace("/", "%2F").replace("=", "%3D")
         return (quote(head + sep, safe="") + escaped).encode("ascii")
@@ -124,7 +136,9 @@ def build_form(api_key: str, params: EditParams, images: Sequence[PreparedImage]
         ("size", params.size),
         ("model", params.model),
     ]
-    return b"&".join(name.encode() + b"=" + _escape_value(value) for name, value in fields)
+    return b"&".join(
+        name.encode() + b"=" + _escape_value(value, image=name.startswith("image")) for name, value in fields
+    )
 
 
 def parse_response(body: bytes, params: EditParams | None = None) -> EditResult:

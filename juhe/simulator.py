@@ -25,6 +25,7 @@ import json
 import random
 import re
 import secrets
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -358,6 +359,11 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], state: SimulatorState) -> None:
         super().__init__(address, _Handler)
         self.state = state
+
+    def handle_error(self, request, client_address) -> None:
+        """Stay quiet when the client hung up first, as it does after its own timeout."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class Simulator:

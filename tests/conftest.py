@@ -1,0 +1,94 @@
+"""Shared fixtures: a provider simulator, isolation from the developer's settings, both clients."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Generator, Iterator
+from typing import Any
+
+import pytest
+
+import juhe._client
+from juhe import AsyncImageEditClient, ImageEditClient
+from juhe.simulator import Simulator
+
+Steps = Callable[[Any], Generator[Any, Any, Any]]
+
+
+@pytest.fixture(scope="session")
+def simulator() -> Iterator[Simulator]:
+    """One simulator on a free loopback port for the whole run; tests tell their requests apart by
+    a unique prompt, never by global counts."""
+    with Simulator() as sim:
+        yield sim
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    """No JUHE_* variable and no `.env` from the developer's machine: cwd is an empty folder."""
+    for name in ("JUHE_API_KEY", "JUHE_API_URL", "JUHE_TIMEOUT", "JUHE_MAX_BODY_BYTES", "JUHE_MAX_SIDE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def no_backoff(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Retries wait 0 s; returns the attempts the client backed off after."""
+    attempts: list[int] = []
+
+    def backoff(attempt: int) -> float:
+        attempts.append(attempt)
+        return 0.0
+
+    monkeypatch.setattr(juhe._client, "_backoff", backoff)
+    return attempts
+
+
+def _drive_sync(steps: Generator) -> Any:
+    value = None
+    while True:
+        try:
+            value = steps.send(value)
+        except StopIteration as stop:
+            return stop.value
+
+
+async def _drive_async(steps: Generator) -> Any:
+    value, error = None, None
+    while True:
+        try:
+            awaitable = steps.throw(error) if error else steps.send(value)
+        except StopIteration as stop:
+            return stop.value
+        try:
+            value, error = await awaitable, None
+        except Exception as exc:  # delivered at the `yield`, as the sync client would raise it there
+            value, error = None, exc
+
+
+@pytest.fixture(params=["sync", "async"])
+def run_client(request: pytest.FixtureRequest) -> Callable[..., Any]:
+    """Run one test body on a fresh `ImageEditClient` and, as a second case, `AsyncImageEditClient`.
+
+    The body is a generator that yields each client call and gets its result back (awaited when the
+    client is async); errors are raised at the `yield`:
+
+        def steps(client):
+            result = yield client.edit("prompt", [image])
+            return result
+
+        result = run_client(steps, api_key="k", transport=transport)
+    """
+
+    def run(steps: Steps, **options: Any) -> Any:
+        if request.param == "sync":
+            with ImageEditClient(**options) as client:
+                return _drive_sync(steps(client))
+
+        async def main() -> Any:
+            async with AsyncImageEditClient(**options) as client:
+                return await _drive_async(steps(client))
+
+        return asyncio.run(main())
+
+    return run
