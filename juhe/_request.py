@@ -154,12 +154,13 @@ def parse_response(body: bytes, params: EditParams | None = None) -> EditResult:
         raise MalformedResponseError(
             "malformed response: 缺少 error_code / the provider's answer has no error_code"
         )
-    try:
-        code = int(payload["error_code"])
-    except (TypeError, ValueError):
-        raise MalformedResponseError(
-            f"malformed response: error_code 无效 / bad error_code {payload['error_code']!r}"
-        ) from None
+    raw_code = payload["error_code"]
+    # an integer, or a string of digits; true, 0.5 or "" must not read as success
+    if isinstance(raw_code, bool) or not (
+        isinstance(raw_code, int) or (isinstance(raw_code, str) and raw_code.strip().isdigit())
+    ):
+        raise MalformedResponseError(f"malformed response: error_code 无效 / bad error_code {raw_code!r}")
+    code = int(raw_code)
     reason = payload.get("reason")
     result = payload.get("result")
     order_id = result.get("orderid") if isinstance(result, dict) else None

@@ -9,6 +9,7 @@ import pytest
 
 from juhe import (
     ERROR_CODES,
+    ContentRejectedError,
     InvalidRequestError,
     JuheError,
     MalformedResponseError,
@@ -300,3 +301,20 @@ def test_success_without_links_keeps_the_order_id():
     with pytest.raises(MalformedResponseError) as info:
         parse_response(b'{"error_code": 0, "result": {"orderid": "JH9", "images": []}}')
     assert info.value.order_id == "JH9"
+
+
+@pytest.mark.parametrize("raw", ["false", "true", "0.5", '""', '"x"', "null", "[0]"])
+def test_an_error_code_that_is_not_an_integer_is_malformed(raw):
+    body = (
+        '{"reason": "成功", "error_code": ' + raw + ', "result": {"orderid": "A", '
+        '"images": [{"image": "https://x/y.png"}]}}'
+    ).encode()
+    with pytest.raises(MalformedResponseError):
+        parse_response(body)
+
+
+def test_an_error_code_given_as_a_digit_string_counts():
+    body = b'{"reason": "x", "error_code": "282504", "result": null}'
+    with pytest.raises(ContentRejectedError) as info:
+        parse_response(body)
+    assert info.value.code == 282504
