@@ -11,10 +11,13 @@ import re
 from pathlib import Path
 
 import gradio as gr
+from starlette.middleware import Middleware
 
-from juhe import JuheError
+from juhe import JuheError, parse_size
 from webapp.backend import Backend
-from webapp.limits import RateLimiter, client_address
+from webapp.components import checked_image
+from webapp.limits import RateLimiter, client_address, forwarded_allow_ips, parse_trusted_proxies
+from webapp.routes import CloseRoutes
 from webapp.texts import I18N, say, wants_chinese
 
 # --- constants ---------------------------------------------------------------------------------
@@ -24,7 +27,7 @@ CONCURRENCY = int(os.environ.get("JUHE_CONCURRENCY", "16"))  # bound by a remote
 QUEUE_SIZE = int(os.environ.get("JUHE_QUEUE_SIZE", "64"))
 MAX_UPLOAD = os.environ.get("JUHE_MAX_UPLOAD", "20mb")
 RATE_LIMIT = int(os.environ.get("JUHE_RATE_LIMIT", "0"))  # edits per minute per visitor; 0 = off
-TRUSTED_PROXIES = [p.strip() for p in os.environ.get("JUHE_TRUSTED_PROXIES", "").split(",") if p.strip()]
+TRUSTED_PROXIES = parse_trusted_proxies(os.environ.get("JUHE_TRUSTED_PROXIES", ""))
 ACCESS_PASSWORD = os.environ.get("JUHE_ACCESS_PASSWORD", "")
 HISTORY_KEPT = 60
 PROMPT_LIMIT = 800
@@ -82,6 +85,20 @@ COUNTER_JS = """
 }
 """
 
+# A double click on the run button is one edit. trigger_mode="once" skips clicks only once the first
+# call is registered, which the page does after an await; a quick second click (more so while 图1 is
+# still uploading) slips in before that and starts a second paid call. This drops a double click's
+# second click before Gradio sees it; keyboard activation (detail 0) is untouched. It goes in `head`
+# rather than `js`: head scripts run before the button is rendered, `js` sometimes after.
+RUN_ONCE_HEAD = """<script>
+document.addEventListener("click", (event) => {
+  if (event.detail > 1 && event.target instanceof Element && event.target.closest("#run")) {
+    event.stopImmediatePropagation();
+    event.preventDefault();
+  }
+}, true);
+</script>"""
+
 CSS = """
 #mode-banner {padding: 10px 14px; border-radius: 10px;}
 #mode-banner.offline {background: #fff7e0; border: 1px solid #f0c36d; color: #5c4400;}
@@ -100,16 +117,30 @@ limiter = RateLimiter(RATE_LIMIT)
 # --- handlers ----------------------------------------------------------------------------------
 
 
+def user_error(message: str, title: str = "错误 · Error", duration: float | None = 10) -> gr.Error:
+    """A visitor-facing error: shown as a toast, not logged with a traceback (it is expected)."""
+    return gr.Error(message, title=title, duration=duration, print_exception=False)
+
+
 def _collect_images(slots: list[str | None], links: list[str | None]) -> list[str]:
     """One input per slot (a link wins over an upload); 图 numbers must not shift."""
+    for number, link in enumerate(links, start=1):
+        # Only http(s): the client also reads local paths and data URIs, and a path typed here
+        # would make the server read its own files (another visitor's results) and send them out.
+        if (link or "").strip() and not (link or "").strip().lower().startswith(("http://", "https://")):
+            raise user_error(
+                f"图{number}的链接必须以 http:// 或 https:// 开头 / The 图{number} (Image {number}) link "
+                "must be a public http:// or https:// URL.",
+                title="链接 · Link",
+            )
     chosen = [(link or "").strip() or upload for upload, link in zip(slots, links, strict=True)]
     while chosen and not chosen[-1]:
         chosen.pop()
     if not chosen:
-        raise gr.Error("请在图1中放入图片 / Put an image in 图1 (Image 1).", title="图1 · Image 1")
+        raise user_error("请在图1中放入图片 / Put an image in 图1 (Image 1).", title="图1 · Image 1")
     if not all(chosen):
         missing = next(i for i, item in enumerate(chosen, start=1) if not item)
-        raise gr.Error(
+        raise user_error(
             f"图{missing}为空, 但后面的图片已设置; 请按顺序放入图片 / 图{missing} (Image {missing}) is "
             "empty while a later slot is set; fill the slots in order.",
             title="图片顺序 · Image order",
@@ -164,7 +195,7 @@ async def edit(
         )
         wait = limiter.retry_after(f"session:{request.session_hash}", f"address:{address}")
         if wait:
-            raise gr.Error(
+            raise user_error(
                 f"编辑太频繁, 请 {wait:.0f} 秒后再试 / Too many edits: at most {RATE_LIMIT} per minute. "
                 f"Try again in {wait:.0f} s.",
                 title="限流 · Rate limit",
@@ -185,7 +216,7 @@ async def edit(
         saved = await backend.edit(prompt, images, size, model, (api_key or "").strip() or None, on_stage)
     except JuheError as exc:
         title, message = _error_message(exc)
-        raise gr.Error(message, title=title, duration=None) from None
+        raise user_error(message, title=title, duration=None) from None
 
     shown = [backend.display_path(p) for p in saved.paths]
     result = saved.result
@@ -201,6 +232,12 @@ async def edit(
     before = image1 if image1 and not (url1 or "").strip() else None
     compare = (before, shown[0]) if before else None
     return shown, compare, status, history, history, shown
+
+
+def mark_failed(results: list[str] | None, request: gr.Request = None):
+    """After a failed edit: keep the earlier results on show and say they are the earlier ones."""
+    chinese = wants_chinese(request.headers.get("accept-language") if request else None)
+    return results or [], f"⚠️ {say('failed', chinese)}"
 
 
 def _relative(path: Path) -> str:
@@ -221,7 +258,7 @@ def reuse_result(selected: str | None, results: list[str] | None):
     """Make the selected (or first) result the new 图1."""
     chosen = selected or (results[0] if results else None)
     if not chosen:
-        raise gr.Error("还没有结果 / There is no result to continue from yet.")
+        raise user_error("还没有结果 / There is no result to continue from yet.")
     return chosen
 
 
@@ -229,7 +266,13 @@ def pick_size(choice: str):
     """Show the width and height boxes for a custom size and write their value into `size`."""
     if choice == "custom":
         return gr.update(visible=True), "1024*1024", 1024, 1024
-    return gr.update(visible=choice not in PRESET_SIZES), gr.skip(), gr.skip(), gr.skip()
+    if choice in PRESET_SIZES:
+        return gr.update(visible=False), gr.skip(), gr.skip(), gr.skip()
+    try:  # a typed "W*H": show it in the width and height boxes
+        width, height = parse_size(choice).split("*")
+    except (JuheError, ValueError):
+        return gr.update(visible=True), gr.skip(), gr.skip(), gr.skip()
+    return gr.update(visible=True), gr.skip(), int(width), int(height)
 
 
 def set_custom_size(width: float | None, height: float | None) -> str:
@@ -247,7 +290,7 @@ def build_demo() -> gr.Blocks:
         results_state = gr.State([])
         selected_state = gr.State(None)
 
-        gr.Markdown("# " + "AI 图像编辑 · AI Image Edit")
+        gr.Markdown(I18N("title"))
         gr.Markdown(I18N("subtitle"))
         gr.Markdown(
             I18N("offline_banner" if backend.offline else "live_banner"),
@@ -258,7 +301,8 @@ def build_demo() -> gr.Blocks:
             with gr.Column(scale=5):
                 with gr.Row():
                     image_boxes = [
-                        gr.Image(
+                        checked_image(
+                            i,
                             label=I18N(f"image{i}"),
                             type="filepath",
                             image_mode=None,
@@ -366,6 +410,12 @@ def build_demo() -> gr.Blocks:
             concurrency_id="edit",
             trigger_mode="once",
             show_progress_on=[results_gallery],
+        ).failure(
+            mark_failed,
+            inputs=results_state,
+            outputs=[results_gallery, status_md],
+            api_visibility="private",
+            queue=False,
         )
         for source in (prompt_box, *image_boxes):
             source.change(
@@ -409,13 +459,22 @@ def build_demo() -> gr.Blocks:
 
 def launch_options() -> dict:
     """Keyword arguments of `demo.launch()`, shared by `__main__` and the tests."""
+    # uvicorn rewrites the client address from X-Forwarded-For itself; make it trust the same
+    # proxies as the rate limit (an explicit FORWARDED_ALLOW_IPS still wins).
+    os.environ.setdefault("FORWARDED_ALLOW_IPS", forwarded_allow_ips(TRUSTED_PROXIES))
     options = {
         "i18n": I18N,
         "css": CSS,
+        "head": RUN_ONCE_HEAD,
         "theme": gr.themes.Soft(primary_hue="orange", secondary_hue="amber"),
         "max_file_size": MAX_UPLOAD,
         "max_threads": max(40, CONCURRENCY + 8),
         "footer_links": ["api"],
+        # Gradio's run history keeps every call's inputs in the browser's localStorage in plain
+        # text, the visitor's own API key included; the page promises that key is never stored.
+        "run_history": False,
+        # Gradio's deep-link route would write a session's inputs, that key too, to disk: closed.
+        "app_kwargs": {"middleware": [Middleware(CloseRoutes)]},
     }
     if ACCESS_PASSWORD:
         options["auth"] = lambda _user, password: password == ACCESS_PASSWORD

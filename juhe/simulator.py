@@ -30,7 +30,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import unquote_plus, urlsplit
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
@@ -241,7 +241,7 @@ class _Handler(BaseHTTPRequestHandler):
         if len(body) > MAX_BODY_BYTES:
             self._count("http413", {})
             return self._send(413, b"<html><body>413 Request Entity Too Large</body></html>", "text/html")
-        form = {k: v[0] for k, v in parse_qs(body.decode("ascii", "replace"), keep_blank_values=True).items()}
+        form = parse_form(body)
         self._edit(state, form, len(body))
 
     def _count(self, outcome: str, form: dict, size: int = 0) -> None:
@@ -324,6 +324,28 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             return False
         return True
+
+
+_BASE64_ESCAPES = (("%2B", "+"), ("%2b", "+"), ("%2F", "/"), ("%2f", "/"), ("%3D", "="), ("%3d", "="))
+
+
+def _unquote(value: str) -> str:
+    """`unquote_plus`, with a fast path for base64 whose only escapes are `%2B`, `%2F` and `%3D`
+    (the generic one runs Python code per escape: a third of an edit's time with 3 images)."""
+    fast = value.replace("+", " ")
+    for escape, char in _BASE64_ESCAPES:
+        fast = fast.replace(escape, char)
+    return fast if "%" not in fast else unquote_plus(value)
+
+
+def parse_form(body: bytes) -> dict[str, str]:
+    """The first value of each field of an urlencoded body, as `parse_qs(keep_blank_values=True)`."""
+    form: dict[str, str] = {}
+    for pair in body.decode("ascii", "replace").split("&"):
+        if pair:
+            name, _, value = pair.partition("=")
+            form.setdefault(unquote_plus(name), _unquote(value))
+    return form
 
 
 def _valid_size(size: str) -> bool:

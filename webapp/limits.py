@@ -11,6 +11,32 @@ from collections.abc import Iterable
 WINDOW_S = 60.0
 
 
+def parse_trusted_proxies(spec: str) -> list[str]:
+    """The entries of JUHE_TRUSTED_PROXIES (comma-separated addresses or networks), checked at startup.
+
+    A bad entry raises `ValueError` naming it, rather than failing every visitor's edit later.
+    """
+    entries = [p.strip() for p in spec.split(",") if p.strip()]
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ValueError(
+                f"JUHE_TRUSTED_PROXIES: {entry!r} is not an IP address or network "
+                "(expected e.g. 10.0.0.1 or 10.0.0.0/8, comma-separated)"
+            ) from None
+    return entries
+
+
+def forwarded_allow_ips(trusted_proxies: Iterable[str]) -> str:
+    """The same proxies as uvicorn's FORWARDED_ALLOW_IPS (comma-separated networks; "" trusts none).
+
+    Left unset, uvicorn trusts X-Forwarded-For from 127.0.0.1, so behind any local tunnel (an SSH
+    forward, a share link) a visitor could write their own address.
+    """
+    return ",".join(str(ipaddress.ip_network(p, strict=False)) for p in trusted_proxies if p)
+
+
 def client_address(peer: str | None, forwarded_for: str | None, trusted_proxies: Iterable[str]) -> str:
     """The visitor's address: `X-Forwarded-For` counts only when the direct peer is a trusted proxy.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 EN = {
-    "title": "AI Image Edit · Juhe API 1985",
+    "title": "# AI Image Edit · Juhe API 1985",
     "subtitle": "Drop in one to three images, say what to change, and get the edited image back. "
     "Name the images 图1 / 图2 / 图3 (image 1/2/3) when you use more than one.",
     "offline_banner": "**Offline preview** — results are simulated; no API key is configured. "
@@ -52,7 +52,7 @@ EN = {
 }
 
 ZH = {
-    "title": "AI 图像编辑 · 聚合数据接口 1985",
+    "title": "# AI 图像编辑 · 聚合数据接口 1985",
     "subtitle": "上传 1 到 3 张图片, 写下想要的修改, 即可得到编辑后的图片。使用多张图片时, "
     "请在描述中用 图1 / 图2 / 图3 指代它们。",
     "offline_banner": "**离线预览** —— 结果为模拟生成; 未配置 API key。每个结果都是你的图1加上 "
@@ -105,6 +105,10 @@ RUNTIME = {
     "order": ("订单", "order"),
     "saved": ("已保存到", "saved to"),
     "simulated": ("模拟结果", "simulated"),
+    "failed": (
+        "上一次编辑失败 (原因见提示消息); 之前的结果和记录都已保留。",
+        "The last edit failed (the message says why); earlier results and history are kept.",
+    ),
 }
 
 

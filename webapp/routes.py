@@ -1,0 +1,25 @@
+"""Gradio routes this app closes: an ASGI middleware, passed to `launch(app_kwargs=...)`."""
+
+from __future__ import annotations
+
+from starlette.responses import PlainTextResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+# `/gradio_api/deep_link?session_hash=...` writes the session's input values (a visitor's own API
+# key among them) to GRADIO_TEMP_DIR/deep_links/<id>/state.json, and `/?deep_link=<id>` shows them
+# to whoever opens that link. The app has no deep-link button, so the route only adds risk.
+CLOSED_PATHS = ("/gradio_api/deep_link",)
+
+
+class CloseRoutes:
+    """Answer 404 for the paths in `CLOSED_PATHS` (also under a root path prefix)."""
+
+    def __init__(self, app: ASGIApp, paths: tuple[str, ...] = CLOSED_PATHS) -> None:
+        self.app = app
+        self.paths = paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].rstrip("/").endswith(self.paths):
+            await PlainTextResponse("Not Found", status_code=404)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
