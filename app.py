@@ -364,7 +364,7 @@ def build_demo() -> gr.Blocks:
                 results_gallery = gr.Gallery(
                     label=I18N("results"),
                     columns=1,
-                    height=420,
+                    height="auto",
                     object_fit="contain",
                     fit_columns=False,
                     preview=False,
