@@ -6,11 +6,13 @@ against the built-in simulator. Run: `python app.py`.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 from pathlib import Path
 
 import gradio as gr
+from gradio.utils import get_upload_folder
 from starlette.middleware import Middleware
 
 from juhe import JuheError, parse_size
@@ -218,7 +220,8 @@ async def edit(
         title, message = _error_message(exc)
         raise user_error(message, title=title, duration=None) from None
 
-    shown = [backend.display_path(p) for p in saved.paths]
+    cache_dir = get_upload_folder()  # results inside it are served without hashing on the event loop
+    shown = await asyncio.to_thread(lambda: [backend.display_path(p, cache_dir) for p in saved.paths])
     result = saved.result
     history = [(path, result.prompt) for path in shown] + list(history or [])
     history = history[:HISTORY_KEPT]

@@ -29,7 +29,6 @@ from ._request import (
     EditParams,
     build_form,
     check_params,
-    has_unsendable,
     image_budget,
     parse_response,
     prepare_images,
@@ -141,7 +140,7 @@ class _BaseClient:
             raise InvalidRequestError(
                 "missing key: 未配置 API key / no API key: set JUHE_API_KEY or pass api_key"
             )
-        if has_unsendable(key):  # never echo the key itself
+        if not key.isprintable():  # control characters or lone surrogates; never echo the key
             raise InvalidRequestError(
                 "invalid key: API key 含有控制字符 / the API key holds control characters"
             )

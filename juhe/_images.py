@@ -218,7 +218,11 @@ def _fits(data: bytes, mime: str, budget: int) -> str | None:
     """The data URI of `data` if its escaped form fits `budget`, else None."""
     b64 = base64.b64encode(data)
     head = f"data:{mime};base64,"
-    if len(b64) > budget or len(quote(head, safe="")) + _escaped_length(b64) > budget:
+    head_length = len(quote(head, safe=""))
+    # counting the escapes reads the whole text three times: skip it when even the worst case fits
+    if head_length + 3 * len(b64) > budget and (
+        len(b64) > budget or head_length + _escaped_length(b64) > budget
+    ):
         return None
     return head + b64.decode("ascii")
 

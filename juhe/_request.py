@@ -59,11 +59,6 @@ def normalise_prompt(prompt: object) -> tuple[str, list[str]]:
     return text, notes
 
 
-def has_unsendable(text: str) -> bool:
-    """True if `text` holds control characters or lone surrogates (which cannot be sent)."""
-    return _UNSENDABLE.search(text) is not None
-
-
 def parse_size(size: object) -> str:
     """Return `W*H` from `W*H`, `WxH` or `(W, H)`, or `""` for auto; sides must be in [512, 2048]."""
     if size is None or (isinstance(size, str) and size.strip().lower() in ("", "auto")):
@@ -98,7 +93,7 @@ def check_params(prompt: object, images: object, size: object = None, model: obj
     if not 1 <= len(items) <= MAX_IMAGES:
         raise invalid("需要 1 到 3 张图片", f"an edit takes 1 to {MAX_IMAGES} images, got {len(items)}")
     model_name = "auto" if model is None else str(model).strip() or "auto"
-    if has_unsendable(model_name):
+    if not model_name.isprintable():
         raise invalid("模型名含有控制字符", "the model name holds control characters")
     return EditParams(text, items, parse_size(size), model_name, tuple(notes))
 
@@ -133,8 +128,9 @@ def _escape_value(value: str, *, image: bool = False) -> bytes:
     """Form-escape one value; an image's base64 payload takes a fast path that escapes only `+ / =`."""
     if image and value.startswith("data:"):
         head, sep, payload = value.partition(",")
-        escaped = payload.replace("+", "%2B").replace("/", "%2F").replace("=", "%3D")
-        return (quote(head + sep, safe="") + escaped).encode("ascii")
+        # on bytes, which replace faster than str: this is a megabyte or more per image
+        escaped = payload.encode("ascii").replace(b"+", b"%2B").replace(b"/", b"%2F").replace(b"=", b"%3D")
+        return quote(head + sep, safe="").encode("ascii") + escaped
     return quote_plus(value, safe="").encode("ascii")
 
 
@@ -150,9 +146,10 @@ def build_form(api_key: str, params: EditParams, images: Sequence[PreparedImage]
         ("size", params.size),
         ("model", params.model),
     ]
-    return b"&".join(
-        name.encode() + b"=" + _escape_value(value, image=name.startswith("image")) for name, value in fields
-    )
+    parts = []
+    for name, value in fields:  # one join: each image's text is copied once more, not three times
+        parts += [b"&", name.encode(), b"=", _escape_value(value, image=name.startswith("image"))]
+    return b"".join(parts[1:])
 
 
 def parse_response(body: bytes, params: EditParams | None = None) -> EditResult:

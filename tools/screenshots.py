@@ -23,7 +23,12 @@ from playwright.sync_api import sync_playwright  # noqa: E402
 
 import app  # noqa: E402
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
 VIEWS = {"desktop": {"width": 1366, "height": 900}, "mobile": {"width": 390, "height": 844}}
 OUT = ROOT / "docs" / "screenshots"
 
