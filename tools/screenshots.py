@@ -17,7 +17,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.pop("JUHE_API_KEY", None)
 os.environ.setdefault("JUHE_SIM_LATENCY", "0.3")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-os.environ.setdefault("JUHE_OUTPUT_DIR", tempfile.mkdtemp(prefix="juhe-shots-"))
+os.environ.pop("JUHE_OUTPUT_DIR", None)
+os.chdir(tempfile.mkdtemp(prefix="juhe-shots-"))  # results land in ./outputs, as for a visitor
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
