@@ -92,10 +92,34 @@ def _stage(callback: Callable[[str], None] | None, stage: str) -> None:
         callback(stage)
 
 
-def _check_deadline(result: EditResult, url: str, started: float) -> None:
-    """Bound a whole download: the read timeout alone lets a link that trickles bytes run for ever."""
-    if time.monotonic() - started > DOWNLOAD_TIMEOUT:
-        raise download_error(result, url, f"took longer than {DOWNLOAD_TIMEOUT:g} s")
+class _Download:
+    """The bytes of one result link, bounded in size and in total time (a trickling link too)."""
+
+    def __init__(self, result: EditResult, url: str) -> None:
+        self.result, self.url = result, url
+        self.started = time.monotonic()
+        self.chunks: list[bytes] = []
+        self.total = 0
+
+    def check_status(self, response: httpx.Response) -> None:
+        """Anything but 200 means the link expired or failed."""
+        if response.status_code != 200:
+            raise download_error(
+                self.result, self.url, f"HTTP {response.status_code} (the link may have expired)"
+            )
+
+    def add(self, chunk: bytes) -> None:
+        """Keep a chunk, or raise once the size cap or the deadline is passed."""
+        self.total += len(chunk)
+        if self.total > MAX_DOWNLOAD_BYTES:
+            raise download_error(self.result, self.url, f"larger than {MAX_DOWNLOAD_BYTES} bytes")
+        if time.monotonic() - self.started > DOWNLOAD_TIMEOUT:
+            raise download_error(self.result, self.url, f"took longer than {DOWNLOAD_TIMEOUT:g} s")
+        self.chunks.append(chunk)
+
+    def data(self) -> bytes:
+        """All the bytes received."""
+        return b"".join(self.chunks)
 
 
 def _backoff(attempt: int) -> float:
@@ -238,23 +262,15 @@ class ImageEditClient(_BaseClient):
     def fetch(self, result: EditResult, url: str) -> tuple[str, bytes, str]:
         """Download one result link, checked to be a whole image under the size cap."""
         check_url(result, url)
-        started = time.monotonic()
+        body = _Download(result, url)
         try:
             with map_transport_errors(), self._http.stream("GET", url, timeout=DOWNLOAD_TIMEOUT) as response:
-                if response.status_code != 200:
-                    raise download_error(
-                        result, url, f"HTTP {response.status_code} (the link may have expired)"
-                    )
-                chunks, total = [], 0
+                body.check_status(response)
                 for chunk in response.iter_bytes():
-                    total += len(chunk)
-                    if total > MAX_DOWNLOAD_BYTES:
-                        raise download_error(result, url, f"larger than {MAX_DOWNLOAD_BYTES} bytes")
-                    _check_deadline(result, url, started)
-                    chunks.append(chunk)
+                    body.add(chunk)
         except TransportError as exc:
             raise download_error(result, url, str(exc)) from exc
-        data = b"".join(chunks)
+        data = body.data()
         return url, data, check_image(result, url, data)
 
     def download(
@@ -330,24 +346,16 @@ class AsyncImageEditClient(_BaseClient):
     async def fetch(self, result: EditResult, url: str) -> tuple[str, bytes, str]:
         """Download one result link, checked to be a whole image under the size cap."""
         check_url(result, url)
-        started = time.monotonic()
+        body = _Download(result, url)
         try:
             with map_transport_errors():
                 async with self._http.stream("GET", url, timeout=DOWNLOAD_TIMEOUT) as response:
-                    if response.status_code != 200:
-                        raise download_error(
-                            result, url, f"HTTP {response.status_code} (the link may have expired)"
-                        )
-                    chunks, total = [], 0
+                    body.check_status(response)
                     async for chunk in response.aiter_bytes():
-                        total += len(chunk)
-                        if total > MAX_DOWNLOAD_BYTES:
-                            raise download_error(result, url, f"larger than {MAX_DOWNLOAD_BYTES} bytes")
-                        _check_deadline(result, url, started)
-                        chunks.append(chunk)
+                        body.add(chunk)
         except TransportError as exc:
             raise download_error(result, url, str(exc)) from exc
-        data = b"".join(chunks)
+        data = body.data()
         return url, data, await asyncio.to_thread(check_image, result, url, data)
 
     async def download(
