@@ -19,6 +19,7 @@ from juhe import JuheError, parse_size
 from webapp.backend import Backend
 from webapp.components import checked_image
 from webapp.limits import RateLimiter, client_address, forwarded_allow_ips, parse_trusted_proxies
+from webapp.memory import return_large_buffers
 from webapp.routes import CloseRoutes
 from webapp.texts import I18N, say, wants_chinese
 
@@ -488,4 +489,5 @@ def launch_options() -> dict:
 demo = build_demo()
 
 if __name__ == "__main__":
+    return_large_buffers()
     demo.launch(**launch_options())

@@ -9,6 +9,7 @@ import base64
 import io
 import math
 import os
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,11 @@ _TRANSPOSE = {
 PASSTHROUGH_MODES = ("1", "L", "LA", "P", "RGB", "RGBA")
 
 ImageInput = Any  # str path or URL or data URI, os.PathLike, bytes, or PIL.Image.Image
+
+# Re-encoding a 12-MP photo holds about 70 MB of pixels and a whole core for a moment. Running more
+# of them at once than there are cores is no faster and only adds memory, so in this process at
+# most one per core runs at a time, however many requests or threads ask.
+_REENCODE_SLOTS = threading.BoundedSemaphore(os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)
@@ -268,15 +274,16 @@ def prepare_image(item: ImageInput, *, max_side: int, budget: int) -> PreparedIm
             width, height = image.size  # read first: the decode check may draft a JPEG at 1/8 scale
             _check_decodes(image, data)
             return PreparedImage(uri, SUPPORTED_MIME[fmt], width, height, True, len(data))
-    try:
-        scale = min(1.0, max_side / max(image.size))
-        if image.format == "JPEG" and scale < 0.5:
-            # decode at a reduced scale: a 12-MP photo needs only the pixels we keep
-            image.draft("RGB", (math.ceil(image.width * scale), math.ceil(image.height * scale)))
-        normal, alpha = _normalise(image, max_side, owned=data is not None)
-    except InvalidRequestError:
-        raise
-    except Exception:
-        raise invalid("图片文件已损坏", "the image is truncated or corrupt") from None
-    uri, mime, final = _encode_within(normal, alpha, budget)
+    with _REENCODE_SLOTS:
+        try:
+            scale = min(1.0, max_side / max(image.size))
+            if image.format == "JPEG" and scale < 0.5:
+                # decode at a reduced scale: a 12-MP photo needs only the pixels we keep
+                image.draft("RGB", (math.ceil(image.width * scale), math.ceil(image.height * scale)))
+            normal, alpha = _normalise(image, max_side, owned=data is not None)
+        except InvalidRequestError:
+            raise
+        except Exception:
+            raise invalid("图片文件已损坏", "the image is truncated or corrupt") from None
+        uri, mime, final = _encode_within(normal, alpha, budget)
     return PreparedImage(uri, mime, final.width, final.height, False, len(data or b""))
