@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -82,27 +81,18 @@ class Backend:
         paths = await client.download(result, self.output_dir)
         return SavedEdit(result, paths, simulated)
 
-    def display_path(self, path: Path, cache_dir: str | os.PathLike | None = None) -> str:
-        """A path Gradio may serve. File work: call it from a worker thread, not the event loop.
+    def display_path(self, path: Path, cache_dir: str | os.PathLike) -> str:
+        """Link (else copy) a result into a fresh folder inside Gradio's cache dir; return its path.
 
-        With `cache_dir` (Gradio's upload folder) the result is hard-linked (else copied) into a
-        fresh folder there: Gradio hashes and copies every returned file that lies outside that
-        folder, on the server's event loop, stalling every visitor; a file inside is served as is.
-        Without it, results outside the working and temp dirs are copied to temp.
+        Gradio hashes and copies every returned file that lies outside that folder, on the server's
+        event loop, stalling every visitor; a file inside is served as is. File work: call it from a
+        worker thread.
         """
         resolved = path.resolve()
-        if cache_dir is not None:
-            shown = Path(cache_dir).resolve() / "juhe-results" / secrets.token_hex(16) / resolved.name
-            shown.parent.mkdir(parents=True)
-            try:
-                os.link(resolved, shown)
-            except OSError:  # another file system, or no hard links there
-                shutil.copyfile(resolved, shown)
-            return str(shown)
-        for root in (Path.cwd(), Path(tempfile.gettempdir())):
-            if resolved.is_relative_to(root.resolve()):
-                return str(resolved)
-        shown = Path(tempfile.gettempdir()) / "juhe-results" / resolved.name
-        shown.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(resolved, shown)
+        shown = Path(cache_dir).resolve() / "juhe-results" / secrets.token_hex(16) / resolved.name
+        shown.parent.mkdir(parents=True)
+        try:
+            os.link(resolved, shown)
+        except OSError:  # another file system, or no hard links there
+            shutil.copyfile(resolved, shown)
         return str(shown)
