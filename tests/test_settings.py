@@ -1,0 +1,191 @@
+"""The app's settings: every JUHE_* variable read once, from the environment over `.env`, validated
+with a message naming the variable; and `python app.py` honouring a `.env` in its working folder."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from apphost import CAT, ROOT
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+
+from juhe.simulator import Simulator
+from webapp.settings import AppSettings, ConfigError
+
+EVERY_SETTING = {
+    "JUHE_API_KEY": "k-123456",
+    "JUHE_API_URL": "http://127.0.0.1:9/image_edit/edit",
+    "JUHE_TIMEOUT": "30",
+    "JUHE_MAX_BODY_BYTES": "4000000",
+    "JUHE_MAX_SIDE": "1024",
+    "JUHE_OUTPUT_DIR": "results",
+    "JUHE_CONCURRENCY": "4",
+    "JUHE_QUEUE_SIZE": "9",
+    "JUHE_MAX_UPLOAD": "5mb",
+    "JUHE_RATE_LIMIT": "3",
+    "JUHE_TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.1",
+    "JUHE_ACCESS_PASSWORD": "pw-secret",
+    "JUHE_SIM_LATENCY": "0.25",
+    "JUHE_MCP": "off",
+    "JUHE_MCP_TOKEN": "tok-secret",
+}
+
+
+def test_every_setting_is_read():
+    settings = AppSettings.from_mapping(EVERY_SETTING)
+    assert (settings.client.api_key, settings.client.api_url) == ("k-123456", EVERY_SETTING["JUHE_API_URL"])
+    assert (settings.client.timeout, settings.client.max_body_bytes, settings.client.max_side) == (
+        30,
+        4_000_000,
+        1024,
+    )
+    assert settings.output_dir == Path("results")
+    assert (settings.concurrency, settings.queue_size, settings.rate_limit) == (4, 9, 3)
+    assert settings.max_upload_bytes == 5 * 1024 * 1024
+    assert settings.trusted_proxies == ("10.0.0.0/8", "192.168.1.1")
+    assert settings.access_password == "pw-secret" and settings.sim_latency == 0.25
+    assert settings.mcp is False and settings.mcp_token == "tok-secret"
+    assert "pw-secret" not in repr(settings) and "tok-secret" not in repr(settings)
+    assert "k-123456" not in repr(settings)
+
+
+def test_defaults_are_safe():
+    settings = AppSettings.from_mapping({})
+    assert settings.offline and settings.client.api_key is None
+    assert (settings.concurrency, settings.queue_size, settings.rate_limit) == (16, 64, 0)
+    assert settings.max_upload_bytes == 20 * 1024 * 1024
+    assert settings.trusted_proxies == () and settings.access_password is None
+    assert settings.mcp_enabled
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("JUHE_CONCURRENCY", "many", "whole number from 1 to 1024"),
+        ("JUHE_CONCURRENCY", "0", "whole number from 1 to 1024"),
+        ("JUHE_QUEUE_SIZE", "-1", "whole number"),
+        ("JUHE_RATE_LIMIT", "1.5", "whole number"),
+        ("JUHE_MAX_UPLOAD", "9tb", "such as 20mb"),
+        ("JUHE_MAX_UPLOAD", "10", "such as 20mb"),
+        ("JUHE_TIMEOUT", "nan", "number from 1 to 3600"),
+        ("JUHE_SIM_LATENCY", "-2", "number from 0 to 600"),
+        ("JUHE_MCP", "maybe", "1 or 0"),
+        ("JUHE_TRUSTED_PROXIES", "proxy.local", "'proxy.local' is not an IP address"),
+        ("JUHE_API_URL", "ftp://example.com", "http:// or https://"),
+        ("JUHE_MAX_SIDE", "100", "from 512"),
+    ],
+)
+def test_a_bad_value_names_the_variable_and_what_it_accepts(name, value, says):
+    with pytest.raises(ConfigError) as info:
+        AppSettings.from_mapping({name: value})
+    assert name in str(info.value) and says in str(info.value)
+
+
+def test_real_variables_win_over_dotenv(tmp_path):
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("JUHE_RATE_LIMIT=5\nJUHE_QUEUE_SIZE=7\nJUHE_OUTPUT_DIR=from-dotenv\n", encoding="utf-8")
+    settings = AppSettings.load(environ={"JUHE_OUTPUT_DIR": "from-env"}, dotenv=dotenv)
+    assert settings.output_dir == Path("from-env")
+    assert (settings.rate_limit, settings.queue_size) == (5, 7)
+
+
+def test_a_password_keeps_mcp_off_unless_a_token_is_set():
+    assert not AppSettings.from_mapping({"JUHE_ACCESS_PASSWORD": "pw"}).mcp_enabled
+    assert AppSettings.from_mapping({"JUHE_ACCESS_PASSWORD": "pw", "JUHE_MCP_TOKEN": "t"}).mcp_enabled
+    assert not AppSettings.from_mapping({"JUHE_MCP": "0"}).mcp_enabled
+
+
+# --- python app.py ---------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def app_environment(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JUHE_", "GRADIO_"))}
+    env.update(
+        GRADIO_ANALYTICS_ENABLED="False",
+        GRADIO_TEMP_DIR=str(tmp_path / "gradio"),
+        GRADIO_SERVER_NAME="127.0.0.1",
+        PYTHONPATH=str(ROOT),
+        **extra,
+    )
+    return env
+
+
+@pytest.mark.e2e
+def test_a_bad_setting_stops_the_app_with_one_line(tmp_path):
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "app.py")],
+        cwd=tmp_path,
+        env=app_environment(tmp_path, JUHE_CONCURRENCY="lots"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode != 0
+    assert run.stderr.strip().splitlines() == [
+        "config error: JUHE_CONCURRENCY must be a whole number from 1 to 1024, got 'lots'"
+    ]
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(180)
+def test_dotenv_in_the_working_folder_configures_the_app(tmp_path):
+    """Password, output folder and rate limit from `.env` take effect; a real variable wins."""
+    with Simulator() as provider:
+        (tmp_path / ".env").write_text(
+            "\n".join(
+                [
+                    "JUHE_API_KEY=dotenv-key-123456",
+                    f"JUHE_API_URL={provider.url}",
+                    "JUHE_ACCESS_PASSWORD=open-sesame",
+                    "JUHE_OUTPUT_DIR=from-dotenv",
+                    "JUHE_RATE_LIMIT=1",
+                    "JUHE_MCP=0",
+                ]
+            ),
+            encoding="utf-8",
+        )
+        port = free_port()
+        env = app_environment(tmp_path, GRADIO_SERVER_PORT=str(port), JUHE_OUTPUT_DIR="from-env")
+        url = f"http://127.0.0.1:{port}"
+        with subprocess.Popen(
+            [sys.executable, str(ROOT / "app.py")],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        ) as server:
+            try:
+                deadline = time.monotonic() + 60
+                while True:
+                    assert server.poll() is None, server.stdout.read().decode()
+                    try:
+                        page = httpx.get(url + "/", timeout=2)
+                        break
+                    except httpx.TransportError:
+                        assert time.monotonic() < deadline, "the app did not start within 60 s"
+                        time.sleep(0.2)
+                assert re.search(r"(?i)login|password", page.text)  # locked
+                assert httpx.get(url + "/config", timeout=10).status_code == 401
+                client = Client(url, auth=("anyone", "open-sesame"), verbose=False, download_files=False)
+                _, record = client.predict(handle_file(str(CAT)), "from dotenv", api_name="/edit")
+                assert (tmp_path / "from-env" / f"{record['order_id']}.png").is_file()
+                assert not (tmp_path / "from-dotenv").exists()
+                with pytest.raises(AppError, match="Too many edits"):
+                    client.predict(handle_file(str(CAT)), "again", api_name="/edit")
+            finally:
+                server.terminate()
+                server.wait(timeout=30)

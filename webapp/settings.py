@@ -1,0 +1,142 @@
+"""The app's settings: one object, built once at start from the environment over a `.env` file.
+
+Every `JUHE_*` variable the README lists is read here and nowhere else; a bad value stops the app
+with one line naming the variable and what it accepts.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+from juhe import JuheError, Settings
+from webapp.limits import parse_trusted_proxies
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|k|mb|m|gb|g)?\s*$", re.IGNORECASE)
+_UNITS = {None: 1, "b": 1, "k": 1024, "kb": 1024, "m": 1024**2, "mb": 1024**2, "g": 1024**3, "gb": 1024**3}
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+class ConfigError(ValueError):
+    """A setting the app cannot start with; the message names the variable and what it accepts."""
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    """Everything the app is configured with. Secrets are kept out of `repr`."""
+
+    client: Settings = field(default_factory=Settings)
+    output_dir: Path = Path("outputs")
+    concurrency: int = 16
+    queue_size: int = 64
+    max_upload_bytes: int = 20 * 1024 * 1024
+    rate_limit: int = 0
+    trusted_proxies: tuple[str, ...] = ()
+    access_password: str | None = field(default=None, repr=False)
+    sim_latency: float = 1.5
+    mcp: bool = True
+    mcp_token: str | None = field(default=None, repr=False)
+
+    @property
+    def offline(self) -> bool:
+        """True without a server key: edits go to the built-in simulator."""
+        return self.client.api_key is None
+
+    @property
+    def mcp_enabled(self) -> bool:
+        """MCP is served unless turned off, or unless the page is password-locked without a token
+        (Gradio's MCP route has no login check)."""
+        return self.mcp and (not self.access_password or bool(self.mcp_token))
+
+    @classmethod
+    def load(
+        cls, environ: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")
+    ) -> AppSettings:
+        """Build from `environ` (default: the process environment) over the `dotenv` file; validate."""
+        values = {k: v for k, v in dotenv_values(dotenv).items() if v is not None} if dotenv else {}
+        values.update(os.environ if environ is None else environ)
+        return cls.from_mapping(values)
+
+    @classmethod
+    def from_mapping(cls, env: Mapping[str, str]) -> AppSettings:
+        """Build from one mapping of variables; raise `ConfigError` naming the first bad one."""
+        defaults = Settings()
+        try:  # every value explicit, so the client reads no other `.env`
+            client = Settings.resolve(
+                api_key=_text(env, "JUHE_API_KEY"),
+                api_url=_text(env, "JUHE_API_URL") or defaults.api_url,
+                timeout=_number(env, "JUHE_TIMEOUT", defaults.timeout, 1.0, 3600.0),
+                max_body_bytes=_integer(env, "JUHE_MAX_BODY_BYTES", defaults.max_body_bytes, 1024, 1024**3),
+                max_side=_integer(env, "JUHE_MAX_SIDE", defaults.max_side, 512, 8192),
+                environ={},
+            )
+        except JuheError as exc:
+            raise ConfigError(str(exc)) from None
+        try:
+            proxies = tuple(parse_trusted_proxies(_text(env, "JUHE_TRUSTED_PROXIES")))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        return cls(
+            client=client,
+            output_dir=Path(_text(env, "JUHE_OUTPUT_DIR") or "outputs"),
+            concurrency=_integer(env, "JUHE_CONCURRENCY", 16, 1, 1024),
+            queue_size=_integer(env, "JUHE_QUEUE_SIZE", 64, 1, 100_000),
+            max_upload_bytes=_byte_size(env, "JUHE_MAX_UPLOAD", 20 * 1024 * 1024),
+            rate_limit=_integer(env, "JUHE_RATE_LIMIT", 0, 0, 100_000),
+            trusted_proxies=proxies,
+            access_password=_text(env, "JUHE_ACCESS_PASSWORD") or None,
+            sim_latency=_number(env, "JUHE_SIM_LATENCY", 1.5, 0.0, 600.0),
+            mcp=_flag(env, "JUHE_MCP", True),
+            mcp_token=_text(env, "JUHE_MCP_TOKEN") or None,
+        )
+
+
+def _text(env: Mapping[str, str], name: str) -> str:
+    return (env.get(name) or "").strip()
+
+
+def _integer(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = _text(env, name)
+    if not raw:
+        return default
+    if not re.fullmatch(r"\d+", raw) or not low <= int(raw) <= high:
+        raise ConfigError(f"{name} must be a whole number from {low} to {high}, got {raw!r}")
+    return int(raw)
+
+
+def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = _text(env, name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not low <= value <= high:  # NaN fails too
+        raise ConfigError(f"{name} must be a number from {low:g} to {high:g}, got {raw!r}")
+    return value
+
+
+def _byte_size(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = _text(env, name)
+    if not raw:
+        return default
+    match = _SIZE.match(raw)
+    value = int(float(match[1]) * _UNITS[(match[2] or "").lower() or None]) if match else 0
+    if not 1024 <= value <= 1024**3:
+        raise ConfigError(f"{name} must be a size from 1kb to 1gb such as 20mb or 5242880, got {raw!r}")
+    return value
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = _text(env, name).lower()
+    if not raw:
+        return default
+    if raw not in _TRUE | _FALSE:
+        raise ConfigError(f"{name} must be 1 or 0 (also true/false, yes/no, on/off), got {raw!r}")
+    return raw in _TRUE
