@@ -26,11 +26,15 @@ from ._exceptions import (
     error_for_code,
 )
 from ._models import EditResult
-from ._request import parse_size
+from ._request import MAX_IMAGES, MAX_PROMPT_CHARS, MAX_SIDE, MIN_SIDE, parse_size
 
 __all__ = [
     "DEFAULT_API_URL",
     "ERROR_CODES",
+    "MAX_IMAGES",
+    "MAX_PROMPT_CHARS",
+    "MAX_SIDE",
+    "MIN_SIDE",
     "AsyncImageEditClient",
     "AuthenticationError",
     "ConnectError",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
@@ -92,3 +93,11 @@ def run_client(request: pytest.FixtureRequest) -> Callable[..., Any]:
         return asyncio.run(main())
 
     return run
+
+
+# --- steps shared by the app tests ---------------------------------------------------------------
+
+
+def marker() -> str:
+    """A tag that makes one prompt (and so its requests at the simulator) unique."""
+    return "t" + uuid.uuid4().hex[:12]

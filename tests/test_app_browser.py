@@ -17,20 +17,13 @@ CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():
     pytest.skip(f"browser tests need Debian's chromium at {CHROMIUM}", allow_module_level=True)
 
-from app_fixtures import (  # noqa: E402
-    CAT,
-    SERVER_KEY,
-    LaunchedApp,
-    Simulator,
-    key_fingerprint,
-    launched_app,
-    live_env,
-    requests_with,
-    sidecar_for,
-)
+from apphost import CAT, SERVER_KEY, RunningApp, running_app  # noqa: E402
+from conftest import marker  # noqa: E402
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright  # noqa: E402
 
-pytestmark = pytest.mark.timeout(120)
+from juhe.simulator import key_fingerprint  # noqa: E402
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -43,20 +36,9 @@ ORDER_ID = re.compile(r"SIM\d{14}[0-9a-f]{6}")
 IMAGE_LOADED = "img => img.complete && img.naturalWidth > 0"
 
 
-def marker() -> str:
-    return "t" + uuid.uuid4().hex[:12]
-
-
 @pytest.fixture(scope="module")
-def provider() -> Iterator[Simulator]:
-    with Simulator() as sim:
-        yield sim
-
-
-@pytest.fixture(scope="module")
-def running(tmp_path_factory: pytest.TempPathFactory, provider: Simulator) -> Iterator[LaunchedApp]:
-    tmp = tmp_path_factory.mktemp("browser")
-    with launched_app(tmp, live_env(tmp / "outputs", provider)) as launched:
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
+    with running_app(tmp_path_factory.mktemp("browser")) as launched:
         yield launched
 
 
@@ -69,7 +51,7 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def open_page(browser: Browser, running: LaunchedApp) -> Iterator[Callable[[str], Page]]:
+def open_page(browser: Browser, running: RunningApp) -> Iterator[Callable[[str], Page]]:
     """Open the app in a fresh page (a new session) with the given browser locale."""
     pages: list[Page] = []
 
@@ -107,7 +89,7 @@ def run_edit(page: Page, prompt: str) -> str:
     return shown.pop()
 
 
-def test_edit_shows_the_result_and_its_order(open_page, running: LaunchedApp, provider: Simulator):
+def test_edit_shows_the_result_and_its_order(open_page, running: RunningApp):
     page = open_page()
     tag = marker()
     prompt = f"replace the cat with a dog {tag}"
@@ -117,9 +99,9 @@ def test_edit_shows_the_result_and_its_order(open_page, running: LaunchedApp, pr
     expect(result).to_be_visible()
     wait_loaded(result)
     assert order_id in result.get_attribute("src")
-    assert sidecar_for(running.output_dir, order_id)["prompt"] == prompt
+    assert running.sidecar(order_id)["prompt"] == prompt
     expect(page.locator("#status")).to_contain_text("Done")
-    [sent] = requests_with(provider, tag)
+    [sent] = running.requests_with(tag)
     assert sent["key"] == key_fingerprint(SERVER_KEY)
 
 
@@ -143,7 +125,7 @@ def test_error_shows_a_toast_and_keeps_the_history(open_page):
     expect(page.locator("#history")).to_contain_text(first)
 
 
-def test_double_click_starts_one_call(open_page, provider: Simulator):
+def test_double_click_starts_one_call(open_page, running: RunningApp):
     page = open_page()
     tag = marker()
     fill_form(page, f"double click {tag} [sim:slow=1]")  # the call lasts 1 s, long enough to click twice
@@ -151,11 +133,11 @@ def test_double_click_starts_one_call(open_page, provider: Simulator):
     expect(page.locator("#status")).to_contain_text(ORDER_ID, timeout=WAIT_MS)
     # A "slow" request is recorded on arrival and again when answered; a second call, started a few
     # milliseconds after the first, would have arrived long before the first one was answered.
-    outcomes = sorted(r["outcome"] for r in requests_with(provider, tag))
+    outcomes = sorted(r["outcome"] for r in running.requests_with(tag))
     assert outcomes == ["ok", "slow"]
 
 
-def test_chinese_interface(open_page, provider: Simulator):
+def test_chinese_interface(open_page):
     page = open_page("zh-CN")
     expect(page.locator("button#run")).to_contain_text("开始编辑")
     expect(page.get_by_text("编辑描述", exact=True)).to_be_visible()
@@ -189,14 +171,14 @@ def test_prompt_counter_follows_typing(open_page):
     expect(counter).to_have_text("0 / 800")
 
 
-def test_visitor_key_is_sent_but_not_kept_in_the_browser(open_page, provider: Simulator):
+def test_visitor_key_is_sent_but_not_kept_in_the_browser(open_page, running: RunningApp):
     page = open_page()
     visitor_key = "visitor-key-" + uuid.uuid4().hex
     page.get_by_text("Advanced: image links").click()
     page.locator("#api-key input").fill(visitor_key)
     tag = marker()
     run_edit(page, f"with my own key {tag}")
-    [sent] = requests_with(provider, tag)
+    [sent] = running.requests_with(tag)
     assert sent["key"] == key_fingerprint(visitor_key)
 
     stored = page.evaluate("() => JSON.stringify(Object.assign({}, localStorage, sessionStorage))")

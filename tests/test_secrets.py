@@ -14,7 +14,7 @@ from urllib.parse import quote, quote_plus
 
 import httpx
 import pytest
-from app_host import SERVER_KEY, captured_output, hosted_app, image_file
+from apphost import SERVER_KEY, captured_output, image_file, running_app
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 
@@ -30,6 +30,7 @@ PAGES = (
     "/gradio_api/info?all_endpoints=true",
     "/gradio_api/openapi.json",
     "/openapi.json",
+    "/gradio_api/mcp/schema",
 )
 # (visitor, prompt, uses own key, size) in the order they run; A and C use the server's key
 STEPS = [
@@ -71,7 +72,7 @@ def scenario(tmp_path_factory) -> Scenario:
     upload = handle_file(str(image_file(root / "cat.jpg")))
     seen = Scenario()
     capture = captured_output(root / "captured.log")
-    with capture as log_path, hosted_app(root, backend_env={"JUHE_TIMEOUT": "1"}, quiet=False) as hosted:
+    with capture as log_path, running_app(root, JUHE_TIMEOUT="1", JUHE_MCP="1", quiet=False) as hosted:
         visitors = {name: hosted.client() for name in "ABC"}
         for who, prompt, own_key, size in STEPS:
             key = VISITOR_KEY if own_key else None
@@ -89,7 +90,7 @@ def scenario(tmp_path_factory) -> Scenario:
             ).status_code
             for page in PAGES:  # after every edit: a leak into shared state would show here
                 seen.pages[page] = http.get(page)
-        seen.requests = hosted.sim.stats()["requests"]
+        seen.requests = hosted.provider.stats()["requests"]
         for folder in (hosted.output_dir, hosted.temp_dir):
             for path in folder.rglob("*"):
                 if path.is_file():
@@ -98,6 +99,7 @@ def scenario(tmp_path_factory) -> Scenario:
     return seen
 
 
+@pytest.mark.e2e
 def test_scenario_ran_as_planned(scenario):
     """The other tests mean something only if each step succeeded or failed as intended."""
     assert set(scenario.results) == {"A-ok-1", "B-ok-1", "A-ok-2", "C-ok-1"}
@@ -107,6 +109,7 @@ def test_scenario_ran_as_planned(scenario):
     assert "download failed" in scenario.errors["[sim:expired] A-expired"]
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("who", KEYS)
 @pytest.mark.parametrize("page", PAGES)
 def test_key_not_in_pages(scenario, page, who):
@@ -117,12 +120,14 @@ def test_key_not_in_pages(scenario, page, who):
         assert form not in response.text
 
 
+@pytest.mark.e2e
 def test_api_description_names_the_key_parameter_without_a_value(scenario):
     info = scenario.pages["/gradio_api/info"].json()
     parameters = {p["parameter_name"]: p for p in info["named_endpoints"]["/edit"]["parameters"]}
     assert parameters["api_key"]["parameter_default"] in (None, "")
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("who", KEYS)
 def test_key_not_in_logs_or_output(scenario, who):
     # the capture really caught the process: Gradio's banner (stdout) and httpx's request log
@@ -132,6 +137,7 @@ def test_key_not_in_logs_or_output(scenario, who):
         assert form not in scenario.log
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("who", KEYS)
 def test_key_not_in_messages_shown(scenario, who):
     for prompt, message in scenario.errors.items():
@@ -142,6 +148,7 @@ def test_key_not_in_messages_shown(scenario, who):
             assert form not in outputs, prompt
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("who", KEYS)
 def test_key_not_on_disk(scenario, who):
     sidecars = [p for p in scenario.files if p.suffix == ".json" and p.parent.name == "outputs"]
@@ -153,6 +160,7 @@ def test_key_not_on_disk(scenario, who):
             assert form not in str(path)
 
 
+@pytest.mark.e2e
 def test_each_visitor_is_billed_to_the_right_key(scenario):
     """B's own key went with B's calls only; A and C, before and after B, used the server's."""
     fingerprints = {key_fingerprint(SERVER_KEY): "server", key_fingerprint(VISITOR_KEY): "visitor"}
@@ -162,6 +170,7 @@ def test_each_visitor_is_billed_to_the_right_key(scenario):
     assert "A-size" not in used  # refused before sending
 
 
+@pytest.mark.e2e
 def test_deep_link_route_is_closed(scenario):
     """Gradio's deep-link route would write B's inputs, B's key among them, to GRADIO_TEMP_DIR."""
     assert scenario.deep_link_status == 404

@@ -22,7 +22,8 @@ os.chdir(tempfile.mkdtemp(prefix="juhe-shots-"))  # results land in ./outputs, a
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-import app  # noqa: E402
+from webapp.settings import AppSettings  # noqa: E402
+from webapp.ui import build_demo, launch_options  # noqa: E402
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -52,7 +53,9 @@ def shoot(url: str, locale: str, view: str, browser) -> Path:
 def main() -> None:
     """Launch the app, take the four screenshots, close everything."""
     OUT.mkdir(parents=True, exist_ok=True)
-    _, url, _ = app.demo.launch(prevent_thread_lock=True, quiet=True, **app.launch_options())
+    settings = AppSettings.load(dotenv=None)
+    demo = build_demo(settings)
+    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **launch_options(settings))
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
@@ -61,7 +64,7 @@ def main() -> None:
                     print(shoot(url, locale, view, browser))
             browser.close()
     finally:
-        app.demo.close()
+        demo.close()
 
 
 if __name__ == "__main__":

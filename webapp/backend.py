@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import secrets
 import shutil
 import threading
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from juhe import AsyncImageEditClient, EditResult, Settings
+from juhe import AsyncImageEditClient, EditResult
 from juhe.simulator import Simulator
+from webapp.settings import AppSettings
 
 OFFLINE_KEY = "offline-preview"
-DEFAULT_SIM_LATENCY = 1.5  # seconds: enough to see the progress stages in the offline preview
+
+
+class BusyError(Exception):
+    """More edits are waiting for a slot than the app's queue size allows."""
 
 
 @dataclass
@@ -29,37 +35,51 @@ class SavedEdit:
 class Backend:
     """Chooses the live API or the built-in simulator and owns the clients (built lazily)."""
 
-    def __init__(self, env: Mapping[str, str] | None = None) -> None:
-        env = os.environ if env is None else env
-        self.settings = Settings.resolve(environ=env)
-        self.offline = self.settings.api_key is None
-        self.output_dir = Path(env.get("JUHE_OUTPUT_DIR") or "outputs").resolve()
-        self.sim_latency = float(env.get("JUHE_SIM_LATENCY") or DEFAULT_SIM_LATENCY)
+    def __init__(self, settings: AppSettings) -> None:
+        self.settings = settings
+        self.offline = settings.offline
+        self.output_dir = settings.output_dir.resolve()
         self._live: AsyncImageEditClient | None = None
         self._offline: AsyncImageEditClient | None = None
         self._simulator: Simulator | None = None
         self._lock = threading.Lock()
+        self._slots: asyncio.Semaphore | None = None
+        self._waiting = 0
 
     def _live_client(self) -> AsyncImageEditClient:
         with self._lock:
             if self._live is None:
-                self._live = AsyncImageEditClient(settings=self.settings)
+                self._live = AsyncImageEditClient(settings=self.settings.client)
             return self._live
 
     def _offline_client(self) -> AsyncImageEditClient:
         with self._lock:
             if self._offline is None:
-                self._simulator = Simulator(latency=self.sim_latency).start()
-                self._offline = AsyncImageEditClient(
-                    settings=Settings(
-                        api_key=OFFLINE_KEY,
-                        api_url=self._simulator.url,
-                        timeout=self.settings.timeout,
-                        max_body_bytes=self.settings.max_body_bytes,
-                        max_side=self.settings.max_side,
-                    )
-                )
+                self._simulator = Simulator(latency=self.settings.sim_latency).start()
+                offline = replace(self.settings.client, api_key=OFFLINE_KEY, api_url=self._simulator.url)
+                self._offline = AsyncImageEditClient(settings=offline)
             return self._offline
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold one of `concurrency` edit slots; raise `BusyError` when `queue_size` edits already wait.
+
+        Queued events are bounded by Gradio's queue too; MCP calls run outside it, so this is the
+        bound every caller shares.
+        """
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.settings.concurrency)
+        if self._slots.locked() and self._waiting >= self.settings.queue_size:
+            raise BusyError
+        self._waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self._waiting -= 1
+        try:
+            yield
+        finally:
+            self._slots.release()
 
     async def edit(
         self,
@@ -73,12 +93,13 @@ class Backend:
         """Run one edit and save its images; a visitor's own key always goes to the live API."""
         simulated = self.offline and not visitor_key
         client = self._offline_client() if simulated else self._live_client()
-        result = await client.edit(
-            prompt, images, size, model, api_key=visitor_key or None, on_stage=on_stage
-        )
-        if on_stage:
-            on_stage("saving")
-        paths = await client.download(result, self.output_dir)
+        async with self.slot():
+            result = await client.edit(
+                prompt, images, size, model, api_key=visitor_key or None, on_stage=on_stage
+            )
+            if on_stage:
+                on_stage("saving")
+            paths = await client.download(result, self.output_dir)
         return SavedEdit(result, paths, simulated)
 
     def display_path(self, path: Path, cache_dir: str | os.PathLike) -> str:
@@ -96,3 +117,8 @@ class Backend:
         except OSError:  # another file system, or no hard links there
             shutil.copyfile(resolved, shown)
         return str(shown)
+
+    def close(self) -> None:
+        """Stop the offline simulator, if one was started."""
+        if self._simulator is not None:
+            self._simulator.stop()

@@ -7,6 +7,8 @@ import functools
 import gradio as gr
 from PIL import Image
 
+from webapp.texts import TITLES, error_text
+
 
 def checked_image(number: int, **options) -> gr.Image:
     """A `gr.Image` for 图`number` whose unreadable upload gives a clear bilingual error.
@@ -26,17 +28,9 @@ def checked_image(number: int, **options) -> gr.Image:
         except gr.Error:
             raise
         except Image.DecompressionBombError:
-            raise gr.Error(
-                f"图{number}像素过多, 请缩小后再上传 / 图{number} (Image {number}) has too many pixels; "
-                "make it smaller.",
-                title="图片 · Image",
-            ) from None
+            raise gr.Error(error_text("image_pixels", n=number), title=TITLES["image"]) from None
         except Exception:
-            raise gr.Error(
-                f"无法读取图{number}: 文件为空、已损坏或不是图片 / 图{number} (Image {number}) could not be "
-                "read: the file is empty, corrupt or not an image (JPEG, PNG, BMP, TIFF, WebP or GIF).",
-                title="图片 · Image",
-            ) from None
+            raise gr.Error(error_text("image_unreadable", n=number), title=TITLES["image"]) from None
 
     image.preprocess = checked
     return image

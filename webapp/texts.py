@@ -1,16 +1,20 @@
-"""The page's words in English and Chinese, and the one `gr.I18n` that serves them."""
+"""Every word a visitor reads: the page in English and Chinese, runtime phrases, error messages and
+the API's description. Limits come from `juhe`, never retyped."""
 
 from __future__ import annotations
 
+import json
+
 import gradio as gr
+
+from juhe import MAX_PROMPT_CHARS, MAX_SIDE, MIN_SIDE
 
 EN = {
     "title": "# AI Image Edit · Juhe API 1985",
     "subtitle": "Drop in one to three images, say what to change, and get the edited image back. "
     "Name the images 图1 / 图2 / 图3 (image 1/2/3) when you use more than one.",
-    "offline_banner": "**Offline preview** — results are simulated; no API key is configured. "
-    "Each result is your 图1 marked *SIMULATED*. Set `JUHE_API_KEY` (or enter your own key below) "
-    "for real edits.",
+    "offline_banner": "**Preview** — results are simulated: each one is your 图1 marked *SIMULATED*. "
+    "Paste your own Juhe key under *Advanced* for real edits.",
     "live_banner": "**Live** — edits are made by the Juhe image-edit API. Results are saved on the "
     "server as soon as they arrive.",
     "image1": "图1 · Image 1",
@@ -30,8 +34,8 @@ EN = {
     "l32": "Landscape 3:2 · 1248×832",
     "p916": "Portrait 9:16 · 720×1280",
     "l169": "Landscape 16:9 · 1280×720",
-    "width": "Width (512–2048)",
-    "height": "Height (512–2048)",
+    "width": f"Width ({MIN_SIDE}–{MAX_SIDE})",
+    "height": f"Height ({MIN_SIDE}–{MAX_SIDE})",
     "model": "Model",
     "model_info": "auto unless your account has another model enabled",
     "advanced": "Advanced: image links, model, your own key",
@@ -55,8 +59,8 @@ ZH = {
     "title": "# AI 图像编辑 · 聚合数据接口 1985",
     "subtitle": "上传 1 到 3 张图片, 写下想要的修改, 即可得到编辑后的图片。使用多张图片时, "
     "请在描述中用 图1 / 图2 / 图3 指代它们。",
-    "offline_banner": "**离线预览** —— 结果为模拟生成; 未配置 API key。每个结果都是你的图1加上 "
-    "*SIMULATED* 标记。设置 `JUHE_API_KEY` (或在下方填写你自己的 key) 即可真实编辑。",
+    "offline_banner": "**预览模式** —— 结果为模拟生成: 每个结果都是你的图1加上 *SIMULATED* 标记。"
+    "在 *高级* 中填入你自己的聚合数据 key 即可真实编辑。",
     "live_banner": "**在线** —— 编辑由聚合数据 AI 图像编辑接口完成。结果一返回就保存在服务器上。",
     "image1": "图1",
     "image2": "图2 (可选)",
@@ -74,8 +78,8 @@ ZH = {
     "l32": "横版 3:2 · 1248×832",
     "p916": "竖版 9:16 · 720×1280",
     "l169": "横版 16:9 · 1280×720",
-    "width": "宽 (512–2048)",
-    "height": "高 (512–2048)",
+    "width": f"宽 ({MIN_SIDE}–{MAX_SIDE})",
+    "height": f"高 ({MIN_SIDE}–{MAX_SIDE})",
     "model": "模型",
     "model_info": "默认 auto, 除非你的账号开通了其他模型",
     "advanced": "高级: 图片链接、模型、你自己的 key",
@@ -94,6 +98,29 @@ ZH = {
     "examples": "示例 (点击填入表单; 按下编辑按钮才会运行)",
 }
 
+# The built-in examples: (label, 图1, 图2, instruction, size); files are in examples/.
+EXAMPLES = [
+    ("🐱→🐶 换物体 · Object swap", "cat.jpg", None, "将图中的小猫换成小狗", "auto"),
+    ("🎨 Style · 风格", "coffee.jpg", None, "Turn this photo into a watercolor painting", "auto"),
+    ("🪐 换背景 · Background", "astronaut.jpg", None, "把背景换成火星表面, 人物保持不变", "1024*1024"),
+    ("🔤 Text · 改文字", "coffee_sign.jpg", None, "Change the word “COFFEE” on the sign to “TEA”", "auto"),
+    (
+        "🚀 两图合成 · 图1+图2",
+        "astronaut.jpg",
+        "rocket.jpg",
+        "让图1中的宇航员站在图2的火箭发射场前",
+        "1248*832",
+    ),
+    (
+        "☕ Two images · 图1+图2",
+        "cat.jpg",
+        "coffee.jpg",
+        "Put the cat from 图1 on the table beside the cup in 图2",
+        "auto",
+    ),
+    ("🌌 夜空 · Night sky", "rocket.jpg", None, "把天空改成布满星星的夜空", "auto"),
+]
+
 I18N = gr.I18n(en=EN, zh=ZH, **{"zh-CN": ZH, "zh-TW": ZH, "zh-HK": ZH})
 
 # Words returned by handlers at run time, in the visitor's language (from Accept-Language).
@@ -110,6 +137,101 @@ RUNTIME = {
         "The last edit failed (the message says why); earlier results and history are kept.",
     ),
 }
+
+
+# Errors a visitor or an API caller reads: (Chinese, English), shown as "中文 / English". Titles are
+# short labels for the toast.
+ERRORS = {
+    "no_image1": ("请在图1中放入图片", "Put an image in 图1 (Image 1)."),
+    "slot_gap": (
+        "图{n}为空, 但后面的图片已设置; 请按顺序放入图片",
+        "图{n} (Image {n}) is empty while a later slot is set; fill the slots in order.",
+    ),
+    "link_scheme": (
+        "图{n}的链接必须以 http:// 或 https:// 开头",
+        "The 图{n} (Image {n}) link must be a public http:// or https:// URL.",
+    ),
+    "api_image": (
+        "图{n}必须是 http(s) 链接、data:image/...;base64 URI 或用 handle_file() 上传的文件; "
+        "链接请以普通字符串发送",
+        "image{n} must be an http(s) link, a data:image/...;base64 URI or a file sent with handle_file(); "
+        "send links as plain strings.",
+    ),
+    "rate_limit": (
+        "编辑太频繁, 请 {wait} 秒后再试",
+        "Too many edits: at most {limit} per minute. Try again in {wait} s.",
+    ),
+    "busy": (
+        "服务繁忙, 正在进行的编辑已达上限, 请稍后再试",
+        "The server is busy: too many edits are waiting. Try again in a minute.",
+    ),
+    "no_result": ("还没有结果", "There is no result to continue from yet."),
+    "name_images": (
+        "多图编辑时请用 图1、图2、图3 指代图片, 否则结果不可预测",
+        "With several images, name them 图1, 图2, 图3 in the instruction; otherwise the result is "
+        "unpredictable.",
+    ),
+    "image_pixels": (
+        "图{n}像素过多, 请缩小后再上传",
+        "图{n} (Image {n}) has too many pixels; make it smaller.",
+    ),
+    "image_unreadable": (
+        "无法读取图{n}: 文件为空、已损坏或不是图片",
+        "图{n} (Image {n}) could not be read: the file is empty, corrupt or not an image (JPEG, PNG, "
+        "BMP, TIFF, WebP or GIF).",
+    ),
+}
+TITLES = {
+    "error": "错误 · Error",
+    "link": "链接 · Link",
+    "image": "图片 · Image",
+    "image1": "图1 · Image 1",
+    "order": "图片顺序 · Image order",
+    "rate_limit": "限流 · Rate limit",
+    "busy": "繁忙 · Busy",
+}
+AUTH_MESSAGE = "输入访问密码 (用户名任意) / Enter the access password (any user name)."
+
+
+def error_text(key: str, **values: object) -> str:
+    """One error in both languages: "中文 / English"."""
+    zh, en = ERRORS[key]
+    return f"{zh.format(**values)} / {en.format(**values)}"
+
+
+def limits_script() -> str:
+    """The limits the page's JavaScript needs, as a `<script>` defining `window.JUHE_LIMITS`."""
+    limits = {"promptChars": MAX_PROMPT_CHARS, "minSide": MIN_SIDE, "maxSide": MAX_SIDE}
+    return f"<script>window.JUHE_LIMITS = {json.dumps(limits)};</script>"
+
+
+# The public `edit` endpoint's description: the API page and the MCP tool read it. Gradio keeps only
+# the first line of each `Args:` entry, so each is built as one line.
+API_SUMMARY = (
+    "Edit one to three images with the Juhe AI image-edit API (接口 1985) as the instruction says.\n\n"
+    "Each image is an http(s) link (handed to the provider, which downloads it), a data:image/...;base64 "
+    "URI, or a file sent with gradio_client's handle_file(). Returns the first edited image and a record: "
+    "order_id, images (links to every result), size, model, elapsed_s, simulated (true for the offline "
+    "preview) and warnings."
+)
+API_ARGS = {
+    "image1": "图1, the image to edit (required): an http(s) link, a data:image/...;base64 URI, or an "
+    "uploaded file.",
+    "prompt": f"The instruction in Chinese or English, at most {MAX_PROMPT_CHARS} characters (longer is cut, "
+    'with a warning); with several images name them 图1, 图2, 图3, e.g. "把图1中的人放进图2的场景".',
+    "image2": "图2, an optional second image, in the same forms as image1.",
+    "image3": "图3, an optional third image, in the same forms as image1 (needs image2).",
+    "size": 'Output size: "auto" keeps 图1\'s aspect ratio at about one megapixel; or "W*H" (also '
+    f'"WxH") with each side from {MIN_SIDE} to {MAX_SIDE}, e.g. "1024*1024".',
+    "model": 'The provider\'s model name; "auto" unless your Juhe account has another model enabled.',
+    "api_key": "Your own Juhe API key for this call only, never stored; without it the server's key (or "
+    "the offline simulator) is used.",
+}
+API_RETURNS = "The first edited image (PNG) and the record described above."
+API_DESCRIPTION = "\n".join(
+    [API_SUMMARY, "", "Args:", *(f"    {name}: {text}" for name, text in API_ARGS.items()), "", "Returns:"]
+    + [f"    {API_RETURNS}"]
+)
 
 
 def wants_chinese(accept_language: str | None) -> bool:

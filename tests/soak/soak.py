@@ -66,7 +66,7 @@ class Run:
     prompt_id: str
     slow_mark: bool
     seconds: float = 0.0
-    status: str | None = None  # the status line of a success
+    status: str | None = None  # the order id of a success
     error: str | None = None  # the visitor's message of a failure
     crash: str | None = None  # anything else
     rss_kb: int = 0
@@ -177,8 +177,8 @@ def main(argv: list[str] | None = None) -> int:
             image = handle_file(str(inputs[run.index % len(inputs)]))
             t0 = time.monotonic()
             try:
-                outputs = local.client.predict(image, prompt=prompt, size=size, api_name="/edit")
-                run.status = outputs[2]
+                _, record = local.client.predict(image, prompt=prompt, size=size, api_name="/edit")
+                run.status = record["order_id"]
             except AppError as exc:
                 run.error = str(exc)
             except Exception as exc:  # a crash, as the visitor would see it
@@ -199,9 +199,10 @@ def main(argv: list[str] | None = None) -> int:
         if alive:
             answering = httpx.get(url, timeout=10).status_code == 200
             try:
-                health = Client(url, verbose=False, download_files=False).predict(
+                _, record = Client(url, verbose=False, download_files=False).predict(
                     handle_file(str(inputs[0])), prompt="health check after the soak", api_name="/edit"
-                )[2]
+                )
+                health = f"ok {record['order_id']}"
             except Exception as exc:  # reported below
                 health = f"FAILED: {exc}"
         return report(args, runs, sim, folder, log_path, duration, rss_start, alive, answering, health)
@@ -235,7 +236,7 @@ def report(args, runs, sim, folder, log_path, duration, rss_start, alive, answer
     # every success saved with its sidecar
     unsaved = []
     for run in successes:
-        order = run.status.split("`")[1]
+        order = run.status
         image, sidecar = output_dir / f"{order}.png", output_dir / f"{order}.json"
         if not (image.is_file() and sidecar.is_file()):
             unsaved.append(order)
@@ -316,7 +317,7 @@ def report(args, runs, sim, folder, log_path, duration, rss_start, alive, answer
     checks += [
         ("all runs done within --max-seconds", len(done) == len(runs)),
         ("no crash", not crashes),
-        ("app alive and answering", alive and answering and bool(health) and health.startswith("✅")),
+        ("app alive and answering", alive and answering and bool(health) and health.startswith("ok ")),
         ("every success saved with its sidecar", not unsaved and saved_images == len(successes) + 1),
         ("every failure coded and bilingual", not unclear),
         ("slow answers happened", bool(slow_ids)),

@@ -1,0 +1,174 @@
+"""The one app test harness: `webapp.ui.build_demo` launched in this process over its own settings.
+
+Not a test module. Every `JUHE_*` setting is given explicitly (a developer's `.env` or environment
+cannot leak in); Gradio's files go under the test's folder. Live apps talk to a `Simulator` over
+loopback HTTP, as they would to the provider, so tests see exactly what was sent (keys only as
+fingerprints); offline apps use their own built-in simulator.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+import re
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import gradio as gr
+import pytest
+from gradio_client import Client
+from PIL import Image
+
+from juhe.simulator import Simulator
+from webapp.backend import Backend
+from webapp.settings import AppSettings
+from webapp.ui import build_demo, launch_options
+
+ROOT = Path(__file__).resolve().parent.parent
+CAT = ROOT / "examples" / "cat.jpg"
+COFFEE = ROOT / "examples" / "coffee.jpg"
+SERVER_KEY = "sk-test-SECRET-0123456789abcdef"
+HAN = re.compile(r"[\u4e00-\u9fff]")
+ENGLISH = re.compile(r"\b[A-Za-z]{2,} [A-Za-z]{2,}\b")
+
+
+@dataclass
+class RunningApp:
+    """A launched app: its address, settings, backend, the provider behind it and its folders."""
+
+    url: str
+    demo: gr.Blocks
+    settings: AppSettings
+    backend: Backend
+    provider: Simulator | None
+    output_dir: Path
+    temp_dir: Path
+
+    def client(self, downloads: Path | None = None, **options) -> Client:
+        """A new visitor (one Gradio session); files are downloaded into `downloads` if given."""
+        return Client(
+            self.url, verbose=False, download_files=str(downloads) if downloads else False, **options
+        )
+
+    def sent(self) -> int:
+        """Edit requests the live provider has answered so far, whatever the outcome."""
+        assert self.provider is not None, "an offline app has no separate provider"
+        return sum(self.provider.stats()["counts"].values())
+
+    def requests_with(self, marker: str) -> list[dict]:
+        """The provider's recorded requests whose prompt contains `marker`."""
+        assert self.provider is not None
+        return [r for r in self.provider.stats()["requests"] if marker in r["text"]]
+
+    def sidecar(self, order_id: str) -> dict:
+        """The JSON sidecar saved next to the result of `order_id`."""
+        return json.loads((self.output_dir / f"{order_id}.json").read_text(encoding="utf-8"))
+
+
+@contextlib.contextmanager
+def running_app(
+    tmp: Path,
+    *,
+    live: bool = True,
+    provider: Simulator | None = None,
+    api_key: str = SERVER_KEY,
+    quiet: bool = True,
+    sim_options: dict | None = None,
+    **env: str,
+) -> Iterator[RunningApp]:
+    """Launch the app with `env` as its only settings. Live apps use `provider`, or a fresh simulator
+    (made with `sim_options`) that lives as long as the app."""
+    values = {"JUHE_OUTPUT_DIR": str(tmp / "outputs"), "JUHE_SIM_LATENCY": "0", "JUHE_MCP": "0"}
+    with contextlib.ExitStack() as stack, pytest.MonkeyPatch.context() as patch:
+        if live:
+            if provider is None:
+                provider = stack.enter_context(Simulator(**(sim_options or {})))
+            values.update(JUHE_API_KEY=api_key, JUHE_API_URL=provider.url)
+        values.update(env)
+        settings = AppSettings.from_mapping(values)
+        temp_dir = tmp / "gradio"
+        patch.setenv("GRADIO_TEMP_DIR", str(temp_dir))
+        patch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+        # launch_options() sets FORWARDED_ALLOW_IPS when unset; put the original back afterwards
+        patch.setenv("FORWARDED_ALLOW_IPS", "")
+        patch.delenv("FORWARDED_ALLOW_IPS")
+        backend = Backend(settings)
+        demo = build_demo(settings, backend)
+        _, url, _ = demo.launch(
+            prevent_thread_lock=True, quiet=quiet, server_name="127.0.0.1", **launch_options(settings)
+        )
+        try:
+            yield RunningApp(
+                url.rstrip("/"),
+                demo,
+                settings,
+                backend,
+                provider if live else None,
+                backend.output_dir,
+                temp_dir,
+            )
+        finally:
+            demo.close()
+            backend.close()
+
+
+def image_file(path: Path, size: tuple[int, int] = (64, 48), color: str = "red", fmt: str = "JPEG") -> Path:
+    """Write a small plain image and return its path."""
+    Image.new("RGB", size, color).save(path, fmt)
+    return path
+
+
+def is_bilingual(message: str) -> bool:
+    """True for "中文 / English", the form of every error here: Chinese, then an English phrase."""
+    chinese, slash, english = message.partition(" / ")
+    return bool(slash and HAN.search(chinese) and ENGLISH.search(english))
+
+
+class _Tee(io.TextIOBase):
+    def __init__(self, sink: io.TextIOBase) -> None:
+        self.sink = sink
+
+    def write(self, text: str) -> int:
+        self.sink.write(text)
+        self.sink.flush()
+        return len(text)
+
+
+@contextlib.contextmanager
+def captured_output(path: Path) -> Iterator[Path]:
+    """Send everything the process prints or logs to `path`: file descriptors 1 and 2 (C code and
+    subprocesses), `sys.stdout`/`sys.stderr`, and every logger, turned down to DEBUG meanwhile."""
+    sink = open(path, "w", encoding="utf-8", errors="replace")  # noqa: SIM115 - closed below
+    saved_fds = os.dup(1), os.dup(2)
+    handler = logging.StreamHandler(sink)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    loggers = [root] + [
+        log for log in logging.root.manager.loggerDict.values() if isinstance(log, logging.Logger)
+    ]
+    saved_levels = [(log, log.level) for log in loggers]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(sink.fileno(), 1)
+    os.dup2(sink.fileno(), 2)
+    root.addHandler(handler)
+    for log in loggers:
+        log.setLevel(logging.DEBUG)
+    try:
+        with contextlib.redirect_stdout(_Tee(sink)), contextlib.redirect_stderr(_Tee(sink)):
+            yield path
+    finally:
+        root.removeHandler(handler)
+        for log, level in saved_levels:
+            log.setLevel(level)
+        sink.flush()
+        os.dup2(saved_fds[0], 1)
+        os.dup2(saved_fds[1], 2)
+        for fd in saved_fds:
+            os.close(fd)
+        sink.close()
