@@ -68,7 +68,7 @@ background:var(--bg);clip-path:inset(0 calc(100% - var(--pos,50%)) 0 0)}
 .divider{position:absolute;top:0;bottom:0;left:var(--pos,50%);width:2px;margin-left:-1px;
 background:#fff;box-shadow:0 0 0 1px #0006;pointer-events:none}
 .compare input{position:absolute;inset:0;width:100%;height:100%;margin:0;opacity:0;cursor:ew-resize}
-.compare:focus-within{outline:3px solid var(--accent);outline-offset:2px}
+.compare:has(input:focus-visible){outline:3px solid var(--accent);outline-offset:2px}
 .tag{position:absolute;top:8px;padding:2px 8px;border-radius:6px;background:#000a;color:#fff;
 font-size:13px;line-height:1.6;pointer-events:none}
 .tag.l{left:8px}.tag.r{right:8px}
@@ -277,7 +277,7 @@ def render_share_page(record: Record, token: str, base_url: str | None, root_pat
 
     size = f"{record.width} × {record.height} px" if record.width and record.height else "—"
     if record.size and record.size != "auto":
-        size += f" ({record.size.replace('*', ' × ')})"
+        size += f" (请求 requested {record.size.replace('*', ' × ')})"
     when = _utc(record.completed_at) or _utc(record.created)
     after = f'src="{here}/result/1"'
     if record.width and record.height:
