@@ -127,7 +127,8 @@ def test_page_shows_comparison_instruction_details_and_download(store):
     assert sources == [f"/share/{token}/result/1", f"/share/{token}/before.jpg"]
     assert page.find("input", type="range")
     text = " ".join(page.text)
-    for shown in ("把猫换成狗", "320 × 240 px (请求 requested 1024 × 1024)", "model-x", "2025-06-01 08:30 UTC"):
+    shown_size = "320 × 240 px (请求 requested 1024 × 1024)"
+    for shown in ("把猫换成狗", shown_size, "model-x", "2025-06-01 08:30 UTC"):
         assert shown in text
     assert page.find("a", href=f"/share/{token}/download/1")
 

@@ -466,6 +466,9 @@ def test_limits_are_checked(tmp_path):
         ResultStore(tmp_path, keep_days=-1)
     with pytest.raises(ValueError, match="JUHE_OUTPUT_MAX_GB"):
         ResultStore(tmp_path, max_bytes=-5)
+    with pytest.raises(ValueError, match="JUHE_OUTPUT_MAX_GB"):
+        ResultStore(tmp_path, max_bytes=float("nan"))
+    assert ResultStore(tmp_path, max_bytes=1.5 * 1024**3).max_bytes == 1610612736
 
 
 # --- the browser secret ------------------------------------------------------------------------

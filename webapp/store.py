@@ -312,16 +312,16 @@ class ResultStore:
         folder: str | os.PathLike,
         *,
         keep_days: float = KEEP_DAYS,
-        max_bytes: int = MAX_BYTES,
+        max_bytes: float = MAX_BYTES,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if not (isinstance(keep_days, (int, float)) and math.isfinite(keep_days) and keep_days >= 0):
             raise ValueError(f"JUHE_KEEP_DAYS must be >= 0 days (0 keeps forever), not {keep_days!r}")
-        if not (isinstance(max_bytes, int) and max_bytes >= 0):
+        if not (isinstance(max_bytes, (int, float)) and math.isfinite(max_bytes) and max_bytes >= 0):
             raise ValueError(f"JUHE_OUTPUT_MAX_GB must be >= 0 (0 means no size limit), not {max_bytes!r}")
         self.folder = Path(folder).resolve()
         self.keep_s = keep_days * DAY_S
-        self.max_bytes = max_bytes
+        self.max_bytes = int(max_bytes)
         self._clock = clock
         self._root = self.folder / STORE_DIR
         self._lock = threading.RLock()
