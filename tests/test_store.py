@@ -337,6 +337,34 @@ def test_stale_temporary_files_are_removed_at_load(store, clock):
     assert [p.exists() for p in stale] == [False, False] and fresh.exists()
 
 
+def test_previews_without_a_record_are_removed_at_load_and_missing_ones_forgotten(store, clock):
+    record = add(store, "o1", before=png())
+    old, fresh = (store.folder / STORE_DIR / "thumbs" / f"{c * 22}.jpg" for c in "AB")
+    for path in (old, fresh):
+        path.write_bytes(b"x")
+    os.utime(old, (0, 0))
+    record.before.unlink()
+    reopened = ResultStore(store.folder, clock=clock)
+    assert reopened.get(record.id).before is None and reopened.get(record.id).thumbnail is not None
+    assert not old.exists() and fresh.exists()  # a fresh one may belong to an add under way
+
+
+def test_a_damaged_secret_place_does_not_fail_the_app(store):
+    (store.folder / STORE_DIR / "browser-secret").mkdir(parents=True)
+    assert len(store.browser_secret(None)) >= 43
+
+
+def test_a_sidecar_listing_a_file_twice_is_adopted_once(tmp_path, clock):
+    folder = tmp_path / "outputs"
+    (path,) = save(folder, "twice")
+    sidecar = path.with_suffix(".json")
+    meta = json.loads(sidecar.read_text())
+    sidecar.write_text(json.dumps({**meta, "files": [path.name, path.name, "../x.png", 5]}))
+    store = ResultStore(folder, clock=clock)
+    assert store.total_bytes == files_on_disk(folder)
+    assert len(list((folder / STORE_DIR / "records").iterdir())) == 1
+
+
 def test_results_saved_before_the_store_are_adopted(tmp_path, clock):
     folder = tmp_path / "outputs"
     old = save(folder, "legacy", prompt="旧的结果")

@@ -138,6 +138,8 @@ def _clip(value: object, limit: int) -> str:
 
 
 def _read_json(path: Path, limit: int) -> object:
+    if not stat.S_ISREG(path.lstat().st_mode):  # a link, a folder or a pipe is never read
+        raise ValueError(f"{path.name} is not a regular file")
     with path.open("rb") as handle:
         data = handle.read(limit + 1)
     if len(data) > limit:
@@ -473,8 +475,21 @@ class ResultStore:
                 for path in self._paths(entry):
                     _unlink(path)
                 continue
+            entry.before = entry.before and _is_file(self._before_path(entry.id))
+            entry.thumbnail = entry.thumbnail and _is_file(self._thumb_path(entry.id))
             self._register(entry)
             self._measure(entry)
+        self._remove_orphan_previews()
+
+    def _remove_orphan_previews(self) -> None:
+        """Previews with no record: left by a crash between making them and writing the record."""
+        cutoff = time.time() - STALE_TEMP_S  # not those of an `add` running now
+        for sub in ("before", "thumbs"):
+            with os.scandir(self._root / sub) as it:
+                for item in it:
+                    rid = item.name.removesuffix(".jpg")
+                    if rid not in self._entries and item.stat(follow_symlinks=False).st_mtime < cutoff:
+                        _unlink(item.path)
 
     def _load_expired(self) -> None:
         path = self._root / "expired.json"
@@ -510,6 +525,7 @@ class ResultStore:
                 continue
             listed = meta.get("files") if isinstance(meta, dict) else None
             files = [f for f in listed or [] if _plain(f) and f in loose and f.endswith(RESULT_SUFFIXES)]
+            files = list(dict.fromkeys(files))
             if not isinstance(listed, list) or not files:
                 continue
             adopted.append(self._adopted(files, name, meta, loose[name]))
@@ -824,8 +840,11 @@ class ResultStore:
             except (OSError, UnicodeError) as exc:
                 logger.warning("replacing an unreadable browser secret: %s", exc)
             value = secrets.token_urlsafe(SECRET_BYTES)
-            self._root.mkdir(parents=True, exist_ok=True)
-            _write_atomic(path, value.encode(), mode=0o600)
+            try:
+                self._root.mkdir(parents=True, exist_ok=True)
+                _write_atomic(path, value.encode(), mode=0o600)
+            except OSError as exc:  # the app still runs; histories then last until a restart
+                logger.error("could not keep the browser secret in %s: %s", self._root, exc)
             self._set_aux(path)
             return value
 
