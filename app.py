@@ -21,12 +21,14 @@ def main() -> None:
     except ConfigError as exc:
         sys.exit(f"config error: {exc}")
 
+    from webapp.backend import Backend
     from webapp.memory import return_large_buffers
     from webapp.ui import build_demo, launch_options  # imports Gradio: after the settings are known good
 
     return_large_buffers()
-    demo = build_demo(settings)
-    demo.launch(**launch_options(settings))
+    backend = Backend(settings)
+    demo = build_demo(settings, backend)
+    demo.launch(**launch_options(settings, backend))
 
 
 if __name__ == "__main__":

@@ -100,7 +100,10 @@ def running_app(
         backend = Backend(settings)
         demo = build_demo(settings, backend)
         _, url, _ = demo.launch(
-            prevent_thread_lock=True, quiet=quiet, server_name="127.0.0.1", **launch_options(settings)
+            prevent_thread_lock=True,
+            quiet=quiet,
+            server_name="127.0.0.1",
+            **launch_options(settings, backend),
         )
         try:
             yield RunningApp(

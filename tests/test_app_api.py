@@ -257,3 +257,12 @@ def test_timeout_is_reported_and_not_retried(tmp_path, provider):
         error = edit_error(running.client(), f"slow edit [sim:slow=3] {tag}")
         assert "服务响应超时" in error.message and "did not answer in time" in error.message
         assert len(running.requests_with(tag)) == 1  # a timeout is never retried
+
+
+def test_edit_is_the_only_endpoint(tmp_path, provider):
+    """The page's own events are private: a program sees one endpoint, and no gr.State in it."""
+    with running_app(tmp_path, provider=provider) as running:
+        info = httpx.get(running.url + "/gradio_api/info", timeout=10).json()
+    assert list(info["named_endpoints"]) == ["/edit"] and info["unnamed_endpoints"] == {}
+    returned = [r["component"] for r in info["named_endpoints"]["/edit"]["returns"]]
+    assert "State" not in returned and len(returned) == 2

@@ -65,7 +65,8 @@ def test_history_state_cannot_be_injected(hosted, tmp_path):
         with open(image_file(tmp_path / "ok.jpg"), "rb") as handle:
             path = http.post("/gradio_api/upload", files={"files": ("ok.jpg", handle)}).json()[0]
         upload = {"path": path, "orig_name": "ok.jpg", "meta": {"_type": "gradio.FileData"}}
-        data = [upload, None, None, "raw-call", "auto", "auto", "", "", "", "", fake]
+        # 图1-图3, prompt, size, width, height, model, link1-3, key, history (State), ids (BrowserState)
+        data = [upload, None, None, "raw-call", "auto", 1024, 1024, "auto", "", "", "", "", fake, fake]
         body = {"data": data, "fn_index": run_event_index(config), "session_hash": "rawsession1"}
         assert http.post("/gradio_api/queue/join", json=body).status_code == 200
         stream = http.get("/gradio_api/queue/data", params={"session_hash": "rawsession1"}).text

@@ -22,6 +22,7 @@ os.chdir(tempfile.mkdtemp(prefix="juhe-shots-"))  # results land in ./outputs, a
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
+from webapp.backend import Backend  # noqa: E402
 from webapp.settings import AppSettings  # noqa: E402
 from webapp.ui import build_demo, launch_options  # noqa: E402
 
@@ -54,8 +55,9 @@ def main() -> None:
     """Launch the app, take the four screenshots, close everything."""
     OUT.mkdir(parents=True, exist_ok=True)
     settings = AppSettings.load(dotenv=None)
-    demo = build_demo(settings)
-    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **launch_options(settings))
+    backend = Backend(settings)
+    demo = build_demo(settings, backend)
+    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **launch_options(settings, backend))
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)

@@ -3,20 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import collections
 import contextlib
+import logging
 import os
 import secrets
 import shutil
+import statistics
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, replace
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from juhe import AsyncImageEditClient, EditResult
 from juhe.simulator import Simulator
 from webapp.settings import AppSettings
+from webapp.store import Record, ResultStore
 
 OFFLINE_KEY = "offline-preview"
+RECENT_EDITS = 20  # successful edits whose time makes the "usually about N s" estimate
+LIVE_TYPICAL_S = 30.0  # before any edit has finished: the provider's usual time
+LATE_KEPT_S = 3600.0  # a cancelled edit's result waits this long for its session to collect it
+LATE_PER_SESSION = 20
+logger = logging.getLogger("webapp")
 
 
 class BusyError(Exception):
@@ -25,11 +37,38 @@ class BusyError(Exception):
 
 @dataclass
 class SavedEdit:
-    """A finished edit: the provider's result and the local files it was saved to."""
+    """A finished edit: the provider's result, the local files it was saved to, and its record in
+    the store (its id is what a visitor's browser keeps)."""
 
     result: EditResult
     paths: list[Path]
     simulated: bool
+    record: Record | None = None
+
+
+@dataclass
+class PendingEdit:
+    """An edit running on its own task, so that a visitor who stops waiting does not stop it."""
+
+    session: str | None
+    task: asyncio.Task | None = None
+    waiting: bool = True  # False once the visitor stopped waiting
+
+    def progress(self, callback: Callable[[str], None] | None) -> Callable[[str], None]:
+        """`callback`, called only while the visitor is still waiting."""
+
+        def on_stage(stage: str) -> None:
+            if self.waiting and callback is not None:
+                callback(stage)
+
+        return on_stage
+
+
+@dataclass
+class _Late:
+    edits: list[SavedEdit] = field(default_factory=list)
+    running: int = 0
+    touched: float = field(default_factory=time.monotonic)
 
 
 class Backend:
@@ -45,6 +84,23 @@ class Backend:
         self._lock = threading.Lock()
         self._slots: asyncio.Semaphore | None = None
         self._waiting = 0
+        self._recent: collections.deque[float] = collections.deque(maxlen=RECENT_EDITS)
+        self._late: dict[str, _Late] = {}
+        self.store = ResultStore(
+            self.output_dir, keep_days=settings.keep_days, max_bytes=settings.output_max_bytes
+        )
+        # file work of the store (index load, retention sweeps) runs here, never on the event loop
+        self._files = ThreadPoolExecutor(max_workers=1, thread_name_prefix="juhe-store")
+        self._files.submit(self._sweep)
+
+    def _sweep(self) -> None:
+        try:
+            deleted = self.store.sweep()
+        except Exception:  # a sweep must never take the app down; it runs again after the next save
+            logger.exception("retention sweep failed")
+            return
+        if deleted:
+            logger.info("retention: deleted %d old results", len(deleted))
 
     def _live_client(self) -> AsyncImageEditClient:
         with self._lock:
@@ -89,8 +145,10 @@ class Backend:
         model: str | None,
         visitor_key: str | None = None,
         on_stage: Callable[[str], None] | None = None,
+        keep_before: bool = True,
     ) -> SavedEdit:
-        """Run one edit and save its images; a visitor's own key always goes to the live API."""
+        """Run one edit, save its images and register them in the store (with a small copy of 图1 for
+        the before/after when `keep_before`); a visitor's own key always goes to the live API."""
         simulated = self.offline and not visitor_key
         client = self._offline_client() if simulated else self._live_client()
         async with self.slot():
@@ -100,7 +158,99 @@ class Backend:
             if on_stage:
                 on_stage("saving")
             paths = await client.download(result, self.output_dir)
-        return SavedEdit(result, paths, simulated)
+        self._recent.append(result.elapsed_s)
+        saved = SavedEdit(result, paths, simulated)
+        image1 = images[0] if images and keep_before else None
+        saved.record = await asyncio.to_thread(self._register, saved, image1)
+        self._files.submit(self._sweep)
+        return saved
+
+    async def run_file_work(self, function: Callable, *args):
+        """Run store and file work on the store's own thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._files, function, *args)
+
+    def _register(self, saved: SavedEdit, image1: object) -> Record | None:
+        try:
+            return self.store.add(
+                saved.paths,
+                prompt=saved.result.prompt,
+                size=saved.result.size,
+                model=saved.result.model,
+                completed_at=saved.result.completed_at,
+                order_id=saved.result.order_id,
+                before=_local_image(image1),
+                thumbnail=False,  # made on the first share
+            )
+        except (OSError, ValueError):  # the result is saved; only its history entry is lost
+            logger.exception("could not register result %s", saved.result.order_id)
+            return None
+
+    def show(self, saved_paths: Sequence[Path], record: Record | None) -> list[str]:
+        """Copies of saved images inside Gradio's cache, remembered by the store so that deleting the
+        result deletes them too. File work: call it from a worker thread."""
+        from gradio.utils import get_upload_folder  # the cache folder depends on GRADIO_TEMP_DIR
+
+        shown = [self.display_path(path, get_upload_folder()) for path in saved_paths]
+        if record is not None:
+            for path in shown:
+                self.store.register_copy(record.id, path)
+        return shown
+
+    def typical_seconds(self) -> float:
+        """How long an edit usually takes here: the median of recent ones, or a first guess."""
+        if self._recent:
+            return statistics.median(self._recent)
+        return self.settings.sim_latency + 0.5 if self.offline else LIVE_TYPICAL_S
+
+    def start(
+        self,
+        session: str | None,
+        prompt: str,
+        images: Sequence[object],
+        size: str | None,
+        model: str | None,
+        visitor_key: str | None = None,
+        on_stage: Callable[[str], None] | None = None,
+    ) -> PendingEdit:
+        """Start an edit on its own task; it goes on (holding its slot) if the visitor cancels."""
+        pending = PendingEdit(session)
+        pending.task = asyncio.create_task(
+            self.edit(prompt, images, size, model, visitor_key, pending.progress(on_stage))
+        )
+        return pending
+
+    def abandon(self, pending: PendingEdit) -> None:
+        """The visitor stopped waiting: keep the result for the session when it arrives."""
+        pending.waiting = False
+        if pending.session is None:
+            return
+        late = self._late.setdefault(pending.session, _Late())
+        late.running += 1
+        pending.task.add_done_callback(lambda task: self._deliver(pending.session, task))
+
+    def _deliver(self, session: str, task: asyncio.Task) -> None:
+        late = self._late.setdefault(session, _Late())
+        late.running -= 1
+        late.touched = time.monotonic()
+        if task.cancelled():
+            return
+        if task.exception() is not None:
+            logger.info("a cancelled edit failed after all: %s", type(task.exception()).__name__)
+            return
+        late.edits = (late.edits + [task.result()])[-LATE_PER_SESSION:]
+        now = time.monotonic()
+        for key in [k for k, v in self._late.items() if not v.running and now - v.touched > LATE_KEPT_S]:
+            del self._late[key]
+
+    def collect_late(self, session: str | None) -> tuple[list[SavedEdit], bool]:
+        """The results of this session's cancelled edits that have arrived, and whether more may."""
+        late = self._late.get(session or "")
+        if late is None:
+            return [], False
+        edits, late.edits = late.edits, []
+        if not late.running:
+            del self._late[session]
+        return edits, late.running > 0
 
     def display_path(self, path: Path, cache_dir: str | os.PathLike) -> str:
         """Link (else copy) a result into a fresh folder inside Gradio's cache dir; return its path.
@@ -119,6 +269,21 @@ class Backend:
         return str(shown)
 
     def close(self) -> None:
-        """Stop the offline simulator, if one was started."""
+        """Stop the offline simulator, if one was started, and the store's thread."""
         if self._simulator is not None:
             self._simulator.stop()
+        self._files.shutdown(wait=True)
+
+
+def _local_image(value: object) -> bytes | Path | None:
+    """图1 as the store can read it for the share page's "before": a file, or a data URI's bytes."""
+    if isinstance(value, Path):
+        return value
+    if isinstance(value, str) and value.startswith("data:") and ";base64," in value[:64]:
+        try:
+            return base64.b64decode(value.partition(",")[2], validate=True)
+        except ValueError:
+            return None
+    if isinstance(value, str) and not value.lower().startswith(("http://", "https://")):
+        return Path(value)
+    return None

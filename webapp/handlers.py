@@ -1,13 +1,18 @@
 """What the page's events and the public API do. The layout and its wiring are in `webapp.ui`.
 
-`Handlers` holds the settings, the backend and the rate limiter, built once at start and passed in;
-no handler reads a module global, and per-visitor values live in `gr.State` only. (No
+`Handlers` holds the settings and the backend, built once at start and passed in; no handler reads a
+module global. Per-visitor values live in `gr.State` (this tab) and `gr.BrowserState` (the ids of the
+visitor's own results, which survive reloads). Page handlers answer with `view(...)`: one value per
+name in `VIEW`, `gr.skip()` for the rest, so a handler says only what it changes. (No
 `from __future__ import annotations` here: `gr.api` reads the public endpoint's types at run time.)
 """
 
 import asyncio
 import html
+import logging
+import math
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,21 +21,55 @@ from gradio.data_classes import FileData
 from gradio.route_utils import get_root_url
 from gradio.utils import get_upload_folder
 from gradio_client.utils import encode_file_path
-from PIL import Image
 
 from juhe import JuheError, parse_size
+from webapp import snippets
 from webapp.backend import Backend, BusyError, SavedEdit
 from webapp.limits import RateLimiter, client_address
+from webapp.pictures import fit_before, mime_of, pixel_size
 from webapp.settings import AppSettings
+from webapp.snippets import is_http_url
 from webapp.texts import API_DESCRIPTION, TITLES, error_text, say, wants_chinese
 
-HISTORY_KEPT = 60
+HISTORY_KEPT = 60  # results a browser remembers
 NAMES_AN_IMAGE = re.compile(r"图\s*[123一二三]|(image|picture|photo|pic|img)\s*#?\s*[123]", re.IGNORECASE)
-STAGE_SHARE = {"preparing": 0.05, "waiting": 0.3, "saving": 0.9}
+TICK_S = 0.5  # how often the progress bar moves while the provider works
+logger = logging.getLogger("webapp")
+
+# The page's outputs a handler may set, in the order `webapp.ui` wires them.
+VIEW = (
+    "status",
+    "empty",
+    "result",
+    "gallery",
+    "compare",
+    "actions",
+    "share_box",
+    "revoke",
+    "cancel",
+    "api_panel",
+    "curl",
+    "python",
+    "gradio",
+    "history",
+    "history_state",
+    "results_state",
+    "open_state",
+    "browser_ids",
+    "timer",
+)
+
+
+def view(**values) -> tuple:
+    """The page's outputs: the given values, `gr.skip()` for every other name in `VIEW`."""
+    unknown = set(values) - set(VIEW)
+    assert not unknown, unknown
+    return tuple(values.get(name, gr.skip()) for name in VIEW)
 
 
 def user_error(message: str, title: str = TITLES["error"], duration: float | None = 10) -> gr.Error:
-    """A visitor-facing error: shown as a toast, not logged with a traceback (it is expected)."""
+    """A visitor's mistake or a refusal: a toast and one log line, never a traceback."""
+    logger.info("refused: %s", message.partition(" / ")[2] or message)
     return gr.Error(message, title=title, duration=duration, print_exception=False)
 
 
@@ -40,9 +79,10 @@ def juhe_error(exc: JuheError) -> gr.Error:
     return user_error(html.escape(str(exc), quote=False), title=title, duration=None)
 
 
-def is_http_url(value: str) -> bool:
-    """True for an http(s) link, the only kind of link handed to the provider."""
-    return value.strip().lower().startswith(("http://", "https://"))
+def md_code(text: str) -> str:
+    """Provider text (an order id) shown as Markdown code: nothing in it can close the span or
+    become markup."""
+    return "`" + re.sub(r"[^\w.:-]", "_", text)[:80] + "`"
 
 
 @dataclass
@@ -81,29 +121,10 @@ class Handlers:
             message = error_text("rate_limit", wait=f"{wait:.0f}", limit=self.settings.rate_limit)
             raise user_error(message, title=TITLES["rate_limit"])
 
-    async def run_edit(
-        self,
-        prompt: str,
-        images: list[object],
-        size: str | None,
-        model: str | None,
-        api_key: str | None,
-        on_stage=None,
-    ) -> Shown:
-        """Send one edit, save its results and link them into Gradio's cache for showing."""
-        try:
-            saved = await self.backend.edit(
-                prompt, images, size, model, (api_key or "").strip() or None, on_stage
-            )
-        except BusyError:
-            raise user_error(error_text("busy"), title=TITLES["busy"]) from None
-        except JuheError as exc:
-            raise juhe_error(exc) from None
-        cache_dir = get_upload_folder()  # results inside it are served without hashing on the event loop
-        shown = await asyncio.to_thread(
-            lambda: [self.backend.display_path(p, cache_dir) for p in saved.paths]
-        )
-        return Shown(saved, shown)
+    async def show(self, saved: SavedEdit) -> Shown:
+        """Link the saved images into Gradio's cache, where they are served without hashing."""
+        paths = await asyncio.to_thread(self.backend.show, saved.paths, saved.record)
+        return Shown(saved, paths)
 
     # --- the public API: scripts (gradio_client) and agents (MCP) ----------------------------
 
@@ -118,27 +139,34 @@ class Handlers:
         api_key: str | None = None,
         request: gr.Request = None,
     ) -> tuple[FileData, dict]:
-        images = [api_image(value, n) for n, value in enumerate((image1, image2, image3), start=1)]
-        chosen = ordered_images(images)
+        images = ordered_images([api_image(value, n) for n, value in enumerate((image1, image2, image3), 1)])
         size = api_size(size)
         self.check_rate(request)
-        shown = await self.run_edit(prompt, chosen, size, model, api_key)
-        result = shown.saved.result
+        try:
+            key = (api_key or "").strip() or None
+            saved = await self.backend.edit(prompt, images, size, model, key, keep_before=False)
+        except BusyError:
+            raise user_error(error_text("busy"), title=TITLES["busy"]) from None
+        except JuheError as exc:
+            raise juhe_error(exc) from None
+        shown = await self.show(saved)
+        result = saved.result
         root = _root_url(request)
+        width, height = await asyncio.to_thread(pixel_size, shown.paths[0])
         record = {
             "order_id": result.order_id,
             "images": [f"{root}/gradio_api/file={encode_file_path(p)}" for p in shown.paths],
-            "size": await asyncio.to_thread(_pixel_size, shown.paths[0]),
+            "size": f"{width}*{height}",
             "model": result.model,
             "elapsed_s": result.elapsed_s,
-            "simulated": shown.saved.simulated,
+            "simulated": saved.simulated,
             "warnings": list(result.warnings),
         }
         return FileData(path=shown.paths[0]), record
 
     edit.__doc__ = API_DESCRIPTION
 
-    # --- the page --------------------------------------------------------------------------------
+    # --- the page: running an edit ---------------------------------------------------------------
 
     async def edit_image(
         self,
@@ -146,78 +174,298 @@ class Handlers:
         image2: str | None,
         image3: str | None,
         prompt: str,
-        size: str | None,
+        size_choice: str | None,
+        width: float | None,
+        height: float | None,
         model: str | None,
         url1: str | None,
         url2: str | None,
         url3: str | None,
         api_key: str | None,
         history: list | None,
+        browser_ids: list | None,
         request: gr.Request = None,
         progress: gr.Progress = gr.Progress(),
     ):
-        """The run button: edit, then fill the gallery, the before/after, the status and the history."""
+        """The run button: validate, show that it is working, wait with a moving progress bar, then
+        show the result, its before/after, the API call and the history. A visitor who presses Cancel
+        stops waiting; the edit itself goes on and is collected later (`collect_late`)."""
         chinese = wants_chinese(request.headers.get("accept-language") if request else None)
         images = ordered_images(page_images([image1, image2, image3], [url1, url2, url3]))
+        size = page_size(size_choice, width, height)
         self.check_rate(request)
         if len(images) >= 2 and not NAMES_AN_IMAGE.search(prompt or ""):
             gr.Warning(error_text("name_images"))
-        if size == "custom":
-            size = "auto"
+        yield view(status=say("working", chinese), cancel=gr.update(interactive=True))
 
-        def on_stage(stage: str) -> None:
-            progress(STAGE_SHARE[stage], desc=say(stage, chinese))
+        key = (api_key or "").strip() or None
+        session = getattr(request, "session_hash", None)
+        pending = self.backend.start(session, prompt, images, size, model, key)
+        try:
+            saved = await self._wait(pending, progress, chinese)
+        except asyncio.CancelledError:
+            self.backend.abandon(pending)
+            raise
+        except BusyError:
+            raise user_error(error_text("busy"), title=TITLES["busy"]) from None
+        except JuheError as exc:
+            raise juhe_error(exc) from None
 
-        shown = await self.run_edit(prompt, images, size, model, api_key, on_stage)
-        result = shown.saved.result
-        history = ([(path, result.prompt) for path in shown.paths] + list(history or []))[:HISTORY_KEPT]
+        shown = await self.show(saved)
+        result = saved.result
         for note in result.warnings:
             gr.Warning(html.escape(note, quote=False))
-        status = (
-            f"✅ **{say('done', chinese)}** · {say('order', chinese)} `{result.order_id}` · "
-            f"{result.elapsed_s:.1f} s · {say('saved', chinese)} `{_relative(shown.saved.paths[0])}`"
-            + (f" · *{say('simulated', chinese)}*" if shown.saved.simulated else "")
+        before = images[0] if isinstance(images[0], str) and not is_http_url(images[0]) else None
+        compare = await self._compare(before, shown.paths[0])
+        entries = self._entries(shown)
+        history = (entries + list(history or []))[:HISTORY_KEPT]
+        ids = _remember(browser_ids, shown)
+        call = snippets.Call(
+            prompt=result.prompt,
+            images=snippets.file_names(images),
+            mimes=tuple(None if is_http_url(i) else mime_of(i) for i in images),
+            size=result.size,
+            model=result.model,
+            endpoint=self.settings.client.api_url,
+            app_url=_root_url(request) or "http://127.0.0.1:7860",
+            own_key=key is not None,
         )
-        before = image1 if image1 and not (url1 or "").strip() else None
-        compare = (before, shown.paths[0]) if before else None
-        return shown.paths, compare, status, history, history, shown.paths
+        yield view(
+            status=self._done(shown, chinese),
+            empty=gr.update(visible=False),
+            result=gr.update(value=shown.paths[0], visible=True),
+            gallery=gr.update(value=shown.paths, visible=len(shown.paths) > 1, selected_index=None),
+            compare=compare,
+            actions=gr.update(visible=True),
+            share_box=gr.update(value="", visible=False),
+            revoke=gr.update(visible=False),
+            cancel=gr.update(interactive=False),
+            api_panel=gr.update(visible=True),
+            curl=snippets.curl(call),
+            python=snippets.python_client(call),
+            gradio=snippets.gradio_client(call),
+            history=gr.update(value=_gallery(history), visible=True),
+            history_state=history,
+            results_state=entries,
+            open_state=entries[0],
+            browser_ids=ids,
+        )
 
-    def mark_failed(self, results: list[str] | None, request: gr.Request = None):
-        """After a failed edit: keep the earlier results on show and say they are the earlier ones."""
+    async def _wait(self, pending, progress: gr.Progress, chinese: bool) -> SavedEdit:
+        """Wait for the edit, moving the progress bar by the typical time of recent edits."""
+        started = time.monotonic()
+        typical = max(1.0, self.backend.typical_seconds())
+        while True:
+            done, _ = await asyncio.wait({pending.task}, timeout=TICK_S)
+            if done:
+                return pending.task.result()
+            elapsed = time.monotonic() - started
+            progress(
+                progress_share(elapsed, typical),
+                desc=say("waiting", chinese, elapsed=f"{elapsed:.0f}", typical=f"{typical:.0f}"),
+            )
+
+    def _done(self, shown: Shown, chinese: bool) -> str:
+        result = shown.saved.result
+        text = say(
+            "done", chinese, order=md_code(result.order_id).strip("`"), seconds=f"{result.elapsed_s:.1f}"
+        )
+        if len(shown.paths) > 1:
+            text += say("results_count", chinese, count=len(shown.paths))
+        if shown.saved.simulated:
+            text += say("simulated", chinese)
+        return text
+
+    def _entries(self, shown: Shown) -> list[dict]:
+        """History entries of one edit: one per image, all carrying the result's id."""
+        record = shown.saved.record
+        return [
+            {
+                "id": record.id if record else None,
+                "n": n,
+                "path": path,
+                "prompt": shown.saved.result.prompt,
+                "order": shown.saved.result.order_id,
+                "before": str(record.before) if record and record.before else None,
+            }
+            for n, path in enumerate(shown.paths)
+        ]
+
+    async def _compare(self, before: str | None, after: str):
+        """The slider's value: 图1 fitted into the result's frame, so both layers cover one box."""
+        if not before:
+            return gr.update(value=None, visible=False)
+        try:
+            fitted = await asyncio.to_thread(fit_before, before, after, get_upload_folder())
+        except (OSError, ValueError):
+            return gr.update(value=None, visible=False)
+        return gr.update(value=(fitted, after), visible=True)
+
+    def mark_failed(self, history: list | None, request: gr.Request = None):
+        """After a failed edit: earlier results stay on show; say so only when there are some."""
         chinese = wants_chinese(request.headers.get("accept-language") if request else None)
-        return results or [], f"⚠️ {say('failed', chinese)}"
+        return view(
+            status=say("failed_kept" if history else "failed", chinese), cancel=gr.update(interactive=False)
+        )
 
-    def select_result(self, results: list[str] | None, image1: str | None, evt: gr.SelectData):
-        """Remember the clicked result and show it against 图1."""
-        chosen = results[evt.index] if results and 0 <= evt.index < len(results) else None
-        compare = (image1, chosen) if image1 and chosen else gr.skip()
-        return chosen, compare
+    def cancel_edit(self, request: gr.Request = None):
+        """Cancel: the page is free again; a late result is collected by the timer."""
+        chinese = wants_chinese(request.headers.get("accept-language") if request else None)
+        return view(
+            status=say("cancelled", chinese), cancel=gr.update(interactive=False), timer=gr.Timer(active=True)
+        )
 
-    def reuse_result(self, selected: str | None, results: list[str] | None):
-        """Make the selected (or first) result the new 图1."""
-        chosen = selected or (results[0] if results else None)
-        if not chosen:
+    async def collect_late(self, history: list | None, browser_ids: list | None, request: gr.Request = None):
+        """The timer after a cancel: add results of cancelled edits that finished after all."""
+        chinese = wants_chinese(request.headers.get("accept-language") if request else None)
+        edits, running = self.backend.collect_late(getattr(request, "session_hash", None))
+        if not edits:
+            return view(timer=gr.Timer(active=running))
+        entries, ids = [], list(browser_ids or [])
+        for saved in edits:
+            shown = await self.show(saved)
+            entries = self._entries(shown) + entries
+            ids = _remember(ids, shown)
+        history = (entries + list(history or []))[:HISTORY_KEPT]
+        return view(
+            status=say("late", chinese, order=md_code(edits[-1].result.order_id).strip("`")),
+            history=gr.update(value=_gallery(history), visible=True),
+            history_state=history,
+            browser_ids=ids,
+            timer=gr.Timer(active=running),
+        )
+
+    # --- the page: looking at results -------------------------------------------------------------
+
+    async def open_result(self, results: list | None, evt: gr.SelectData):
+        """A click on one of this edit's results: show it large, with its before/after."""
+        if not results or not 0 <= evt.index < len(results):
+            return view()
+        entry = results[evt.index]
+        return view(result=entry["path"], open_state=entry, **await self._item_compare(entry))
+
+    async def open_history(self, history: list | None, evt: gr.SelectData):
+        """A click on a history item: open it in the result panel, large, with its actions."""
+        if not history or not 0 <= evt.index < len(history):
+            return view()
+        entry = history[evt.index]
+        return view(
+            empty=gr.update(visible=False),
+            result=gr.update(value=entry["path"], visible=True),
+            gallery=gr.update(visible=False),
+            actions=gr.update(visible=True),
+            share_box=gr.update(value="", visible=False),
+            revoke=gr.update(visible=False),
+            open_state=entry,
+            **await self._item_compare(entry),
+        )
+
+    async def _item_compare(self, entry: dict) -> dict:
+        """The before/after of a result opened again: from the store's copy of its 图1."""
+        return {"compare": await self._compare(entry.get("before"), entry["path"])}
+
+    def reuse_result(self, entry: dict | None):
+        """Continue editing: the result on show becomes 图1 (a link typed for 图1 is cleared, or it
+        would win)."""
+        if not entry:
             raise user_error(error_text("no_result"))
-        return chosen
+        return entry["path"], ""
 
-    def pick_size(self, choice: str):
-        """Show the width and height boxes for a custom size and write their value into `size`."""
-        if choice == "custom":
-            return gr.update(visible=True), "1024*1024", 1024, 1024
-        if choice == "auto" or "*" not in (choice or ""):
-            return gr.update(visible=choice not in ("auto", "")), gr.skip(), gr.skip(), gr.skip()
-        try:  # a preset or a typed "W*H": show it in the width and height boxes
-            width, height = parse_size(choice).split("*")
-        except (JuheError, ValueError):
-            return gr.update(visible=True), gr.skip(), gr.skip(), gr.skip()
-        return gr.update(visible=False), gr.skip(), int(width), int(height)
+    # --- the page: history across reloads, sharing, deleting ---------------------------------------
 
-    def set_custom_size(self, width: float | None, height: float | None) -> str:
-        """The `W*H` of the custom width and height."""
-        return f"{int(width or 1024)}*{int(height or 1024)}"
+    async def restore_history(self, browser_ids: list | None):
+        """On page load: this browser's own results, looked up by the ids it kept."""
+        ids = [i for i in (browser_ids or []) if isinstance(i, str)][:HISTORY_KEPT]
+        history, kept = [], []
+        for rid in ids:
+            record = await self.backend.run_file_work(self.backend.store.get, rid)
+            if record is None:
+                continue  # deleted, expired, or never ours: forgotten
+            paths = await asyncio.to_thread(self.backend.show, list(record.images), record)
+            kept.append(rid)
+            history += [
+                {
+                    "id": rid,
+                    "n": n,
+                    "path": path,
+                    "prompt": record.prompt,
+                    "order": record.order_id,
+                    "before": str(record.before) if record.before else None,
+                }
+                for n, path in enumerate(paths)
+            ]
+        return view(
+            history=gr.update(value=_gallery(history), visible=bool(history)),
+            history_state=history,
+            browser_ids=kept,
+        )
+
+    async def share_result(self, entry: dict | None, request: gr.Request = None):
+        """Make (or show again) the share link of the result on show."""
+        if not entry or not entry.get("id") or not self.settings.sharing:
+            raise user_error(error_text("no_result"))
+        token = await self.backend.run_file_work(self.backend.store.share, entry["id"])
+        if token is None:
+            raise user_error(error_text("no_result"))
+        base = self.settings.public_url or _root_url(request)
+        return view(
+            share_box=gr.update(value=f"{base}/share/{token}", visible=True), revoke=gr.update(visible=True)
+        )
+
+    async def revoke_share(self, entry: dict | None):
+        """Revoke the share link of the result on show (through its id, never a token from outside)."""
+        if entry and entry.get("id"):
+            record = await self.backend.run_file_work(self.backend.store.get, entry["id"])
+            if record is not None and record.share:
+                await self.backend.run_file_work(self.backend.store.revoke, record.share)
+        return view(share_box=gr.update(value="", visible=False), revoke=gr.update(visible=False))
+
+    async def delete_result(
+        self, entry: dict | None, history: list | None, results: list | None, browser_ids: list | None
+    ):
+        """Delete the result on show: its files, its share link and its shown copies. (No entry: the
+        visitor said no when asked to confirm.)"""
+        if not entry:
+            return view()
+        if not entry.get("id"):
+            raise user_error(error_text("no_result"))
+        rid = entry["id"]
+        await self.backend.run_file_work(self.backend.store.delete, rid)
+        history = [h for h in (history or []) if h.get("id") != rid]
+        results = [r for r in (results or []) if r.get("id") != rid]
+        ids = [i for i in (browser_ids or []) if i != rid]
+        return view(
+            empty=gr.update(visible=True),
+            result=gr.update(value=None, visible=False),
+            gallery=gr.update(value=None, visible=False),
+            compare=gr.update(value=None, visible=False),
+            actions=gr.update(visible=False),
+            share_box=gr.update(value="", visible=False),
+            revoke=gr.update(visible=False),
+            history=gr.update(value=_gallery(history), visible=bool(history)),
+            history_state=history,
+            results_state=results,
+            open_state=None,
+            browser_ids=ids,
+        )
+
+    def show_custom_size(self, choice: str):
+        """The width and height boxes are shown for "Custom…" only."""
+        return gr.update(visible=choice == "custom")
+
+    def accept_upload(self, image: str | None) -> None:
+        """Runs Gradio's check of an uploaded image at once, so a bad file is refused on upload."""
 
 
 # --- pure helpers -------------------------------------------------------------------------------
+
+
+def progress_share(elapsed: float, typical: float) -> float:
+    """The progress bar while the provider works: steady up to 85 % at the typical time, then
+    creeping on towards 95 % (a slow edit still moves, and never looks finished)."""
+    if elapsed <= typical:
+        return 0.05 + 0.8 * elapsed / typical
+    return 0.85 + 0.1 * (1 - math.exp(-(elapsed - typical) / typical))
 
 
 def api_image(value: object, number: int) -> str | Path | None:
@@ -247,8 +495,18 @@ def api_size(size: str | None) -> str:
         raise juhe_error(exc) from None
 
 
+def page_size(choice: str | None, width: float | None, height: float | None) -> str:
+    """The size the page asks for: a preset, auto, or the custom width and height (checked)."""
+    if choice != "custom":
+        return api_size(choice or "auto")
+    if width is None or height is None:
+        return api_size("custom")
+    return api_size(f"{int(width)}*{int(height)}")
+
+
 def page_images(slots: list[str | None], links: list[str | None]) -> list[str | None]:
-    """One input per slot of the page: a link typed under Advanced wins over an upload."""
+    """One input per slot of the page: a link typed under Advanced wins over an upload (the page
+    says so beside the slot)."""
     chosen: list[str | None] = []
     for number, (upload, link) in enumerate(zip(slots, links, strict=True), start=1):
         link = (link or "").strip()
@@ -273,16 +531,24 @@ def ordered_images(images: list) -> list:
     return chosen
 
 
+def _gallery(history: list) -> list:
+    return [(entry["path"], entry["prompt"][:120]) for entry in history]
+
+
+def _remember(browser_ids: list | None, shown: Shown) -> list:
+    """The browser's result ids with this edit's first: ids only, never images or paths."""
+    record = shown.saved.record
+    ids = [i for i in (browser_ids or []) if isinstance(i, str)]
+    if record is not None:
+        ids = [record.id] + [i for i in ids if i != record.id]
+    return ids[:HISTORY_KEPT]
+
+
 def _in_upload_folder(path: str) -> bool:
     try:
         return Path(path).resolve().is_relative_to(Path(get_upload_folder()).resolve())
     except (OSError, ValueError):
         return False
-
-
-def _pixel_size(path: str) -> str:
-    with Image.open(path) as image:
-        return f"{image.width}*{image.height}"
 
 
 def _root_url(request: gr.Request | None) -> str:
@@ -294,10 +560,3 @@ def _root_url(request: gr.Request | None) -> str:
     if inner is None or not hasattr(inner, "scope"):
         return ""
     return get_root_url(request=inner, route_path=inner.url.path, root_path=inner.scope.get("root_path"))
-
-
-def _relative(path: Path) -> str:
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)

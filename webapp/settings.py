@@ -16,6 +16,8 @@ from dotenv import dotenv_values
 
 from juhe import JuheError, Settings
 from webapp.limits import parse_trusted_proxies
+from webapp.share import check_public_url
+from webapp.store import default_output_dir
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|k|mb|m|gb|g)?\s*$", re.IGNORECASE)
 _UNITS = {None: 1, "b": 1, "k": 1024, "kb": 1024, "m": 1024**2, "mb": 1024**2, "g": 1024**3, "gb": 1024**3}
@@ -41,6 +43,11 @@ class AppSettings:
     sim_latency: float = 1.5
     mcp: bool = True
     mcp_token: str | None = field(default=None, repr=False)
+    keep_days: float = 30.0
+    output_max_bytes: int = 5 * 1024**3
+    sharing: bool = True
+    public_url: str | None = None
+    browser_secret: str | None = field(default=None, repr=False)
 
     @property
     def offline(self) -> bool:
@@ -83,7 +90,7 @@ class AppSettings:
             raise ConfigError(str(exc)) from None
         return cls(
             client=client,
-            output_dir=Path(_text(env, "JUHE_OUTPUT_DIR") or "outputs"),
+            output_dir=default_output_dir(_text(env, "JUHE_OUTPUT_DIR") or None),
             concurrency=_integer(env, "JUHE_CONCURRENCY", 16, 1, 1024),
             queue_size=_integer(env, "JUHE_QUEUE_SIZE", 64, 1, 100_000),
             max_upload_bytes=_byte_size(env, "JUHE_MAX_UPLOAD", 20 * 1024 * 1024),
@@ -93,6 +100,11 @@ class AppSettings:
             sim_latency=_number(env, "JUHE_SIM_LATENCY", 1.5, 0.0, 600.0),
             mcp=_flag(env, "JUHE_MCP", True),
             mcp_token=_text(env, "JUHE_MCP_TOKEN") or None,
+            keep_days=_number(env, "JUHE_KEEP_DAYS", 30.0, 0.0, 36_500.0),
+            output_max_bytes=int(_number(env, "JUHE_OUTPUT_MAX_GB", 5.0, 0.0, 100_000.0) * 1024**3),
+            sharing=_flag(env, "JUHE_SHARING", True),
+            public_url=_public_url(env),
+            browser_secret=_text(env, "JUHE_BROWSER_SECRET") or None,
         )
 
 
@@ -131,6 +143,13 @@ def _byte_size(env: Mapping[str, str], name: str, default: int) -> int:
     if not 1024 <= value <= 1024**3:
         raise ConfigError(f"{name} must be a size from 1kb to 1gb such as 20mb or 5242880, got {raw!r}")
     return value
+
+
+def _public_url(env: Mapping[str, str]) -> str | None:
+    try:
+        return check_public_url(_text(env, "JUHE_PUBLIC_URL") or None)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:

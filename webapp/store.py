@@ -591,12 +591,14 @@ class ResultStore:
         completed_at: str = "",
         order_id: str = "",
         before: ImageSource | None = None,
+        thumbnail: bool = True,
     ) -> Record:
         """Register a saved result and make its previews; return its record with a fresh random id.
 
         `images` are the saved files (directly inside the output folder; `ValueError` otherwise);
         `sidecar` defaults to the `<first image stem>.json` that lists the first image. `before` is
-        图1 as bytes or a path; when it cannot be read the result is registered without it.
+        图1 as bytes or a path; when it cannot be read the result is registered without it. With
+        `thumbnail=False` the link-preview thumbnail waits for the first `share`.
         """
         names = [self._inside(p) for p in images]
         if not names:
@@ -609,7 +611,7 @@ class ResultStore:
             before, self._before_path(rid), BEFORE_SIDE, BEFORE_QUALITY
         )
         first = self.folder / names[0]
-        has_thumb = self._write_preview(first, self._thumb_path(rid), THUMB_SIDE, THUMB_QUALITY)
+        has_thumb = thumbnail and self._write_preview(first, self._thumb_path(rid), THUMB_SIDE, THUMB_QUALITY)
         width, height = _dimensions(self.folder / names[0])
         entry = _Entry(
             id=rid,

@@ -17,12 +17,12 @@ EN = {
     "Paste your own Juhe key under *Advanced* for real edits.",
     "live_banner": "**Live** — edits are made by the Juhe image-edit API. Results are saved on the "
     "server as soon as they arrive.",
-    "image1": "图1 · Image 1",
-    "image2": "图2 · Image 2 (optional)",
-    "image3": "图3 · Image 3 (optional)",
+    "image1": "图1",
+    "image2": "图2 (optional)",
+    "image3": "图3 (optional)",
     "prompt": "Instruction",
     "prompt_placeholder": "e.g. 把图中的小猫换成小狗 / Replace the cat with a dog. "
-    "With several images, refer to them as 图1, 图2, 图3.",
+    "With several images, refer to them as 图1, 图2, 图3. Ctrl+Enter runs the edit.",
     "size": "Output size",
     "size_auto": "Auto (keep aspect ratio)",
     "size_custom": "Custom…",
@@ -42,16 +42,28 @@ EN = {
     "url1": "图1 link instead of upload",
     "url2": "图2 link instead of upload",
     "url3": "图3 link instead of upload",
-    "url_info": "A public http(s) link; the provider downloads it",
+    "url_info": "A public http(s) link; the provider downloads it. It is used instead of the upload.",
     "api_key": "Your own Juhe API key (optional)",
     "api_key_info": "Used for your edits in this browser tab only. Never stored or logged.",
     "run": "✨ Edit image",
-    "results": "Results",
-    "compare": "Before / after (图1 vs the selected result)",
-    "continue": "↻ Continue editing this result (it becomes 图1)",
-    "status_idle": "Results appear here and are saved on the server before the provider's "
-    "24-hour links expire.",
-    "history": "This session's edits",
+    "cancel": "Cancel",
+    "result": "Result",
+    "results": "All results of this edit (click one)",
+    "results_empty": "Your edited image will appear here. Results are saved on the server before the "
+    "provider's 24-hour links expire.",
+    "compare": "Before / after",
+    "continue": "↻ Continue editing this result",
+    "api_call": "API call: this edit as code",
+    "api_curl": "curl (the provider's API)",
+    "api_python": "Python (the juhe client)",
+    "api_gradio": "Python (gradio_client, this app)",
+    "history": "Your edits in this browser (click one to open it)",
+    "share": "🔗 Share",
+    "share_link": "Share link",
+    "share_info": "Anyone with this link sees this result, its instruction and its before/after; no "
+    "password needed. It expires with the result.",
+    "revoke": "Revoke link",
+    "delete": "🗑 Delete",
     "examples": "Examples (click one to fill the form; nothing runs until you press Edit)",
 }
 
@@ -66,7 +78,8 @@ ZH = {
     "image2": "图2 (可选)",
     "image3": "图3 (可选)",
     "prompt": "编辑描述",
-    "prompt_placeholder": "例如: 把图中的小猫换成小狗。多张图片时请用 图1、图2、图3 指代。",
+    "prompt_placeholder": "例如: 把图中的小猫换成小狗。多张图片时请用 图1、图2、图3 指代。"
+    "Ctrl+Enter 开始编辑。",
     "size": "输出尺寸",
     "size_auto": "自动 (保持原图比例)",
     "size_custom": "自定义…",
@@ -86,15 +99,26 @@ ZH = {
     "url1": "图1 链接 (代替上传)",
     "url2": "图2 链接 (代替上传)",
     "url3": "图3 链接 (代替上传)",
-    "url_info": "公开的 http(s) 链接, 由服务方下载",
+    "url_info": "公开的 http(s) 链接, 由服务方下载; 填写后代替上传的图片。",
     "api_key": "你自己的聚合数据 API key (可选)",
     "api_key_info": "只用于你在此页面中的编辑, 不会被保存或记录。",
     "run": "✨ 开始编辑",
-    "results": "结果",
-    "compare": "前后对比 (图1 与选中的结果)",
-    "continue": "↻ 继续编辑此结果 (设为图1)",
-    "status_idle": "结果会显示在这里, 并在服务方的 24 小时链接过期前保存到服务器。",
-    "history": "本次会话的编辑记录",
+    "cancel": "取消",
+    "result": "结果",
+    "results": "本次编辑的全部结果 (点击选择)",
+    "results_empty": "编辑后的图片会显示在这里, 并在服务方的 24 小时链接过期前保存到服务器。",
+    "compare": "前后对比",
+    "continue": "↻ 继续编辑此结果",
+    "api_call": "API 调用: 用代码完成这次编辑",
+    "api_curl": "curl (服务方接口)",
+    "api_python": "Python (juhe 客户端)",
+    "api_gradio": "Python (gradio_client, 本应用)",
+    "history": "你在此浏览器中的编辑记录 (点击打开)",
+    "share": "🔗 分享",
+    "share_link": "分享链接",
+    "share_info": "任何拿到此链接的人都能看到这张结果、编辑描述和前后对比, 无需密码; 链接随结果一起过期。",
+    "revoke": "撤销链接",
+    "delete": "🗑 删除",
     "examples": "示例 (点击填入表单; 按下编辑按钮才会运行)",
 }
 
@@ -126,16 +150,30 @@ I18N = gr.I18n(en=EN, zh=ZH, **{"zh-CN": ZH, "zh-TW": ZH, "zh-HK": ZH})
 # Words returned by handlers at run time, in the visitor's language (from Accept-Language).
 RUNTIME = {
     "preparing": ("准备图片…", "Preparing images…"),
-    "waiting": ("等待服务返回…", "Waiting for the provider…"),
-    "saving": ("保存结果…", "Saving the results…"),
-    "done": ("完成", "Done"),
-    "order": ("订单", "order"),
-    "saved": ("已保存到", "saved to"),
-    "simulated": ("模拟结果", "simulated"),
-    "failed": (
-        "上一次编辑失败 (原因见提示消息); 之前的结果和记录都已保留。",
-        "The last edit failed (the message says why); earlier results and history are kept.",
+    "waiting": (
+        "等待服务返回 · 已 {elapsed} 秒 (通常约 {typical} 秒)",
+        "Waiting for the provider · {elapsed} s (usually about {typical} s)",
     ),
+    "saving": ("保存结果…", "Saving the results…"),
+    "working": ("⏳ 编辑中…", "⏳ Editing…"),
+    "done": ("✅ **完成** · 订单 `{order}` · {seconds} 秒", "✅ **Done** · order `{order}` · {seconds} s"),
+    "results_count": (" · 共 {count} 张结果", " · {count} results"),
+    "simulated": (" · *模拟结果*", " · *simulated*"),
+    "failed": ("⚠️ 编辑失败 (原因见提示消息)。", "⚠️ The edit failed (the message says why)."),
+    "failed_kept": (
+        "⚠️ 编辑失败 (原因见提示消息); 之前的结果和记录都已保留。",
+        "⚠️ The edit failed (the message says why); earlier results and history are kept.",
+    ),
+    "cancelled": (
+        "⏹️ 已取消等待。服务方可能仍会完成并计费这次编辑; 如果它完成了, 结果会保存并出现在编辑记录中。",
+        "⏹️ Stopped waiting. The provider may still finish (and bill) this edit; if it does, the result "
+        "is saved and appears in this session's edits.",
+    ),
+    "late": (
+        "✅ 之前取消的编辑已完成并保存 · 订单 `{order}`",
+        "✅ The cancelled edit finished after all and was saved · order `{order}`",
+    ),
+    "link_note": ("🔗 图{n}使用高级选项中的链接", "🔗 图{n} uses the link from Advanced"),
 }
 
 
@@ -240,7 +278,7 @@ def wants_chinese(accept_language: str | None) -> bool:
     return first.startswith("zh")
 
 
-def say(key: str, chinese: bool) -> str:
+def say(key: str, chinese: bool, **values: object) -> str:
     """One runtime phrase in the visitor's language."""
     zh, en = RUNTIME[key]
-    return zh if chinese else en
+    return (zh if chinese else en).format(**values)

@@ -1,23 +1,25 @@
 """The page: its layout as small panels, then the wiring of its events, then how it is launched.
 
-Handlers live in `webapp.handlers`; every word shown comes from `webapp.texts`.
+Handlers live in `webapp.handlers`; every word shown comes from `webapp.texts`; the page's own
+behaviour in the browser (keyboard, counters, notes) is `webapp/static/app.js`.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
 from starlette.middleware import Middleware
 
+from juhe import MAX_PROMPT_CHARS
 from webapp.backend import Backend
 from webapp.components import checked_image
-from webapp.handlers import Handlers
+from webapp.handlers import VIEW, Handlers
 from webapp.limits import forwarded_allow_ips
 from webapp.routes import CloseRoutes, RequireBearer
 from webapp.settings import AppSettings
+from webapp.share import SharePages, default_public_url
 from webapp.texts import AUTH_MESSAGE, EXAMPLES, I18N, limits_script
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,33 +38,8 @@ SIZE_CHOICES = [
     (I18N("size_custom"), "custom"),
 ]
 MCP_PATH = "/gradio_api/mcp"
-
-
-@dataclass
-class Inputs:
-    """The form's components, in the order the run event takes them."""
-
-    images: list[gr.Image]
-    prompt: gr.Textbox
-    count: gr.HTML
-    size: gr.Dropdown
-    run: gr.Button
-    custom_row: gr.Row
-    width: gr.Number
-    height: gr.Number
-    links: list[gr.Textbox]
-    model: gr.Textbox
-    api_key: gr.Textbox
-
-
-@dataclass
-class Outputs:
-    """Where results are shown."""
-
-    gallery: gr.Gallery
-    status: gr.Markdown
-    reuse: gr.Button
-    compare: gr.ImageSlider
+PRIVATE = {"api_visibility": "private"}  # every page event: not an API endpoint, not an MCP tool
+HISTORY_STORAGE_KEY = "juhe-image-edit-history"
 
 
 def header(offline: bool) -> None:
@@ -73,53 +50,122 @@ def header(offline: bool) -> None:
     gr.Markdown(I18N(f"{mode}_banner"), elem_id="mode-banner", elem_classes=[mode])
 
 
-def input_panel() -> Inputs:
-    """图1-图3, the instruction, the size, the run button and the advanced options."""
-    with gr.Row():
-        images = [
+def input_panel() -> dict:
+    """图1-图3, the instruction, the size, Edit and Cancel, and the advanced options."""
+    parts: dict = {}
+    with gr.Row(elem_id="slots"):
+        parts["images"] = [
             checked_image(
                 i,
                 label=I18N(f"image{i}"),
                 type="filepath",
                 image_mode=None,  # keep uploads byte for byte, transparency included
                 sources=["upload", "clipboard"],
-                height=220,
-                min_width=100,
+                height=200,
+                min_width=96,
                 elem_id=f"image{i}",
             )
             for i in (1, 2, 3)
         ]
-    prompt = gr.Textbox(
+    parts["link_note"] = gr.HTML("", elem_id="link-note")
+    parts["prompt"] = gr.Textbox(
         label=I18N("prompt"), placeholder=I18N("prompt_placeholder"), lines=3, max_lines=8, elem_id="prompt"
     )
-    count = gr.HTML("0 / 800", elem_id="prompt-count")
-    with gr.Row():
-        size = gr.Dropdown(
-            SIZE_CHOICES, value="auto", label=I18N("size"), allow_custom_value=True, elem_id="size", scale=3
-        )
-        run = gr.Button(I18N("run"), variant="primary", elem_id="run", scale=2)
-    with gr.Row(visible=False) as custom_row:
-        width = gr.Number(1024, label=I18N("width"), minimum=512, maximum=2048, step=16)
-        height = gr.Number(1024, label=I18N("height"), minimum=512, maximum=2048, step=16)
-    with gr.Accordion(I18N("advanced"), open=False):
-        links = [
+    parts["count"] = gr.HTML(f"0 / {MAX_PROMPT_CHARS}", elem_id="prompt-count")
+    with gr.Row(elem_id="size-row"):
+        parts["size"] = gr.Dropdown(SIZE_CHOICES, value="auto", label=I18N("size"), elem_id="size", scale=3)
+        with gr.Column(scale=2, min_width=160):
+            parts["run"] = gr.Button(I18N("run"), variant="primary", elem_id="run")
+            parts["cancel"] = gr.Button(I18N("cancel"), size="sm", interactive=False, elem_id="cancel")
+    with gr.Row(visible=False, elem_id="custom-size") as parts["custom_row"]:
+        # no minimum/maximum here: Gradio would refuse out-of-range values with a bare "Error"; the
+        # page says what is wrong at once (app.js) and the run refuses it in both languages
+        parts["width"] = gr.Number(1024, label=I18N("width"), precision=0, elem_id="width")
+        parts["height"] = gr.Number(1024, label=I18N("height"), precision=0, elem_id="height")
+    parts["size_note"] = gr.HTML("", elem_id="size-note")
+    with gr.Accordion(I18N("advanced"), open=False, elem_id="advanced"):
+        parts["links"] = [
             gr.Textbox(label=I18N(f"url{i}"), info=I18N("url_info"), elem_id=f"url{i}") for i in (1, 2, 3)
         ]
-        model = gr.Textbox("auto", label=I18N("model"), info=I18N("model_info"), elem_id="model")
-        api_key = gr.Textbox(
+        parts["model"] = gr.Textbox("auto", label=I18N("model"), info=I18N("model_info"), elem_id="model")
+        parts["api_key"] = gr.Textbox(
             label=I18N("api_key"), info=I18N("api_key_info"), type="password", elem_id="api-key"
         )
-    return Inputs(images, prompt, count, size, run, custom_row, width, height, links, model, api_key)
+    return parts
 
 
-def examples_panel(inputs: Inputs) -> None:
+def result_panel(sharing: bool) -> dict:
+    """The status line, the result on show (large), this edit's other results, its actions, the
+    before/after slider and the API call. All but an empty-state line appear once there is a
+    result, so the first screen stays small and loads fast."""
+    parts: dict = {}
+    parts["status"] = gr.Markdown("", elem_id="status")
+    parts["empty"] = gr.Markdown(I18N("results_empty"), elem_id="results-empty")
+    parts["result"] = gr.Image(
+        label=I18N("result"),
+        type="filepath",
+        interactive=False,
+        height=460,
+        buttons=["download", "fullscreen"],
+        visible=False,
+        elem_id="result",
+    )
+    parts["gallery"] = gr.Gallery(
+        label=I18N("results"),
+        columns=4,
+        height=140,
+        object_fit="contain",
+        fit_columns=False,
+        allow_preview=False,
+        buttons=["download_all"],
+        interactive=False,
+        visible=False,
+        elem_id="results",
+    )
+    with gr.Column(visible=False, elem_id="actions") as parts["actions"]:
+        with gr.Row():
+            parts["reuse"] = gr.Button(I18N("continue"), size="sm", elem_id="continue")
+            parts["share"] = gr.Button(I18N("share"), size="sm", visible=sharing, elem_id="share")
+            parts["delete"] = gr.Button(I18N("delete"), size="sm", variant="stop", elem_id="delete")
+        with gr.Row():
+            parts["share_box"] = gr.Textbox(
+                label=I18N("share_link"),
+                info=I18N("share_info"),
+                buttons=["copy"],
+                visible=False,
+                scale=4,
+                elem_id="share-link",
+            )
+            parts["revoke"] = gr.Button(I18N("revoke"), size="sm", visible=False, scale=1, elem_id="revoke")
+    parts["compare"] = gr.ImageSlider(
+        label=I18N("compare"),
+        type="filepath",
+        image_mode=None,
+        max_height=460,
+        visible=False,
+        elem_id="compare",
+    )
+    with gr.Accordion(I18N("api_call"), open=False, visible=False, elem_id="api-call") as parts["api_panel"]:
+        parts["curl"] = gr.Code(
+            language="shell", label=I18N("api_curl"), buttons=["copy"], elem_id="api-curl"
+        )
+        parts["python"] = gr.Code(
+            language="python", label=I18N("api_python"), buttons=["copy"], elem_id="api-python"
+        )
+        parts["gradio"] = gr.Code(
+            language="python", label=I18N("api_gradio"), buttons=["copy"], elem_id="api-gradio"
+        )
+    return parts
+
+
+def examples_panel(form: dict) -> None:
     """Examples that fill the form; nothing runs (or is billed) until the visitor presses Edit."""
     gr.Examples(
         [
             [str(EXAMPLES_DIR / one), two and str(EXAMPLES_DIR / two), None, text, size]
             for _, one, two, text, size in EXAMPLES
         ],
-        inputs=[*inputs.images, inputs.prompt, inputs.size],
+        inputs=[*form["images"], form["prompt"], form["size"]],
         label=I18N("examples"),
         example_labels=[label for label, *_ in EXAMPLES],
         cache_examples=False,  # Spaces sets GRADIO_CACHE_EXAMPLES: caching would pay for every example
@@ -127,140 +173,170 @@ def examples_panel(inputs: Inputs) -> None:
     )
 
 
-def result_panel() -> Outputs:
-    """The results gallery, the status line, Continue editing and the before/after slider."""
-    gallery = gr.Gallery(
-        label=I18N("results"),
-        columns=1,
-        height="auto",
-        object_fit="contain",
-        fit_columns=False,
-        preview=False,
-        buttons=["download", "download_all", "fullscreen"],
-        interactive=False,
-        elem_id="results",
-    )
-    status = gr.Markdown(I18N("status_idle"), elem_id="status")
-    reuse = gr.Button(I18N("continue"), size="sm", elem_id="continue")
-    compare = gr.ImageSlider(
-        label=I18N("compare"), type="filepath", image_mode=None, max_height=420, elem_id="compare"
-    )
-    return Outputs(gallery, status, reuse, compare)
-
-
 def history_panel() -> gr.Gallery:
-    """Every edit of this session, newest first."""
+    """This browser's results, newest first; a click opens one in the result panel."""
     return gr.Gallery(
         label=I18N("history"),
         columns=8,
-        height=200,
+        height=190,
         object_fit="cover",
         fit_columns=False,
-        preview=False,
-        buttons=["download", "fullscreen"],
+        allow_preview=False,
         interactive=False,
+        visible=False,
         elem_id="history",
     )
 
 
 def build_demo(settings: AppSettings, backend: Backend | None = None) -> gr.Blocks:
     """The whole app: the page for people and the `edit` endpoint for scripts and agents."""
-    handlers = Handlers(settings, backend or Backend(settings))
-    # The title stays a plain string: it is also the MCP server's name.
+    backend = backend or Backend(settings)
+    handlers = Handlers(settings, backend)
+    # The title stays a plain string: it is also the MCP server's name (app.js translates the tab).
     with gr.Blocks(title="AI Image Edit · Juhe API") as demo:
-        history_state = gr.State([])
-        results_state = gr.State([])
-        selected_state = gr.State(None)
-
+        state = {
+            "history_state": gr.State([]),
+            "results_state": gr.State([]),
+            "open_state": gr.State(None),
+            "browser_ids": gr.BrowserState(
+                [],
+                storage_key=HISTORY_STORAGE_KEY,
+                secret=backend.store.browser_secret(settings.browser_secret),
+            ),
+            "timer": gr.Timer(2.0, active=False),  # collects results of cancelled edits
+        }
         header(settings.offline)
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=5):
-                inputs = input_panel()
-                examples_panel(inputs)
-            with gr.Column(scale=4):
-                outputs = result_panel()
+        with gr.Row(equal_height=False, elem_id="workspace"):
+            with gr.Column(scale=5, elem_id="form-panel"):
+                form = input_panel()
+            with gr.Column(scale=4, elem_id="results-panel"):
+                shown = result_panel(settings.sharing)
         history = history_panel()
-
-        # --- wiring ---
-        gr.api(
-            handlers.edit,
-            api_name="edit",
-            queue=False,  # MCP runs it directly: a fresh session and the caller's own address
-            concurrency_limit=settings.concurrency,
-            concurrency_id="edit",
-        )
-        inputs.run.click(
-            handlers.edit_image,
-            inputs=[
-                *inputs.images,
-                inputs.prompt,
-                inputs.size,
-                inputs.model,
-                *inputs.links,
-                inputs.api_key,
-                history_state,
-            ],
-            outputs=[outputs.gallery, outputs.compare, outputs.status, history, history_state, results_state],
-            api_visibility="private",
-            concurrency_limit=settings.concurrency,
-            concurrency_id="edit",
-            trigger_mode="once",
-            show_progress_on=[outputs.gallery],
-        ).failure(
-            handlers.mark_failed,
-            inputs=results_state,
-            outputs=[outputs.gallery, outputs.status],
-            api_visibility="private",
-            queue=False,
-        )
-        gr.on(
-            [inputs.prompt.change, *(image.change for image in inputs.images)],
-            None,
-            inputs=[inputs.prompt, *inputs.images],
-            outputs=inputs.count,
-            js="(...values) => window.juheCount(...values)",
-            queue=False,
-            api_visibility="private",
-        )
-        outputs.gallery.select(
-            handlers.select_result,
-            inputs=[results_state, inputs.images[0]],
-            outputs=[selected_state, outputs.compare],
-            api_visibility="private",
-        )
-        outputs.reuse.click(
-            handlers.reuse_result,
-            inputs=[selected_state, results_state],
-            outputs=inputs.images[0],
-            api_visibility="private",
-        )
-        inputs.size.input(
-            handlers.pick_size,
-            inputs=inputs.size,
-            outputs=[inputs.custom_row, inputs.size, inputs.width, inputs.height],
-            api_visibility="private",
-            queue=False,
-        )
-        gr.on(
-            [inputs.width.input, inputs.height.input],
-            handlers.set_custom_size,
-            inputs=[inputs.width, inputs.height],
-            outputs=inputs.size,
-            api_visibility="private",
-            queue=False,
-        )
+        examples_panel(form)
+        wire(demo, settings, handlers, form, shown, history, state)
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=settings.concurrency)
     return demo
 
 
-def launch_options(settings: AppSettings) -> dict:
-    """Keyword arguments of `demo.launch()` for these settings."""
+def wire(demo: gr.Blocks, settings: AppSettings, handlers: Handlers, form, shown, history, state) -> None:
+    """Every event of the page (private: only `edit` is an endpoint for programs), and the public
+    `edit` endpoint."""
+    page = {**shown, **state, "history": history, "cancel": form["cancel"]}
+    outputs = [page[name] for name in VIEW]
+
+    gr.api(
+        handlers.edit,
+        api_name="edit",
+        queue=False,  # MCP runs it directly: a fresh session and the caller's own address
+        concurrency_limit=settings.concurrency,
+        concurrency_id="edit",
+    )
+    run = form["run"].click(
+        handlers.edit_image,
+        inputs=[
+            *form["images"],
+            form["prompt"],
+            form["size"],
+            form["width"],
+            form["height"],
+            form["model"],
+            *form["links"],
+            form["api_key"],
+            state["history_state"],
+            state["browser_ids"],
+        ],
+        outputs=outputs,
+        concurrency_limit=settings.concurrency,
+        concurrency_id="edit",
+        trigger_mode="once",
+        **PRIVATE,
+        show_progress_on=[shown["status"], shown["result"], shown["empty"]],
+    )
+    run.failure(handlers.mark_failed, inputs=state["history_state"], outputs=outputs, queue=False, **PRIVATE)
+    form["cancel"].click(handlers.cancel_edit, outputs=outputs, cancels=[run], queue=False, **PRIVATE)
+    state["timer"].tick(
+        handlers.collect_late,
+        inputs=[state["history_state"], state["browser_ids"]],
+        outputs=outputs,
+        **PRIVATE,
+    )
+    demo.load(handlers.restore_history, inputs=state["browser_ids"], outputs=outputs, **PRIVATE)
+    demo.load(None, js="() => window.juheTitle()", **PRIVATE)
+
+    shown["gallery"].select(handlers.open_result, inputs=state["results_state"], outputs=outputs, **PRIVATE)
+    history.select(handlers.open_history, inputs=state["history_state"], outputs=outputs, **PRIVATE)
+    shown["reuse"].click(
+        handlers.reuse_result,
+        inputs=state["open_state"],
+        outputs=[form["images"][0], form["links"][0]],
+        **PRIVATE,
+    )
+    shown["share"].click(handlers.share_result, inputs=state["open_state"], outputs=outputs, **PRIVATE)
+    shown["revoke"].click(handlers.revoke_share, inputs=state["open_state"], outputs=outputs, **PRIVATE)
+    shown["delete"].click(
+        handlers.delete_result,
+        inputs=[state["open_state"], state["history_state"], state["results_state"], state["browser_ids"]],
+        outputs=outputs,
+        js="(...values) => window.juheConfirmDelete(...values)",
+        **PRIVATE,
+    )
+
+    for image in form["images"]:
+        # Gradio checks an image when an event takes it: done at upload, a bad file is refused at once
+        image.upload(handlers.accept_upload, inputs=image, queue=False, **PRIVATE).failure(
+            lambda: None, outputs=image, queue=False, **PRIVATE
+        )
+    gr.on(
+        [form["prompt"].change, *(image.change for image in form["images"])],
+        None,
+        inputs=[form["prompt"], *form["images"]],
+        outputs=form["count"],
+        js="(...values) => window.juheCount(...values)",
+        **PRIVATE,
+    )
+    gr.on(
+        [link.change for link in form["links"]],
+        None,
+        inputs=form["links"],
+        outputs=form["link_note"],
+        js="(...links) => window.juheLinkNote(...links)",
+        **PRIVATE,
+    )
+    form["size"].change(
+        handlers.show_custom_size, inputs=form["size"], outputs=form["custom_row"], queue=False, **PRIVATE
+    )
+    gr.on(
+        [form["size"].change, form["width"].change, form["height"].change],
+        None,
+        inputs=[form["size"], form["width"], form["height"]],
+        outputs=form["size_note"],
+        js="(size, width, height) => window.juheSizeNote(size, width, height)",
+        **PRIVATE,
+    )
+
+
+def middleware(settings: AppSettings, backend: Backend) -> list[Middleware]:
+    """The ASGI middleware in front of Gradio: closed routes, share pages, the MCP token."""
+    stack = [
+        Middleware(CloseRoutes),
+        Middleware(
+            SharePages,
+            store=backend.store,
+            enabled=settings.sharing,
+            public_url=default_public_url(settings.public_url, os.environ.get("SPACE_HOST")),
+            trusted_proxies=settings.trusted_proxies,
+        ),
+    ]
+    if settings.mcp_enabled and settings.mcp_token:
+        stack.append(Middleware(RequireBearer, prefix=MCP_PATH, token=settings.mcp_token))
+    return stack
+
+
+def launch_options(settings: AppSettings, backend: Backend) -> dict:
+    """Keyword arguments of `demo.launch()` for these settings and this backend."""
     # uvicorn rewrites the client address from X-Forwarded-For itself; make it trust the same
     # proxies as the rate limit (an explicit FORWARDED_ALLOW_IPS still wins).
     os.environ.setdefault("FORWARDED_ALLOW_IPS", forwarded_allow_ips(settings.trusted_proxies))
-    middleware = [Middleware(CloseRoutes)]
-    if settings.mcp_enabled and settings.mcp_token:
-        middleware.append(Middleware(RequireBearer, prefix=MCP_PATH, token=settings.mcp_token))
     options = {
         "i18n": I18N,
         "css_paths": [STATIC / "app.css"],
@@ -273,7 +349,7 @@ def launch_options(settings: AppSettings) -> dict:
         # text, the visitor's own API key included; the page promises that key is never stored.
         "run_history": False,
         # Gradio's deep-link route would write a session's inputs, that key too, to disk: closed.
-        "app_kwargs": {"middleware": middleware},
+        "app_kwargs": {"middleware": middleware(settings, backend)},
         "mcp_server": settings.mcp_enabled,
     }
     if settings.access_password:

@@ -1,28 +1,88 @@
-// The page's own behaviour. `window.JUHE_LIMITS` is defined just before this file, from the limits
-// in the `juhe` package, so no figure is typed twice.
+// The page's own behaviour in the browser. `window.JUHE_LIMITS` is defined just before this file,
+// from the limits in the `juhe` package, so no figure is typed twice. Loaded in the head, so the
+// listeners are in place before Gradio renders the page.
+
+const juheChinese = () => (navigator.language || "").toLowerCase().startsWith("zh");
+const juheSay = (zh, en) => (juheChinese() ? zh : en);
+const juheEscape = (text) =>
+  String(text).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 
 // A double click on the run button is one edit. trigger_mode="once" skips clicks only once the first
 // call is registered, which the page does after an await; a quick second click (more so while 图1 is
 // still uploading) slips in before that and starts a second paid call. This drops a double click's
-// second click before Gradio sees it; keyboard activation (detail 0) is untouched. It is loaded in the
-// head, so it is listening before the button is rendered.
-document.addEventListener("click", (event) => {
-  if (event.detail > 1 && event.target instanceof Element && event.target.closest("#run")) {
-    event.stopImmediatePropagation();
+// second click before Gradio sees it; keyboard activation and our own click() (detail 0) pass.
+document.addEventListener(
+  "click",
+  (event) => {
+    if (!(event.target instanceof Element) || !event.target.closest("#run")) return;
+    if (event.detail > 1) {
+      event.stopImmediatePropagation();
+      event.preventDefault();
+      return;
+    }
+    // on a phone the results are below the form: bring them into view
+    if (window.matchMedia("(max-width: 768px)").matches) {
+      setTimeout(() => document.getElementById("results-panel")?.scrollIntoView({ behavior: "smooth", block: "start" }), 150);
+    }
+  },
+  true,
+);
+
+// Ctrl+Enter (Cmd+Enter on a Mac) in the instruction runs the edit; Enter and Shift+Enter keep adding
+// lines. A key pressed while an input method is composing (pinyin) is left to the input method.
+document.addEventListener(
+  "keydown",
+  (event) => {
+    if (event.key !== "Enter" || !(event.ctrlKey || event.metaKey)) return;
+    if (event.isComposing || event.keyCode === 229) return;
+    if (!(event.target instanceof Element) || !event.target.closest("#prompt")) return;
     event.preventDefault();
-  }
-}, true);
+    const run = document.querySelector("button#run");
+    if (run && !run.disabled) run.click();
+  },
+  true,
+);
 
 // The live character count under the instruction, and a hint when several images are named in no way.
 window.juheCount = (text, a, b, c) => {
   const limit = window.JUHE_LIMITS.promptChars;
-  const zh = (navigator.language || "").toLowerCase().startsWith("zh");
   const n = [...(text || "")].length;
   const images = [a, b, c].filter(Boolean).length;
   const named = /图\s*[123一二三]|(image|picture|photo|pic|img)\s*#?\s*[123]/i.test(text || "");
   let out = `<span class="${n > limit ? "over" : ""}">${n} / ${limit}</span>`;
-  if (n > limit) out += zh ? " · 超出部分会被截断" : " · the rest will be cut off";
+  if (n > limit) out += juheSay(" · 超出部分会被截断", " · the rest will be cut off");
   if (images >= 2 && !named && n > 0)
-    out += zh ? " · 多图编辑请用 图1、图2、图3 指代图片" : " · with several images, name them 图1, 图2, 图3";
+    out += juheSay(" · 多图编辑请用 图1、图2、图3 指代图片", " · with several images, name them 图1, 图2, 图3");
   return out;
+};
+
+// Beside the slots: which of them use a link typed under Advanced (a link wins over an upload).
+window.juheLinkNote = (...links) =>
+  links
+    .map((link, i) => ((link || "").trim() ? juheSay(`🔗 图${i + 1}使用高级选项中的链接`, `🔗 图${i + 1} uses the link from Advanced`) : ""))
+    .filter(Boolean)
+    .map((line) => `<div>${juheEscape(line)}</div>`)
+    .join("");
+
+// A custom size out of range is said at once, in the visitor's language; Edit then refuses it too.
+window.juheSizeNote = (size, width, height) => {
+  if (size !== "custom") return "";
+  const { minSide, maxSide } = window.JUHE_LIMITS;
+  const bad = [width, height].some((v) => v === null || v === "" || !Number.isInteger(Number(v)) || v < minSide || v > maxSide);
+  if (!bad) return "";
+  return `<span class="bad">${juheSay(
+    `宽和高必须是 ${minSide} 到 ${maxSide} 之间的整数; 修正之前不会发送编辑。`,
+    `Width and height must be whole numbers from ${minSide} to ${maxSide}; nothing is sent until this is fixed.`,
+  )}</span>`;
+};
+
+// Deleting a result is final: ask first. Cancelling passes no result, and nothing is deleted.
+window.juheConfirmDelete = (entry, ...rest) =>
+  window.confirm(juheSay("删除这张结果? 文件和分享链接都会删除, 无法恢复。", "Delete this result? Its files and share link are deleted for good."))
+    ? [entry, ...rest]
+    : [null, ...rest];
+
+// The browser tab's title follows the language, as the page does.
+window.juheTitle = () => {
+  document.title = juheSay("AI 图像编辑 · 聚合数据接口 1985", "AI Image Edit · Juhe API 1985");
 };

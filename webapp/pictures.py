@@ -1,0 +1,41 @@
+"""Small picture work for the page: the "before" of the before/after slider, sizes and types."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from PIL import Image, ImageOps
+
+BEFORE_BACKGROUND = (128, 128, 128)  # neutral grey bars where 图1's shape differs from the result's
+
+
+def pixel_size(path: str | Path) -> tuple[int, int]:
+    """Width and height, read from the header."""
+    with Image.open(path) as image:
+        return image.size
+
+
+def mime_of(path: str | Path) -> str | None:
+    """The MIME type of an image file, from its bytes (None when it is not an image)."""
+    try:
+        with Image.open(path) as image:
+            return Image.MIME.get(image.format or "")
+    except (OSError, ValueError):
+        return None
+
+
+def fit_before(before: str | Path, after: str | Path, folder: str | Path) -> str:
+    """图1 fitted (letterboxed, never stretched) into the result's frame, so both layers of the slider
+    cover the same box; saved as a new JPEG in `folder`. File work: run it in a worker thread."""
+    size = pixel_size(after)
+    with Image.open(before) as opened:
+        opened.draft("RGB", size)  # a big JPEG decodes at a reduced scale
+        picture = ImageOps.exif_transpose(opened).convert("RGB")
+    picture = ImageOps.contain(picture, size, Image.Resampling.BICUBIC)
+    canvas = Image.new("RGB", size, BEFORE_BACKGROUND)
+    canvas.paste(picture, ((size[0] - picture.width) // 2, (size[1] - picture.height) // 2))
+    target = Path(folder) / "juhe-before" / secrets.token_hex(16) / "before.jpg"
+    target.parent.mkdir(parents=True)
+    canvas.save(target, "JPEG", quality=88)
+    return str(target)
