@@ -145,3 +145,15 @@ def test_pillow_heif_is_imported_only_when_needed():
             elif isinstance(node, ast.ImportFrom):
                 names = [node.module or ""]
             assert not any(name.startswith("pillow_heif") for name in names), path
+
+
+def test_shrinking_while_reading_equals_shrinking_the_whole_image(monkeypatch):
+    monkeypatch.setattr("juhe._heic.HEIF_BAND_ROWS", 8)  # bands of 56 rows: 8 bands, the last partial
+    rng = np.random.default_rng(3)
+    data = heic(Image.fromarray(rng.integers(0, 256, (430, 90, 3), dtype=np.uint8)))
+
+    shrunk = open_heif(data, max_side=60)  # 430 // 60 = 7
+
+    whole = open_heif(data)
+    assert shrunk.size == (13, 62) == whole.reduce(7).size
+    assert np.array_equal(np.asarray(shrunk), np.asarray(whole.reduce(7)))
