@@ -20,13 +20,17 @@ Saved format (`encode_result`):
 - A JPEG 图1 gives a JPEG saved with 图1's own quantisation tables and chroma subsampling, in its
   stored orientation (the EXIF orientation tag alone is kept), from the Y/Cb/Cr planes as decoded,
   with no colour conversion. Replacing only the changed JPEG blocks (as `jpegtran -drop` does)
-  needs the DCT coefficients, which Pillow does not expose, and a pure-Python entropy coder was
-  ten times too slow; so the blocks outside the region are re-quantised once, with their own
-  tables. That gives back the same coefficients for most blocks but not all (IDCT rounding and
-  clipping, and re-sampled chroma). Measured outside the region on generated photos
-  (tests/benchmarks/region.py, 12 MP, quality 92): 4:2:0 chroma: mean absolute error 0.18, max
-  16, 84% of pixels bit-identical; 4:4:4: mean 0.005, 99.6% identical. What is guaranteed for
-  a JPEG 图1 is its size, tables, subsampling and block grid, not pixel identity.
+  needs the DCT coefficients, which Pillow does not expose; reaching them in Python means
+  Huffman-decoding the scan symbol by symbol up to the region's last block (millions of symbols
+  in a 12-MP photo: seconds by estimate, not tried, against about 0.4 s for all the local work),
+  and a progressive file needs a whole decoder. So the blocks outside the region are
+  re-quantised once, with their own tables. That gives back the same coefficients for most blocks but not all (IDCT rounding and
+  clipping, and re-sampled chroma). Measured outside the region on generated 12-MP photos at
+  quality 92 (tests/benchmarks/region.py): with 4:2:0 chroma, mean absolute error 0.08 and
+  0.28, max 16 and 23, 91% and 74% of pixels bit-identical (two scenes; EXIF-rotated the same as
+  upright); with 4:4:4, mean 0.0005, max 3, 99.9% identical. Saving it upright instead would
+  shift the 8x8 grid of a rotated photo (59% identical in a test). What is guaranteed for a JPEG
+  图1 is its size, quantisation tables, subsampling and block grid, not pixel identity.
 - Every other 图1 (PNG, WebP, BMP, TIFF, GIF, HEIC, a PIL image), and a JPEG with
   `lossless=True`, gives a lossless PNG: pixel-identical outside the region.
 """
