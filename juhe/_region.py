@@ -24,13 +24,14 @@ Saved format (`encode_result`):
   Huffman-decoding the scan symbol by symbol up to the region's last block (millions of symbols
   in a 12-MP photo: seconds by estimate, not tried, against about 0.4 s for all the local work),
   and a progressive file needs a whole decoder. So the blocks outside the region are
-  re-quantised once, with their own tables. That gives back the same coefficients for most blocks but not all (IDCT rounding and
-  clipping, and re-sampled chroma). Measured outside the region on generated 12-MP photos at
-  quality 92 (tests/benchmarks/region.py): with 4:2:0 chroma, mean absolute error 0.08 and
-  0.28, max 16 and 23, 91% and 74% of pixels bit-identical (two scenes; EXIF-rotated the same as
-  upright); with 4:4:4, mean 0.0005, max 3, 99.9% identical. Saving it upright instead would
-  shift the 8x8 grid of a rotated photo (59% identical in a test). What is guaranteed for a JPEG
-  图1 is its size, quantisation tables, subsampling and block grid, not pixel identity.
+  re-quantised once, with their own tables. That gives back the same coefficients for most
+  blocks but not all (IDCT rounding and clipping, and re-sampled chroma). Measured outside the
+  region on generated 12-MP photos at quality 92 (tests/benchmarks/region.py): with 4:2:0
+  chroma, mean absolute error 0.08 and 0.28, max 16 and 23, 91% and 74% of pixels bit-identical
+  (two scenes; EXIF-rotated the same as upright); with 4:4:4, mean 0.0005, max 3, 99.9%.
+  Saving a rotated photo upright instead would shift its 8x8 grid (59% identical in a test).
+  What is guaranteed for a JPEG 图1 is its size, quantisation tables, subsampling and block
+  grid, not pixel identity.
 - Every other 图1 (PNG, WebP, BMP, TIFF, GIF, HEIC, a PIL image), and a JPEG with
   `lossless=True`, gives a lossless PNG: pixel-identical outside the region.
 """
@@ -72,7 +73,8 @@ ASPECT_TOLERANCE = 0.01
 # 1% more crop weighs as much as a size 20% away from one megapixel.
 AREA_WEIGHT = 0.05
 MASK_THRESHOLD = 127  # a mask value above this means "change"
-PNG_COMPRESS_LEVEL = 1  # a 12-MP photo: 0.8 s instead of 2.5 s at the default 6, about as small
+# A 12-MP photo: 0.7 s and 17.2 MB, against 2.5 s and 17.3 MB at zlib's default level 6.
+PNG_COMPRESS_LEVEL = 1
 
 FULL_MASK_WARNING = (
     "蒙版覆盖了整张图1, 已按普通编辑处理 / the mask covers all of 图1, so this ran as a plain edit"
@@ -275,11 +277,13 @@ def plan_region(mask: Image.Image) -> RegionPlan:
     best = None
     for pw, ph in provider_sizes():
         ratio = pw / ph
-        if ratio >= w / h:  # wider than the crop: grow its width, as far as 图1 allows
-            gw, gh = min(width, max(w, round(h * ratio))), h
+        # grow the crop's width (or height) as far as 图1 allows; the frame is padded beyond that
+        if ratio >= w / h:
+            gw, gh = min(width, round(h * ratio)), h
+            fw, fh = round(h * ratio), h
         else:
-            gw, gh = w, min(height, max(h, round(w / ratio)))
-        fw, fh = max(gw, round(gh * ratio)), max(gh, round(gw / ratio))  # padded where 图1 ended
+            gw, gh = w, min(height, round(w / ratio))
+            fw, fh = w, round(w / ratio)
         cost = fw * fh / (w * h) - 1 + abs(math.log(fw / fh / ratio)) + _area_cost(pw, ph)
         key = (fw * fh - gw * gh, cost)  # real pixels first: pad only when nothing else fits
         if best is None or key < best[0]:
@@ -407,7 +411,10 @@ def _pad_edges(image: Image.Image, pad: tuple[int, int, int, int]) -> Image.Imag
 
 
 def crop_image(region: Region) -> Image.Image:
-    """The crop to send as 图1 (RGB or RGBA, padded as planned); ask for `region.plan.size`."""
+    """The crop to send as 图1 (RGB or RGBA, padded as planned); ask for `region.plan.size`.
+
+    For a region with a plan; encode it as any input image (the client scales it to 2048).
+    """
     crop = region.image.crop(region.plan.box)
     if crop.mode == "YCbCr":
         crop = crop.convert("RGB")

@@ -9,8 +9,9 @@ For a JPEG and a PNG variant of one generated photo (4000x3000, photos.py), inte
   downscale to 2048, encode JPEG).
 
 The ratio region / plain is the goal (<= 2x). The final save (encode_result) is timed apart, with
-its size, and for the JPEG variants the difference outside the region is measured: the mean and
-max absolute error and the share of bit-identical pixels more than 16 px from the painted region.
+its size; the peak memory of one region edit with its save is measured in a fresh process; for
+the JPEG variants the difference outside the region is measured: the mean and max absolute
+error and the share of bit-identical pixels more than 16 px from the painted region.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from __future__ import annotations
 import io
 import math
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -117,7 +120,27 @@ def upright_rgb(data: bytes) -> np.ndarray:
     return np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB"), dtype=np.int16)
 
 
+def memory_mb(field: str) -> float:
+    """A line of /proc/self/status in MB: VmRSS now, VmHWM the peak so far."""
+    with open("/proc/self/status") as status:
+        line = next(line for line in status if line.startswith(field + ":"))
+    return int(line.split()[1]) / 1024
+
+
+def peak(path: str) -> None:
+    """In a fresh process: one region edit of the photo at `path`, saved; print the RSS it added."""
+    data = Path(path).read_bytes()
+    mask = mask_for(ImageOps.exif_transpose(Image.open(io.BytesIO(data))).size)
+    answer = provider_answer(Image.new("RGB", (1000, 800)), "1136*912")
+    before = memory_mb("VmRSS")
+    region, stitched = region_work(data, mask, answer)
+    encode_result(region, stitched)
+    print(f"{memory_mb('VmHWM') - before:.0f} {before:.0f}")
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--peak"]:
+        return peak(sys.argv[2])
     print(__doc__.split("\n\n")[0])
     for name, data in variants().items():
         size = ImageOps.exif_transpose(Image.open(io.BytesIO(data))).size
@@ -138,6 +161,14 @@ def main() -> None:
             f"ratio {region_s / plain_s:.2f}x (goal <= 2x)"
         )
         print(f"  final save: {fmt} {save_s * 1000:.0f} ms, {len(saved) / MiB:.1f} MB")
+        with tempfile.NamedTemporaryFile() as photo:
+            photo.write(data)
+            photo.flush()
+            child = [sys.executable, __file__, "--peak", photo.name]
+            added, before = subprocess.run(child, capture_output=True, text=True, check=True).stdout.split()
+        print(
+            f"  peak memory of one region edit and its save: +{added} MB RSS (fresh process at {before} MB)"
+        )
         painted = np.asarray(Image.open(io.BytesIO(mask))) > 127
         far = far_from(painted)
         before, after = upright_rgb(data), upright_rgb(saved)
