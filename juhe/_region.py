@@ -68,7 +68,7 @@ UNTOUCHED_DISTANCE = 16
 PROVIDER_MIN_SIDE, PROVIDER_MAX_SIDE, SIZE_STEP = 512, 2048, 16
 TARGET_PIXELS = 1024 * 1024
 AREA_RANGE = (0.75, 1.35)
-ASPECT_TOLERANCE = 0.01
+ASPECT_TOLERANCE = 0.01  # what the plans meet (the tests hold them to it); whole pixels allow it
 # How much a size's distance from one megapixel (in log area) counts against growing the crop:
 # 1% more crop weighs as much as a size 20% away from one megapixel.
 AREA_WEIGHT = 0.05

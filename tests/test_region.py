@@ -256,6 +256,15 @@ def test_hard_regions_get_valid_plans(size, box):
     check_plan(mask)
 
 
+@pytest.mark.parametrize("size", [(23, 11), (7, 3), (1, 1), (2, 900)])
+def test_a_tiny_image_is_planned_whole_within_the_tolerance(size):
+    mask = Image.new("L", size, 0)
+    mask.putpixel((0, 0), 255)
+    plan = plan_region(mask)
+    assert plan.box == (0, 0, *size) or any(plan.pad)
+    check_plan(mask)
+
+
 def test_a_thin_line_grows_its_crop_instead_of_stretching():
     mask = Image.new("L", (4000, 3000), 0)
     mask.paste(255, (100, 1500, 3900, 1502))
