@@ -79,6 +79,7 @@ def running_app(
     api_key: str = SERVER_KEY,
     quiet: bool = True,
     sim_options: dict | None = None,
+    port: int | None = None,
     **env: str,
 ) -> Iterator[RunningApp]:
     """Launch the app with `env` as its only settings. Live apps use `provider`, or a fresh simulator

@@ -1,12 +1,13 @@
-"""The app in a real browser: Debian's chromium driven by Playwright against `app.py` in this process.
+"""The page in a real browser: Debian's chromium driven by Playwright against the app in this process.
 
 One app launch and one browser for the module; each test opens its own page (its own session). The
-app runs live against a separate `Simulator`, so the tests can count what reached the "provider".
+app runs live against its own `Simulator`, so the tests can count what reached the "provider".
 """
 
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,7 +18,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():
     pytest.skip(f"browser tests need Debian's chromium at {CHROMIUM}", allow_module_level=True)
 
-from apphost import CAT, SERVER_KEY, RunningApp, running_app  # noqa: E402
+from apphost import CAT, ROOT, SERVER_KEY, RunningApp, running_app  # noqa: E402
 from conftest import marker  # noqa: E402
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright  # noqa: E402
 
@@ -34,42 +35,47 @@ CHROMIUM_ARGS = [
 WAIT_MS = 20_000  # generous for 2 slow cores; every wait ends as soon as its condition holds
 ORDER_ID = re.compile(r"SIM\d{14}[0-9a-f]{6}")
 IMAGE_LOADED = "img => img.complete && img.naturalWidth > 0"
+ASTRONAUT = ROOT / "examples" / "astronaut.jpg"
+UPLOAD_LIMIT = 200 * 1024
 
 
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
-    with running_app(tmp_path_factory.mktemp("browser")) as launched:
+    with running_app(tmp_path_factory.mktemp("browser"), JUHE_MAX_UPLOAD=f"{UPLOAD_LIMIT}") as launched:
         yield launched
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
+def launch_browser() -> Iterator[Browser]:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield browser
         browser.close()
 
 
-@pytest.fixture
-def open_page(browser: Browser, running: RunningApp) -> Iterator[Callable[[str], Page]]:
-    """Open the app in a fresh page (a new session) with the given browser locale."""
-    pages: list[Page] = []
+browser = pytest.fixture(scope="module")(launch_browser)
 
-    def open_(locale: str = "en-US") -> Page:
-        page = browser.new_page(locale=locale)
+
+@pytest.fixture
+def open_page(browser: Browser, running: RunningApp) -> Iterator[Callable[..., Page]]:
+    """Open the app in a fresh browser context (a new visitor) with the given locale and size."""
+    contexts = []
+
+    def open_(locale: str = "en-US", width: int = 1366, height: int = 900, url: str | None = None) -> Page:
+        context = browser.new_context(locale=locale, viewport={"width": width, "height": height})
+        contexts.append(context)
+        page = context.new_page()
         page.set_default_timeout(WAIT_MS)
-        pages.append(page)
-        page.goto(running.url)
+        page.goto(url or running.url)
         expect(page.locator("button#run")).to_be_enabled()
         return page
 
     yield open_
-    for page in pages:
-        page.close()
+    for context in contexts:
+        context.close()
 
 
-def fill_form(page: Page, prompt: str) -> None:
-    page.locator("#image1 input[type=file]").set_input_files(str(CAT))
+def fill_form(page: Page, prompt: str, image: Path = CAT) -> None:
+    page.locator("#image1 input[type=file]").set_input_files(str(image))
     expect(page.locator("#image1 img")).to_be_visible()
     page.locator("#prompt textarea").fill(prompt)
 
@@ -78,15 +84,43 @@ def wait_loaded(image: Locator) -> None:
     image.page.wait_for_function(IMAGE_LOADED, arg=image.element_handle(), timeout=WAIT_MS)
 
 
-def run_edit(page: Page, prompt: str) -> str:
-    """Fill the form, press the button and wait for the result; return the order id shown."""
-    fill_form(page, prompt)
-    page.locator("button#run").click()
+def wait_done(page: Page, after: set[str] = frozenset()) -> str:
+    """Wait until the status names a new order; return it."""
     status = page.locator("#status")
-    expect(status).to_contain_text(ORDER_ID, timeout=WAIT_MS)
-    shown = set(ORDER_ID.findall(status.inner_text()))  # named as the order and in the file name
-    assert len(shown) == 1
-    return shown.pop()
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while True:
+        shown = set(ORDER_ID.findall(status.inner_text())) - set(after)
+        if shown:
+            assert len(shown) == 1
+            return shown.pop()
+        assert time.monotonic() < deadline, f"no new order in the status: {status.inner_text()!r}"
+        page.wait_for_timeout(50)
+
+
+def run_edit(page: Page, prompt: str, image: Path | None = CAT) -> str:
+    """Fill the form (keeping 图1 if `image` is None), press the button, wait; return the order id."""
+    before = set(ORDER_ID.findall(page.locator("#status").inner_text()))
+    if image is not None:
+        fill_form(page, prompt, image)
+    else:
+        page.locator("#prompt textarea").fill(prompt)
+    page.locator("button#run").click()
+    return wait_done(page, before)
+
+
+def choose_size(page: Page, label: str) -> None:
+    page.locator("#size input").click()
+    page.locator("#size [data-testid=dropdown-option]", has_text=label).click()
+
+
+def toast_text(page: Page, containing: str | re.Pattern = "") -> str:
+    """The text of the newest toast (that contains `containing`, when given)."""
+    toast = page.locator("[data-testid=toast-body]", has_text=containing).last
+    expect(toast).to_be_visible()
+    return toast.inner_text()
+
+
+# --- the basics -----------------------------------------------------------------------------------
 
 
 def test_edit_shows_the_result_and_its_order(open_page, running: RunningApp):
@@ -94,35 +128,30 @@ def test_edit_shows_the_result_and_its_order(open_page, running: RunningApp):
     tag = marker()
     prompt = f"replace the cat with a dog {tag}"
     order_id = run_edit(page, prompt)
-
-    result = page.locator("#results img").first
-    expect(result).to_be_visible()
+    result = page.locator("#result img")
     wait_loaded(result)
     assert order_id in result.get_attribute("src")
     assert running.sidecar(order_id)["prompt"] == prompt
-    expect(page.locator("#status")).to_contain_text("Done")
     [sent] = running.requests_with(tag)
     assert sent["key"] == key_fingerprint(SERVER_KEY)
+    status = page.locator("#status").inner_text()
+    assert "Done" in status and "saved to" not in status and "outputs" not in status  # no server paths
 
 
 def test_error_shows_a_toast_and_keeps_the_history(open_page):
     page = open_page()
     first = f"first edit {marker()}"
     order_id = run_edit(page, first)
-    history = page.locator("#history img").first
-    wait_loaded(history)
+    wait_loaded(page.locator("#history img").first)
 
     page.locator("#prompt textarea").fill(f"not allowed [sim:282504] {marker()}")
     page.locator("button#run").click()
-    toast = page.locator("[data-testid=toast-body]")
-    expect(toast).to_contain_text("282504")
-    expect(toast).to_contain_text("包含敏感词")
-    expect(toast).to_contain_text("flagged as sensitive")
-
+    text = toast_text(page)
+    assert "282504" in text and "包含敏感词" in text and "flagged as sensitive" in text
+    expect(page.locator("#status")).to_contain_text("earlier results and history are kept")
     expect(page.locator("#history img")).to_have_count(1)
-    wait_loaded(page.locator("#history img").first)
     assert order_id in page.locator("#history img").first.get_attribute("src")
-    expect(page.locator("#history")).to_contain_text(first)
+    assert order_id in page.locator("#result img").get_attribute("src")  # the result stays on show
 
 
 def test_double_click_starts_one_call(open_page, running: RunningApp):
@@ -130,28 +159,29 @@ def test_double_click_starts_one_call(open_page, running: RunningApp):
     tag = marker()
     fill_form(page, f"double click {tag} [sim:slow=1]")  # the call lasts 1 s, long enough to click twice
     page.locator("button#run").dblclick()
-    expect(page.locator("#status")).to_contain_text(ORDER_ID, timeout=WAIT_MS)
+    wait_done(page)
     # A "slow" request is recorded on arrival and again when answered; a second call, started a few
     # milliseconds after the first, would have arrived long before the first one was answered.
-    outcomes = sorted(r["outcome"] for r in running.requests_with(tag))
-    assert outcomes == ["ok", "slow"]
+    assert sorted(r["outcome"] for r in running.requests_with(tag)) == ["ok", "slow"]
 
 
-def test_chinese_interface(open_page):
+def test_chinese_interface_and_title(open_page):
     page = open_page("zh-CN")
     expect(page.locator("button#run")).to_contain_text("开始编辑")
     expect(page.get_by_text("编辑描述", exact=True)).to_be_visible()
     expect(page.locator("#mode-banner")).to_contain_text("在线")
+    expect(page).to_have_title(re.compile("AI 图像编辑"))
     run_edit(page, f"把小猫换成小狗 {marker()}")
     expect(page.locator("#status")).to_contain_text("完成")
     expect(page.locator("#status")).to_contain_text("订单")
 
 
-def test_english_interface(open_page):
+def test_english_interface_and_title(open_page):
     page = open_page("en-US")
     expect(page.locator("button#run")).to_contain_text("Edit image")
     expect(page.get_by_text("Instruction", exact=True)).to_be_visible()
     expect(page.get_by_text("编辑描述", exact=True)).to_have_count(0)
+    expect(page).to_have_title(re.compile("^AI Image Edit"))
 
 
 def test_prompt_counter_follows_typing(open_page):
@@ -171,7 +201,7 @@ def test_prompt_counter_follows_typing(open_page):
     expect(counter).to_have_text("0 / 800")
 
 
-def test_visitor_key_is_sent_but_not_kept_in_the_browser(open_page, running: RunningApp):
+def test_visitor_key_is_sent_but_kept_nowhere_in_the_browser(open_page, running: RunningApp):
     page = open_page()
     visitor_key = "visitor-key-" + uuid.uuid4().hex
     page.get_by_text("Advanced: image links").click()
@@ -180,7 +210,284 @@ def test_visitor_key_is_sent_but_not_kept_in_the_browser(open_page, running: Run
     run_edit(page, f"with my own key {tag}")
     [sent] = running.requests_with(tag)
     assert sent["key"] == key_fingerprint(visitor_key)
-
     stored = page.evaluate("() => JSON.stringify(Object.assign({}, localStorage, sessionStorage))")
     assert visitor_key not in stored
     assert visitor_key not in page.locator("#status").inner_text()
+    page.locator("#api-call").get_by_text("API call").click()
+    code = page.locator("#api-call").inner_text()
+    assert "$JUHE_API_KEY" in code and visitor_key not in code
+
+
+# --- defects of issue 11 ---------------------------------------------------------------------------
+
+
+def test_continue_editing_uses_the_result_on_show(open_page):
+    """A new edit resets the selection: Continue uses what is on show, not an older click."""
+    page = open_page()
+    first = run_edit(page, f"two results [sim:images=2] {marker()}")
+    expect(page.locator("#results img")).to_have_count(2)
+    page.locator("#results img").nth(1).click()
+    second = run_edit(page, f"another edit {marker()}", image=None)
+    assert second != first
+    page.locator("#continue").click()
+    expect(page.locator("#image1 img")).to_have_attribute("src", re.compile(second))
+
+
+def test_continue_after_choosing_uses_the_chosen_result(open_page):
+    page = open_page()
+    run_edit(page, f"two results [sim:images=2] {marker()}")
+    second = page.locator("#results img").nth(1)
+    wait_loaded(second)
+    chosen = second.get_attribute("src").rsplit("/", 1)[-1]
+    second.click()
+    expect(page.locator("#result img")).to_have_attribute("src", re.compile(re.escape(chosen)))
+    page.locator("#continue").click()
+    expect(page.locator("#image1 img")).to_have_attribute("src", re.compile(re.escape(chosen)))
+
+
+@pytest.mark.parametrize(
+    ("image", "size"), [(ASTRONAUT, "3:2"), (CAT, "2:3")], ids=["square-to-3:2", "3:2-to-2:3"]
+)
+def test_before_and_after_cover_the_same_box(open_page, image, size):
+    page = open_page()
+    fill_form(page, f"compare {marker()}", image)
+    choose_size(page, size)
+    page.locator("button#run").click()
+    wait_done(page)
+    layers = page.locator("#compare img")
+    expect(layers).to_have_count(2)
+    for layer in layers.all():
+        wait_loaded(layer)
+    natural = [layer.evaluate("img => [img.naturalWidth, img.naturalHeight]") for layer in layers.all()]
+    assert natural[0] == natural[1], natural
+    boxes = [layer.bounding_box() for layer in layers.all()]
+    for key in ("width", "height"):
+        assert abs(boxes[0][key] - boxes[1][key]) <= 1, boxes
+
+
+def test_a_portrait_result_is_shown_whole(open_page):
+    page = open_page()
+    fill_form(page, f"portrait {marker()}")
+    choose_size(page, "9:16")
+    page.locator("button#run").click()
+    wait_done(page)
+    image = page.locator("#result img")
+    wait_loaded(image)
+    box, frame = image.bounding_box(), page.locator("#result").bounding_box()
+    assert box["y"] >= frame["y"] - 1 and box["y"] + box["height"] <= frame["y"] + frame["height"] + 1
+    assert box["x"] >= frame["x"] - 1 and box["x"] + box["width"] <= frame["x"] + frame["width"] + 1
+    shown_ratio = box["height"] / box["width"]
+    assert (
+        abs(shown_ratio - 1280 / 720) < 0.03
+        or image.evaluate("i => getComputedStyle(i).objectFit") == "contain"
+    )
+
+
+def test_several_results_are_all_shown_and_counted(open_page):
+    page = open_page()
+    run_edit(page, f"two [sim:images=2] {marker()}")
+    expect(page.locator("#results img")).to_have_count(2)
+    expect(page.locator("#status")).to_contain_text("2 results")
+
+
+def test_custom_size_out_of_range_is_said_at_once_and_sends_nothing(open_page, running: RunningApp):
+    page = open_page()
+    tag = marker()
+    fill_form(page, f"custom {tag}")
+    choose_size(page, "Custom")
+    expect(page.locator("#size input")).to_have_value(re.compile("Custom"))
+    expect(page.locator("#custom-size")).to_be_visible()
+    page.locator("#width input").fill("3000")
+    page.locator("#width input").blur()
+    expect(page.locator("#size-note")).to_contain_text("nothing is sent")
+    page.locator("button#run").click()
+    text = toast_text(page)
+    assert "尺寸" in text and "size" in text and "3000" in text
+    assert running.requests_with(tag) == []
+    page.locator("#width input").fill("1000")
+    page.locator("#width input").blur()
+    expect(page.locator("#size-note")).to_have_text("")
+    page.locator("button#run").click()
+    wait_done(page)
+    assert running.requests_with(tag)[0]["size"] == "1000*1024"
+
+
+def test_visitor_mistakes_print_no_traceback(open_page, tmp_path, capfd):
+    page = open_page()
+    fake = tmp_path / "fake.png"
+    fake.write_text("this is not an image")
+    page.locator("#image1 input[type=file]").set_input_files(str(fake))
+    assert "could not be read" in toast_text(page, "could not be read")
+    fill_form(page, f"custom {marker()}")
+    choose_size(page, "Custom")
+    page.locator("#width input").fill("100")
+    page.locator("button#run").click()
+    assert "100*1024" in toast_text(page, "尺寸")
+    out, err = capfd.readouterr()
+    assert "Traceback" not in out + err
+
+
+def test_a_non_image_is_refused_on_upload(open_page, tmp_path):
+    page = open_page("zh-CN")
+    fake = tmp_path / "fake.jpg"
+    fake.write_bytes(b"<html>not an image</html>")
+    page.locator("#image1 input[type=file]").set_input_files(str(fake))
+    text = toast_text(page)
+    assert "无法读取图1" in text and "could not be read" in text
+    expect(page.locator("#image1 img")).to_have_count(0)  # no broken image left in the slot
+
+
+def test_the_upload_limit_is_said_in_both_languages(open_page, tmp_path):
+    page = open_page("zh-CN")
+    big = tmp_path / "big.jpg"
+    big.write_bytes(CAT.read_bytes() + b"\0" * (UPLOAD_LIMIT + 1))
+    page.locator("#image1 input[type=file]").set_input_files(str(big))
+    text = toast_text(page)
+    assert "文件超过允许的最大大小" in text and "exceed the maximum allowed size" in text
+
+
+# --- friction of issue 11 ---------------------------------------------------------------------------
+
+
+def test_status_after_a_failure_says_only_what_is_true(open_page):
+    page = open_page()
+    fill_form(page, f"[sim:282504] {marker()}")
+    page.locator("button#run").click()
+    toast_text(page)
+    expect(page.locator("#status")).to_contain_text("The edit failed")
+    expect(page.locator("#status")).not_to_contain_text("kept")  # there were no earlier results
+    page.locator("#prompt textarea").fill(f"[sim:slow=2] {marker()}")
+    page.locator("button#run").click()
+    expect(page.locator("#status")).to_contain_text("Editing")  # the old failure is gone at once
+    wait_done(page)
+
+
+def test_progress_moves_while_the_provider_works(open_page):
+    page = open_page()
+    fill_form(page, f"[sim:slow=3] {marker()}")
+    page.locator("button#run").click()
+    waiting = page.get_by_text(re.compile(r"Waiting for the provider · \d+ s")).first
+    expect(waiting).to_be_visible()
+    first = int(re.search(r"· (\d+) s", waiting.inner_text()).group(1))
+    page.wait_for_timeout(1600)
+    later = int(
+        re.search(
+            r"· (\d+) s", page.get_by_text(re.compile(r"Waiting for the provider · \d+ s")).first.inner_text()
+        ).group(1)
+    )
+    assert later > first
+    wait_done(page)
+
+
+def test_cancel_frees_the_page_and_keeps_a_late_result(open_page, running: RunningApp):
+    page = open_page()
+    kept = run_edit(page, f"kept {marker()}")
+    tag = marker()
+    page.locator("#prompt textarea").fill(f"[sim:slow=2] cancelled {tag}")
+    page.locator("button#run").click()
+    expect(page.locator("#cancel")).to_be_enabled()
+    page.locator("#cancel").click()
+    expect(page.locator("#status")).to_contain_text("Stopped waiting")
+    expect(page.locator("#status")).to_contain_text("may still finish (and bill)")
+    expect(page.locator("button#run")).to_be_enabled()
+    assert kept in page.locator("#result img").get_attribute("src")  # earlier results stay
+    # the provider finishes after all: the result is saved and joins the history
+    expect(page.locator("#status")).to_contain_text("finished after all", timeout=15_000)
+    late = wait_done(page, {kept})
+    expect(page.locator("#history img")).to_have_count(2)
+    assert running.sidecar(late)["prompt"].endswith(tag)
+
+
+def test_ctrl_enter_runs_and_enter_adds_a_line(open_page, running: RunningApp):
+    page = open_page()
+    tag = marker()
+    fill_form(page, f"keyboard {tag}")
+    box = page.locator("#prompt textarea")
+    box.press("End")
+    box.press("Enter")
+    box.press("Shift+Enter")
+    assert box.input_value().endswith("\n\n")
+    page.wait_for_timeout(300)
+    assert running.requests_with(tag) == []
+    # a key pressed while an input method composes is the input method's
+    box.evaluate(
+        "el => el.dispatchEvent(new KeyboardEvent('keydown', "
+        "{key: 'Enter', ctrlKey: true, isComposing: true, bubbles: true}))"
+    )
+    page.wait_for_timeout(300)
+    assert running.requests_with(tag) == []
+    box.press("Control+Enter")
+    wait_done(page)
+    assert len(running.requests_with(tag)) == 1
+
+
+def test_the_run_button_has_a_visible_focus_ring(open_page):
+    page = open_page()
+    page.locator("#size input").focus()
+    run = page.locator("button#run")
+    for _ in range(8):
+        page.keyboard.press("Tab")
+        if run.evaluate("b => document.activeElement === b"):
+            break
+    assert run.evaluate("b => document.activeElement === b")
+    assert run.evaluate("b => getComputedStyle(b).outlineStyle") != "none"
+    assert run.evaluate("b => parseFloat(getComputedStyle(b).outlineWidth)") >= 2
+
+
+def test_first_screen_is_compact(open_page):
+    page = open_page()
+    expect(page.locator("#results-empty")).to_be_visible()
+    for hidden in ("#result", "#compare", "#history", "#api-call", "#continue"):
+        expect(page.locator(hidden)).to_have_count(0)  # not rendered until there is a result
+
+
+def test_history_item_opens_large_with_its_actions(open_page):
+    page = open_page()
+    older = run_edit(page, f"older {marker()}")
+    newer = run_edit(page, f"newer {marker()}", image=None)
+    expect(page.locator("#history img")).to_have_count(2)
+    page.locator("#history img").nth(1).click()
+    shown = page.locator("#result img")
+    expect(shown).to_have_attribute("src", re.compile(older))
+    wait_loaded(shown)
+    assert shown.bounding_box()["height"] > 250
+    expect(page.locator("#continue")).to_be_visible()
+    expect(page.locator("#result button[aria-label*=ownload], #result a[download]").first).to_be_attached()
+    page.locator("#continue").click()
+    expect(page.locator("#image1 img")).to_have_attribute("src", re.compile(older))
+    assert newer != older
+
+
+def test_a_link_for_image1_is_shown_beside_the_slots(open_page):
+    page = open_page()
+    page.get_by_text("Advanced: image links").click()
+    page.locator("#url1 textarea").fill("https://images.example/cat.png")
+    expect(page.locator("#link-note")).to_contain_text("图1 uses the link from Advanced")
+    page.locator("#url1 textarea").fill("")
+    expect(page.locator("#link-note")).to_have_text("")
+
+
+def test_on_a_phone_the_results_come_into_view(open_page):
+    page = open_page(width=390, height=844)
+    tops = [page.locator(f"#image{i}").bounding_box()["y"] for i in (1, 2, 3)]
+    assert max(tops) - min(tops) < 2, tops  # 图1-图3 in one row
+    for label in page.locator("#slots [data-testid=block-label]").all():
+        assert label.evaluate("l => l.scrollWidth <= l.clientWidth + 1"), label.inner_text()
+    run_edit(page, f"phone {marker()}")
+    page.wait_for_timeout(600)
+    top = page.locator("#results-panel").evaluate("e => e.getBoundingClientRect().top")
+    assert 0 <= top < 844 * 0.5
+
+
+def test_the_api_call_panel_shows_the_edit_as_code(open_page, running: RunningApp):
+    page = open_page()
+    prompt = f'It\'s "quoted" $(rm -rf /) 中文 {marker()}'
+    run_edit(page, prompt)
+    page.locator("#api-call").get_by_text("API call").click()
+    curl = page.locator("#api-curl").inner_text()
+    python = page.locator("#api-python").inner_text()
+    gradio = page.locator("#api-gradio").inner_text()
+    assert "--data-urlencode" in curl and "image1@image1.txt" in curl and "cat.jpg" in curl
+    assert "ImageEditClient" in python and "'cat.jpg'" in python
+    assert "handle_file('cat.jpg')" in gradio and running.url in gradio
+    assert SERVER_KEY not in curl + python + gradio

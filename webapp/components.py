@@ -7,6 +7,7 @@ import functools
 import gradio as gr
 from PIL import Image
 
+from webapp.handlers import user_error
 from webapp.texts import TITLES, error_text
 
 
@@ -28,9 +29,9 @@ def checked_image(number: int, **options) -> gr.Image:
         except gr.Error:
             raise
         except Image.DecompressionBombError:
-            raise gr.Error(error_text("image_pixels", n=number), title=TITLES["image"]) from None
+            raise user_error(error_text("image_pixels", n=number), title=TITLES["image"]) from None
         except Exception:
-            raise gr.Error(error_text("image_unreadable", n=number), title=TITLES["image"]) from None
+            raise user_error(error_text("image_unreadable", n=number), title=TITLES["image"]) from None
 
     image.preprocess = checked
     return image

@@ -203,12 +203,17 @@ class Handlers:
         pending = self.backend.start(session, prompt, images, size, model, key)
         try:
             saved = await self._wait(pending, progress, chinese)
-        except asyncio.CancelledError:
+        except asyncio.CancelledError:  # Cancel: the status is the cancel's own
             self.backend.abandon(pending)
             raise
-        except BusyError:
-            raise user_error(error_text("busy"), title=TITLES["busy"]) from None
-        except JuheError as exc:
+        except (BusyError, JuheError) as exc:
+            # earlier results stay on show; the status says so only when there are some
+            yield view(
+                status=say("failed_kept" if history else "failed", chinese),
+                cancel=gr.update(interactive=False),
+            )
+            if isinstance(exc, BusyError):
+                raise user_error(error_text("busy"), title=TITLES["busy"]) from None
             raise juhe_error(exc) from None
 
         shown = await self.show(saved)
@@ -300,13 +305,6 @@ class Handlers:
         except (OSError, ValueError):
             return gr.update(value=None, visible=False)
         return gr.update(value=(fitted, after), visible=True)
-
-    def mark_failed(self, history: list | None, request: gr.Request = None):
-        """After a failed edit: earlier results stay on show; say so only when there are some."""
-        chinese = wants_chinese(request.headers.get("accept-language") if request else None)
-        return view(
-            status=say("failed_kept" if history else "failed", chinese), cancel=gr.update(interactive=False)
-        )
 
     def cancel_edit(self, request: gr.Request = None):
         """Cancel: the page is free again; a late result is collected by the timer."""

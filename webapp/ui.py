@@ -252,7 +252,6 @@ def wire(demo: gr.Blocks, settings: AppSettings, handlers: Handlers, form, shown
         **PRIVATE,
         show_progress_on=[shown["status"], shown["result"], shown["empty"]],
     )
-    run.failure(handlers.mark_failed, inputs=state["history_state"], outputs=outputs, queue=False, **PRIVATE)
     form["cancel"].click(handlers.cancel_edit, outputs=outputs, cancels=[run], queue=False, **PRIVATE)
     state["timer"].tick(
         handlers.collect_late,
@@ -283,7 +282,7 @@ def wire(demo: gr.Blocks, settings: AppSettings, handlers: Handlers, form, shown
 
     for image in form["images"]:
         # Gradio checks an image when an event takes it: done at upload, a bad file is refused at once
-        image.upload(handlers.accept_upload, inputs=image, queue=False, **PRIVATE).failure(
+        image.upload(handlers.accept_upload, inputs=image, **PRIVATE).failure(
             lambda: None, outputs=image, queue=False, **PRIVATE
         )
     gr.on(

@@ -29,16 +29,27 @@ document.addEventListener(
 );
 
 // Ctrl+Enter (Cmd+Enter on a Mac) in the instruction runs the edit; Enter and Shift+Enter keep adding
-// lines. A key pressed while an input method is composing (pinyin) is left to the input method.
+// lines (Gradio's own textbox would take Shift+Enter as "submit" and swallow the line). A key pressed
+// while an input method is composing (pinyin) is left to the input method.
 document.addEventListener(
   "keydown",
   (event) => {
-    if (event.key !== "Enter" || !(event.ctrlKey || event.metaKey)) return;
-    if (event.isComposing || event.keyCode === 229) return;
+    if (event.key !== "Enter" || event.isComposing || event.keyCode === 229) return;
     if (!(event.target instanceof Element) || !event.target.closest("#prompt")) return;
-    event.preventDefault();
-    const run = document.querySelector("button#run");
-    if (run && !run.disabled) run.click();
+    if (event.ctrlKey || event.metaKey) {
+      event.preventDefault();
+      const run = document.querySelector("button#run");
+      if (run && !run.disabled) run.click();
+    }
+  },
+  true,
+);
+// Gradio's textbox reads "keypress": Shift+Enter there would submit and swallow the new line.
+document.addEventListener(
+  "keypress",
+  (event) => {
+    if (event.key === "Enter" && event.shiftKey && event.target instanceof Element && event.target.closest("#prompt"))
+      event.stopPropagation(); // the browser still inserts the line itself
   },
   true,
 );
@@ -86,3 +97,23 @@ window.juheConfirmDelete = (entry, ...rest) =>
 window.juheTitle = () => {
   document.title = juheSay("AI 图像编辑 · 聚合数据接口 1985", "AI Image Edit · Juhe API 1985");
 };
+
+// Gradio's own upload refusals are written in English in the browser. Say them in both languages,
+// as the app's own messages are ("中文 / English").
+const juheUploadMessages = [
+  [/^File\(s\) exceed the maximum allowed size of (.+?): (.*)$/, (m) => `文件超过允许的最大大小 ${m[1]}: ${m[2]}`],
+  [/^Invalid file type: (.*?)\. Only image\/\* allowed\.$/, (m) => `文件类型无效: ${m[1]}; 只接受图片`],
+];
+const juheTranslateToasts = (root) => {
+  for (const node of root.querySelectorAll?.('[data-testid="toast-text"]:not([data-juhe])') ?? []) {
+    const text = node.textContent.trim();
+    for (const [pattern, chinese] of juheUploadMessages) {
+      const match = text.match(pattern);
+      if (match) node.textContent = `${chinese(match)} / ${text}`;
+    }
+    node.setAttribute("data-juhe", "1");
+  }
+};
+new MutationObserver((changes) => {
+  for (const change of changes) for (const node of change.addedNodes) if (node instanceof Element) juheTranslateToasts(node.parentElement || node);
+}).observe(document.documentElement, { childList: true, subtree: true });
