@@ -5,6 +5,8 @@
   before any work). It waits what `Retry-After` asks when that is at most `MAX_RETRY_AFTER`
   seconds, and gives up when asked to wait longer. It never retries after HTTP 502 or 504 or a
   read timeout: a generation call is billed, and the edit may have run.
+- It also replaces the reason phrase of every answer with the standard one for its status: a
+  provider's own phrase could echo the API key into httpx's "HTTP Request: ..." log line.
 - `deadline(seconds)` bounds every socket operation of the calls made inside it by what is left of
   one total time, so an answer that trickles its headers or body ends at the deadline (httpx's own
   timeouts apply to each read alone).
@@ -168,8 +170,18 @@ def retry_after(response: httpx.Response) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+def _plain_phrase(response: httpx.Response) -> httpx.Response:
+    """The response with the standard reason phrase of its status instead of the server's."""
+    response.extensions = {
+        **response.extensions,
+        "reason_phrase": httpx.codes.get_reason_phrase(response.status_code).encode("ascii"),
+    }
+    return response
+
+
 class RetryTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
-    """Wraps a sync or async transport; retries only what surely never reached the provider."""
+    """Wraps a sync or async transport; retries only what surely never reached the provider, and
+    gives every answer the standard reason phrase of its status."""
 
     def __init__(
         self, wrapped: httpx.BaseTransport | httpx.AsyncBaseTransport, *, max_retries: int = MAX_RETRIES
@@ -206,7 +218,7 @@ class RetryTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             else:
                 wait = self._wait(attempt, response)
                 if wait is None:
-                    return response
+                    return _plain_phrase(response)
                 response.close()
             time.sleep(wait)
             attempt += 1
@@ -224,7 +236,7 @@ class RetryTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             else:
                 wait = self._wait(attempt, response)
                 if wait is None:
-                    return response
+                    return _plain_phrase(response)
                 await response.aclose()
             await asyncio.sleep(wait)
             attempt += 1
