@@ -39,6 +39,10 @@ MAX_INPUT_BYTES = 64 * 1024 * 1024
 DECODE_MEMORY_BYTES = 256 * 1024 * 1024
 # Pixels of one band when a large image is converted and reduced a band at a time.
 STRIP_PIXELS = 2_000_000
+# Pillow allocates pixels in blocks of 16 MB by default, which glibc serves from the heap of the
+# thread that asked and keeps there once freed: two threads that had each decoded a 49-MP PNG held
+# 460 MB between them. Blocks over 32 MB are mapped, and go back to the system when freed.
+LARGE_IMAGE_BLOCK_BYTES = 64 * 1024 * 1024
 JPEG_QUALITIES = (90, 85, 78, 70, 60)
 WEBP_QUALITIES = (90, 80, 70, 60)
 ORIENTATION_TAG = 0x0112
@@ -242,7 +246,12 @@ def _normalise(image: Image.Image, max_side: int, *, owned: bool) -> tuple[Image
     target = "RGBA" if _may_have_alpha(image) else "RGB"
     factor = max(image.size) // max_side
     if factor >= 2:
-        image = _reduce_in_bands(image, factor, target)
+        if Image.core.get_block_size() < LARGE_IMAGE_BLOCK_BYTES:  # before the image is decoded
+            Image.core.set_block_size(LARGE_IMAGE_BLOCK_BYTES)
+        reduced = _reduce_in_bands(image, factor, target)
+        if owned:
+            image.close()  # frees the decoded full-size pixels now, before the final scaling
+        image = reduced
     elif image.mode != target or image.mode.startswith("I"):
         image = _to_mode(image, target)
     elif not owned:
@@ -348,6 +357,5 @@ def prepare_image(item: ImageInput, *, max_side: int, budget: int) -> PreparedIm
             raise
         except Exception:
             raise invalid("图片文件已损坏", "the image is truncated or corrupt") from None
-        del image  # the decoded full-size pixels, freed before encoding
         uri, mime, final = _encode_within(normal, alpha, budget)
     return PreparedImage(uri, mime, final.width, final.height, False, len(data or b""))
