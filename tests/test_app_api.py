@@ -32,7 +32,7 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 import app
-import juhe._client
+import juhe._transport
 from webapp.backend import Backend
 
 pytestmark = pytest.mark.timeout(120)
@@ -169,8 +169,8 @@ def client(live: LaunchedApp) -> Client:
 
 @pytest.fixture
 def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Retries after HTTP 502 wait 0 s (the app runs in this process)."""
-    monkeypatch.setattr(juhe._client, "_backoff", lambda attempt: 0.0)
+    """Retries after HTTP 503 wait 0 s (the app runs in this process)."""
+    monkeypatch.setattr(juhe._transport, "_backoff", lambda attempt: 0.0)
 
 
 # (prompt mark, what the message must name, a Chinese and an English fragment, requests sent)
@@ -181,7 +181,8 @@ PROVIDER_ERRORS = [
     pytest.param("10012", "error 10012", "请求超过次数限制", "quota", 1, id="10012-rate"),
     pytest.param("282503", "error 282503", "网络错误", "try again later", 1, id="282503-unavailable"),
     pytest.param("http500", "http 500", "服务返回 HTTP 500", "answered HTTP 500", 1, id="http500"),
-    pytest.param("http502", "http 502", "服务返回 HTTP 502", "answered HTTP 502", 3, id="http502-retried"),
+    pytest.param("http502", "http 502", "服务返回 HTTP 502", "answered HTTP 502", 1, id="http502-once"),
+    pytest.param("http503", "http 503", "服务返回 HTTP 503", "answered HTTP 503", 3, id="http503-retried"),
     pytest.param("malformed", "malformed response", "不是 JSON", "is not JSON", 1, id="malformed"),
     pytest.param("drop", "connection dropped", "连接被中断", "closed the connection", 1, id="drop"),
 ]
