@@ -344,7 +344,7 @@ def download_steps(directory, result):
     ],
     ids=["expired", "not-image", "truncated", "timeout", "connect"],
 )
-def test_failed_download_names_the_order_and_writes_nothing(run_client, tmp_path, answer):
+def test_failed_download_names_the_order_and_writes_nothing(run_client, no_backoff, tmp_path, answer):
     result = EditResult(order_id="JH42", image_urls=[RESULT_URL])
     error = run_client(download_steps(tmp_path / "out", result), transport=Provider(answer).transport)
     assert error.order_id == "JH42" and "JH42" in str(error)

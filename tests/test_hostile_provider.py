@@ -490,6 +490,7 @@ def test_the_largest_size_one_can_ask_for_is_saved(run_client, hostile, tmp_path
 # --- the pool: as many edits in flight as asked -------------------------------------------------
 
 
+@pytest.mark.e2e  # a load test: 200 connections to a simulator, about 3.5 s
 def test_200_edits_at_once_are_all_in_flight_at_the_simulator():
     """httpx ignores a client's `limits` when it is given a transport; the pool is the transport's."""
     with Simulator(latency=2.0) as sim:
