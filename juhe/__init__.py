@@ -11,6 +11,7 @@ from ._config import DEFAULT_API_URL, Settings
 from ._exceptions import (
     ERROR_CODES,
     AuthenticationError,
+    ConfigError,
     ConnectError,
     ContentRejectedError,
     DownloadError,
@@ -26,17 +27,21 @@ from ._exceptions import (
     error_for_code,
 )
 from ._models import EditResult
-from ._request import MAX_IMAGES, MAX_PROMPT_CHARS, MAX_SIDE, MIN_SIDE, parse_size
+from ._request import MAX_IMAGES, MAX_MODEL_CHARS, MAX_PROMPT_CHARS, MAX_SIDE, MIN_SIDE, parse_size
+from ._urls import is_http_url
+from ._version import __version__
 
 __all__ = [
     "DEFAULT_API_URL",
     "ERROR_CODES",
     "MAX_IMAGES",
+    "MAX_MODEL_CHARS",
     "MAX_PROMPT_CHARS",
     "MAX_SIDE",
     "MIN_SIDE",
     "AsyncImageEditClient",
     "AuthenticationError",
+    "ConfigError",
     "ConnectError",
     "ContentRejectedError",
     "DownloadError",
@@ -52,6 +57,8 @@ __all__ = [
     "ServiceUnavailableError",
     "Settings",
     "TransportError",
+    "__version__",
     "error_for_code",
+    "is_http_url",
     "parse_size",
 ]

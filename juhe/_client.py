@@ -6,115 +6,122 @@ import asyncio
 import contextlib
 import logging
 import os
-import random
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 
 import httpx
 
 from ._config import CONNECT_TIMEOUT, Settings
-from ._download import MAX_DOWNLOAD_BYTES, check_image, check_url, download_error, save_result
+from ._download import MAX_DOWNLOAD_BYTES, ResultSaver, check_image, check_url
 from ._exceptions import (
+    ConfigError,
     ConnectError,
-    HTTPStatusError,
+    DownloadError,
     InvalidRequestError,
     JuheError,
+    MalformedResponseError,
     ReadTimeoutError,
     TransportError,
-)
-from ._images import ImageInput, PreparedImage
-from ._models import EditResult, now_iso
-from ._request import (
-    EditParams,
-    build_form,
-    check_params,
-    image_budget,
-    parse_response,
-    prepare_images,
+    download_error,
     scrub,
+    scrub_text,
+    status_error,
 )
+from ._images import ImageInput
+from ._models import EditResult, now_iso
+from ._request import EditParams, build_form, check_params, image_budget, parse_response, prepare_images
+from ._transport import (
+    DEFAULT_MAX_CONNECTIONS,
+    RetryTransport,
+    async_http_transport,
+    deadline,
+    http_transport,
+)
+from ._version import __version__
 
 logger = logging.getLogger("juhe")
 
-RETRY_STATUSES = (429, 502, 503, 504)
-STATUS_RETRIES = 2
-CONNECT_RETRIES = 2
-DOWNLOAD_TIMEOUT = 30.0
-USER_AGENT = "juhe-image-edit/1.0 (+python-httpx)"
+MAX_ANSWER_BYTES = 1024 * 1024  # the provider's answer is a few hundred bytes of JSON
+DOWNLOAD_TIMEOUT = 30.0  # total seconds for one result link, its headers included
+# Result bytes an async client holds at once over all its downloads: each reserves its declared
+# length (or the whole MAX_DOWNLOAD_BYTES when it declares none) before reading its body.
+DOWNLOAD_MEMORY_BYTES = 64 * 1024 * 1024
+USER_AGENT = f"juhe-image-edit/{__version__} (+python-httpx)"
+
+Secrets = Sequence[str | None]
 
 
-@contextlib.contextmanager
-def map_transport_errors(secret: str | None = None) -> Iterator[None]:
-    """Translate httpx's exceptions into `juhe` ones: the one boundary where that happens."""
-    try:
-        yield
-    except httpx.TimeoutException as exc:
-        if isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout)):
-            raise ConnectError(
-                "connect failed: 连接服务超时 / could not connect to the provider in time"
-            ) from exc
-        raise ReadTimeoutError(
-            "timeout: 服务响应超时, 请求可能已被处理, 未自动重试 / the provider did not answer in "
-            "time; the request may have been processed, so it was not retried"
-        ) from exc
-    except httpx.ConnectError as exc:
-        raise ConnectError(
-            f"connect failed: 无法连接服务 / could not reach the provider ({_plain(exc, secret)})"
-        ) from exc
-    except httpx.RemoteProtocolError as exc:
-        raise TransportError(
-            "connection dropped: 连接被中断 / the provider closed the connection without an answer"
-        ) from exc
-    except httpx.HTTPError as exc:
-        raise TransportError(
-            f"transport error: 网络错误 / {type(exc).__name__}: {_plain(exc, secret)}"
-        ) from exc
-    except httpx.InvalidURL as exc:  # not an httpx.HTTPError
-        raise TransportError(f"bad link: 链接无效 / invalid URL: {_plain(exc, secret)}") from exc
-
-
-def _plain(exc: Exception, secret: str | None) -> str:
-    text = str(exc) or type(exc).__name__
-    return text.replace(secret, "***") if secret and len(secret) >= 6 else text
-
-
-def _status_error(response: httpx.Response) -> HTTPStatusError:
-    return HTTPStatusError(
-        f"http {response.status_code}: 服务返回 HTTP {response.status_code} / the provider answered "
-        f"HTTP {response.status_code} {response.reason_phrase}",
-        status_code=response.status_code,
+def _translate(exc: Exception) -> JuheError:
+    """The `juhe` exception for one of httpx's."""
+    if isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout)):
+        return ConnectError("连接服务超时", "could not connect to the provider in time")
+    if isinstance(exc, httpx.TimeoutException):
+        return ReadTimeoutError(
+            "服务响应超时, 请求可能已被处理, 未自动重试",
+            "the provider did not answer in time; the request may have been processed, so it was not retried",
+        )
+    if isinstance(exc, httpx.ConnectError):
+        return ConnectError("无法连接服务", "could not reach the provider", detail=str(exc) or None)
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return TransportError(
+            "连接被中断", "the provider closed the connection without an answer", kind="dropped"
+        )
+    if isinstance(exc, httpx.InvalidURL):
+        return TransportError("链接无效", "invalid URL", detail=str(exc) or None)
+    return TransportError(
+        "网络错误", "the exchange with the provider failed", detail=f"{type(exc).__name__}: {exc}"
     )
 
 
-def _stage(callback: Callable[[str], None] | None, stage: str) -> None:
-    if callback is not None:
-        callback(stage)
+@contextlib.contextmanager
+def provider_boundary(secrets: Secrets) -> Iterator[None]:
+    """The one boundary: httpx's exceptions become `juhe` ones, and no error leaves it holding a key."""
+    try:
+        yield
+    except JuheError as exc:
+        scrub(exc, *secrets)
+        raise
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:  # InvalidURL is not an httpx.HTTPError
+        raise scrub(_translate(exc), *secrets) from exc
 
 
-class _Download:
-    """The bytes of one result link, bounded in size and in total time (a trickling link too)."""
+@contextlib.contextmanager
+def download_boundary(result: EditResult, url: str, secrets: Secrets) -> Iterator[None]:
+    """`provider_boundary` for a result link: every failure becomes a `DownloadError` naming it."""
+    try:
+        with provider_boundary(secrets):
+            yield
+    except DownloadError:
+        raise
+    except TransportError as exc:
+        why = f"timeout: took longer than {DOWNLOAD_TIMEOUT:g} s" if exc.kind == "timeout" else str(exc)
+        if isinstance(exc.__cause__, httpx.ConnectTimeout):
+            why = f"timeout: could not connect within {DOWNLOAD_TIMEOUT:g} s"
+        raise scrub(download_error(result.order_id, url, why), *secrets) from exc
 
-    def __init__(self, result: EditResult, url: str) -> None:
-        self.result, self.url = result, url
-        self.started = time.monotonic()
+
+class _Body:
+    """The bytes of one answer, refused once past `limit` (a declared length is judged first)."""
+
+    def __init__(self, response: httpx.Response, limit: int, too_large: Callable[[], JuheError]) -> None:
+        self.limit, self.too_large = limit, too_large
+        self.declared = response.headers.get("Content-Length", "").strip()
+        if self.declared.isdigit() and int(self.declared) > limit:
+            raise too_large()
         self.chunks: list[bytes] = []
-        self.total = 0
+        self.size = 0
 
-    def check_status(self, response: httpx.Response) -> None:
-        """Anything but 200 means the link expired or failed."""
-        if response.status_code != 200:
-            raise download_error(
-                self.result, self.url, f"HTTP {response.status_code} (the link may have expired)"
-            )
+    @property
+    def expected(self) -> int:
+        """Bytes this body may take: its declared length, else the limit."""
+        return int(self.declared) if self.declared.isdigit() else self.limit
 
     def add(self, chunk: bytes) -> None:
-        """Keep a chunk, or raise once the size cap or the deadline is passed."""
-        self.total += len(chunk)
-        if self.total > MAX_DOWNLOAD_BYTES:
-            raise download_error(self.result, self.url, f"larger than {MAX_DOWNLOAD_BYTES} bytes")
-        if time.monotonic() - self.started > DOWNLOAD_TIMEOUT:
-            raise download_error(self.result, self.url, f"took longer than {DOWNLOAD_TIMEOUT:g} s")
+        """Keep a chunk, or raise once the limit is passed."""
+        self.size += len(chunk)
+        if self.size > self.limit:
+            raise self.too_large()
         self.chunks.append(chunk)
 
     def data(self) -> bytes:
@@ -122,8 +129,35 @@ class _Download:
         return b"".join(self.chunks)
 
 
-def _backoff(attempt: int) -> float:
-    return min(8.0, 0.5 * 2**attempt) * (0.5 + random.random() / 2)
+def _answer_too_large() -> MalformedResponseError:
+    return MalformedResponseError(
+        "服务返回的内容过大", f"the provider's answer is larger than {MAX_ANSWER_BYTES:,} bytes"
+    )
+
+
+def _download_too_large(result: EditResult, url: str) -> Callable[[], DownloadError]:
+    return lambda: download_error(result.order_id, url, f"larger than {MAX_DOWNLOAD_BYTES} bytes")
+
+
+def _check_download_status(result: EditResult, url: str, response: httpx.Response) -> None:
+    """Anything but 200 means the link expired or failed."""
+    if response.status_code != 200:
+        why = f"HTTP {response.status_code} (the link may have expired)"
+        raise download_error(result.order_id, url, why)
+
+
+def _stage(callback: Callable[[str], None] | None, stage: str) -> None:
+    if callback is not None:
+        callback(stage)
+
+
+def _headers() -> dict[str, str]:
+    # identity: an honest server then sends no compressed body to inflate past the caps
+    return {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "User-Agent": USER_AGENT,
+        "Accept-Encoding": "identity",
+    }
 
 
 class _BaseClient:
@@ -161,32 +195,32 @@ class _BaseClient:
     def _key(self, api_key: str | None) -> str:
         key = (api_key or self.settings.api_key or "").strip()
         if not key:
-            raise InvalidRequestError(
-                "missing key: 未配置 API key / no API key: set JUHE_API_KEY or pass api_key"
-            )
+            raise ConfigError("未配置 API key", "no API key: set JUHE_API_KEY or pass api_key", kind="key")
         if not key.isprintable():  # control characters or lone surrogates; never echo the key
-            raise InvalidRequestError(
-                "invalid key: API key 含有控制字符 / the API key holds control characters"
-            )
+            raise InvalidRequestError("API key 含有控制字符", "the API key holds control characters")
         return key
+
+    def _secrets(self, key: str) -> tuple[str | None, ...]:
+        """Every key a provider might echo: the one sent and the client's own."""
+        return (key, self.settings.api_key)
 
     def _check(self, prompt, images, size, model) -> EditParams:
         return check_params(prompt, images, size, model)
 
     def _prepare(self, params: EditParams, key: str) -> bytes:
         budget = image_budget(self.settings.max_body_bytes, params, key)
-        prepared: list[PreparedImage] = prepare_images(params, max_side=self.settings.max_side, budget=budget)
+        prepared = prepare_images(params, max_side=self.settings.max_side, budget=budget)
         return build_form(key, params, prepared)
 
-    def _finish(
-        self, response: httpx.Response, params: EditParams, key: str, started: float, requested_at: str
-    ) -> EditResult:
+    def _check_status(self, response: httpx.Response, secrets: Secrets) -> _Body:
         if response.status_code != 200:
-            raise _status_error(response)
-        try:
-            result = parse_response(response.content, params)
-        except JuheError as exc:
-            raise scrub(exc, key) from None
+            raise status_error(response.status_code, scrub_text(response.reason_phrase, *secrets))
+        return _Body(response, MAX_ANSWER_BYTES, _answer_too_large)
+
+    def _finish(
+        self, answer: bytes, params: EditParams, secrets: Secrets, started: float, requested_at: str
+    ) -> EditResult:
+        result = parse_response(answer, params, secrets)
         result.requested_at = requested_at
         result.elapsed_s = round(time.monotonic() - started, 3)
         result.completed_at = now_iso()
@@ -194,12 +228,20 @@ class _BaseClient:
         return result
 
 
-def _headers() -> dict[str, str]:
-    return {"Content-Type": "application/x-www-form-urlencoded", "User-Agent": USER_AGENT}
+def _check_transport(transport: object, max_connections: int | None) -> int:
+    if transport is not None and max_connections is not None:
+        raise ValueError("max_connections sizes the built-in transport; size your own transport's pool")
+    if max_connections is not None and max_connections < 1:
+        raise ValueError(f"max_connections must be at least 1, got {max_connections}")
+    return max_connections or DEFAULT_MAX_CONNECTIONS
 
 
 class ImageEditClient(_BaseClient):
-    """Blocking client of the image-edit API."""
+    """Blocking client of the image-edit API.
+
+    `max_connections` sizes the connection pool (default 100); `transport` replaces httpx's own
+    (retries still apply around it).
+    """
 
     def __init__(
         self,
@@ -208,12 +250,14 @@ class ImageEditClient(_BaseClient):
         timeout: float | None = None,
         *,
         transport: httpx.BaseTransport | None = None,
+        max_connections: int | None = None,
         **kwargs,
     ) -> None:
+        pool_size = _check_transport(transport, max_connections)
         super().__init__(api_key, api_url, timeout, **kwargs)
         self._http = httpx.Client(
             timeout=self._timeout(),
-            transport=transport or httpx.HTTPTransport(retries=CONNECT_RETRIES),
+            transport=RetryTransport(transport or http_transport(pool_size)),
             follow_redirects=False,
         )
 
@@ -240,49 +284,87 @@ class ImageEditClient(_BaseClient):
         """Edit 1-3 images as `prompt` says; `size` is `W*H`, `(W, H)` or None to keep the aspect.
 
         `api_key` overrides the client's key for this call only; `on_stage` is told
-        "preparing" and then "waiting" as the call moves on.
+        "preparing" and then "waiting" as the call moves on. The call, answer included, takes at
+        most the settings' `timeout` once the images are prepared.
         """
         params = self._check(prompt, images, size, model)
         key = self._key(api_key)
+        secrets = self._secrets(key)
         started, requested_at = time.monotonic(), now_iso()
         _stage(on_stage, "preparing")
         body = self._prepare(params, key)
         _stage(on_stage, "waiting")
-        return self._finish(self._post(body, key), params, key, started, requested_at)
-
-    def _post(self, body: bytes, key: str) -> httpx.Response:
-        for attempt in range(STATUS_RETRIES + 1):
-            with map_transport_errors(key):
-                response = self._http.post(self.api_url, content=body, headers=_headers())
-            if response.status_code not in RETRY_STATUSES or attempt == STATUS_RETRIES:
-                return response
-            time.sleep(_backoff(attempt))
-        raise AssertionError("unreachable")
+        with provider_boundary(secrets), deadline(self.settings.timeout):
+            with self._http.stream("POST", self.api_url, content=body, headers=_headers()) as response:
+                answer = self._check_status(response, secrets)
+                for chunk in response.iter_bytes():
+                    answer.add(chunk)
+            return self._finish(answer.data(), params, secrets, started, requested_at)
 
     def fetch(self, result: EditResult, url: str) -> tuple[str, bytes, str]:
-        """Download one result link, checked to be a whole image under the size cap."""
+        """Download one result link: (url, bytes, format), a whole image within the caps."""
         check_url(result, url)
-        body = _Download(result, url)
-        try:
-            with map_transport_errors(), self._http.stream("GET", url, timeout=DOWNLOAD_TIMEOUT) as response:
-                body.check_status(response)
-                for chunk in response.iter_bytes():
-                    body.add(chunk)
-        except TransportError as exc:
-            raise download_error(result, url, str(exc)) from exc
+        with (
+            download_boundary(result, url, self._secrets(None)),
+            deadline(DOWNLOAD_TIMEOUT),
+            self._http.stream("GET", url, headers={"Accept-Encoding": "identity"}) as response,
+        ):
+            _check_download_status(result, url, response)
+            body = _Body(response, MAX_DOWNLOAD_BYTES, _download_too_large(result, url))
+            for chunk in response.iter_bytes():
+                body.add(chunk)
         data = body.data()
         return url, data, check_image(result, url, data)
 
     def download(
         self, result: EditResult, directory: str | os.PathLike, *, stem: str | None = None
     ) -> list[Path]:
-        """Save every result image and a JSON sidecar into `directory`; return the image paths."""
-        images = [self.fetch(result, url) for url in result.image_urls]
-        return save_result(result, directory, images, stem)
+        """Save each result image (one at a time) and a JSON sidecar into `directory`.
+
+        Returns the saved paths. A link that fails is named in `result.warnings` and the others
+        are still saved; `DownloadError` only when none could be.
+        """
+        saver = ResultSaver(result, directory, stem)
+        for index, url in enumerate(result.image_urls, start=1):
+            try:
+                _, data, fmt = self.fetch(result, url)
+            except DownloadError as exc:
+                saver.fail(index, exc)
+                continue
+            saver.save(index, data, fmt)
+        return saver.finish()
+
+
+class _ByteBudget:
+    """Bytes the downloads of one async client hold at once, however many run."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.free = total
+        self._changed: asyncio.Condition | None = None  # made in the loop that first uses it
+
+    @contextlib.asynccontextmanager
+    async def hold(self, nbytes: int) -> AsyncIterator[None]:
+        """Wait until `nbytes` (at most the whole budget) are free, and hold them inside."""
+        nbytes = min(nbytes, self.total)
+        self._changed = self._changed or asyncio.Condition()
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.free >= nbytes)
+            self.free -= nbytes
+        try:
+            yield
+        finally:
+            self.free += nbytes
+            async with self._changed:
+                self._changed.notify_all()
 
 
 class AsyncImageEditClient(_BaseClient):
-    """Asyncio client of the image-edit API; image work runs in a thread, off the event loop."""
+    """Asyncio client of the image-edit API; image work runs in a thread, off the event loop.
+
+    `max_connections` sizes the connection pool (default 100): the most edits and downloads in
+    flight at once. `transport` replaces httpx's own (retries still apply around it).
+    """
 
     def __init__(
         self,
@@ -291,15 +373,17 @@ class AsyncImageEditClient(_BaseClient):
         timeout: float | None = None,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
+        max_connections: int | None = None,
         **kwargs,
     ) -> None:
+        pool_size = _check_transport(transport, max_connections)
         super().__init__(api_key, api_url, timeout, **kwargs)
         self._http = httpx.AsyncClient(
             timeout=self._timeout(),
-            transport=transport or httpx.AsyncHTTPTransport(retries=CONNECT_RETRIES),
+            transport=RetryTransport(transport or async_http_transport(pool_size)),
             follow_redirects=False,
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=40),
         )
+        self._download_memory = _ByteBudget(DOWNLOAD_MEMORY_BYTES)
 
     async def __aenter__(self) -> AsyncImageEditClient:
         return self
@@ -324,43 +408,60 @@ class AsyncImageEditClient(_BaseClient):
         """Edit 1-3 images as `prompt` says; `size` is `W*H`, `(W, H)` or None to keep the aspect.
 
         `api_key` overrides the client's key for this call only; `on_stage` is told
-        "preparing" and then "waiting" as the call moves on.
+        "preparing" and then "waiting" as the call moves on. The call, answer included, takes at
+        most the settings' `timeout` once the images are prepared.
         """
         params = self._check(prompt, images, size, model)
         key = self._key(api_key)
+        secrets = self._secrets(key)
         started, requested_at = time.monotonic(), now_iso()
         _stage(on_stage, "preparing")
         body = await asyncio.to_thread(self._prepare, params, key)
         _stage(on_stage, "waiting")
-        return self._finish(await self._post(body, key), params, key, started, requested_at)
+        with provider_boundary(secrets), deadline(self.settings.timeout):
+            async with self._http.stream("POST", self.api_url, content=body, headers=_headers()) as response:
+                answer = self._check_status(response, secrets)
+                async for chunk in response.aiter_bytes():
+                    answer.add(chunk)
+            return self._finish(answer.data(), params, secrets, started, requested_at)
 
-    async def _post(self, body: bytes, key: str) -> httpx.Response:
-        for attempt in range(STATUS_RETRIES + 1):
-            with map_transport_errors(key):
-                response = await self._http.post(self.api_url, content=body, headers=_headers())
-            if response.status_code not in RETRY_STATUSES or attempt == STATUS_RETRIES:
-                return response
-            await asyncio.sleep(_backoff(attempt))
-        raise AssertionError("unreachable")
-
-    async def fetch(self, result: EditResult, url: str) -> tuple[str, bytes, str]:
-        """Download one result link, checked to be a whole image under the size cap."""
+    @contextlib.asynccontextmanager
+    async def _fetching(self, result: EditResult, url: str) -> AsyncIterator[tuple[bytes, str]]:
+        """The bytes and format of one result link, held within the client's download memory."""
         check_url(result, url)
-        body = _Download(result, url)
-        try:
-            with map_transport_errors():
-                async with self._http.stream("GET", url, timeout=DOWNLOAD_TIMEOUT) as response:
-                    body.check_status(response)
+        with download_boundary(result, url, self._secrets(None)), deadline(DOWNLOAD_TIMEOUT):
+            async with self._http.stream("GET", url, headers={"Accept-Encoding": "identity"}) as response:
+                _check_download_status(result, url, response)
+                body = _Body(response, MAX_DOWNLOAD_BYTES, _download_too_large(result, url))
+                async with self._download_memory.hold(body.expected):
                     async for chunk in response.aiter_bytes():
                         body.add(chunk)
-        except TransportError as exc:
-            raise download_error(result, url, str(exc)) from exc
-        data = body.data()
-        return url, data, await asyncio.to_thread(check_image, result, url, data)
+                    data = body.data()
+                    del body
+                    fmt = await asyncio.to_thread(check_image, result, url, data)
+                    yield data, fmt
+
+    async def fetch(self, result: EditResult, url: str) -> tuple[str, bytes, str]:
+        """Download one result link: (url, bytes, format), a whole image within the caps."""
+        async with self._fetching(result, url) as (data, fmt):
+            return url, data, fmt
 
     async def download(
         self, result: EditResult, directory: str | os.PathLike, *, stem: str | None = None
     ) -> list[Path]:
-        """Save every result image and a JSON sidecar into `directory`; return the image paths."""
-        images = await asyncio.gather(*(self.fetch(result, url) for url in result.image_urls))
-        return await asyncio.to_thread(save_result, result, directory, list(images), stem)
+        """Save each result image (side by side, within the download memory) and a JSON sidecar.
+
+        Returns the saved paths. A link that fails is named in `result.warnings` and the others
+        are still saved; `DownloadError` only when none could be.
+        """
+        saver = ResultSaver(result, directory, stem)
+
+        async def save(index: int, url: str) -> None:
+            try:
+                async with self._fetching(result, url) as (data, fmt):
+                    await asyncio.to_thread(saver.save, index, data, fmt)
+            except DownloadError as exc:
+                saver.fail(index, exc)
+
+        await asyncio.gather(*(save(i, url) for i, url in enumerate(result.image_urls, start=1)))
+        return await asyncio.to_thread(saver.finish)

@@ -6,17 +6,16 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import httpx
 from dotenv import dotenv_values, find_dotenv
 
-from ._exceptions import InvalidRequestError
+from ._exceptions import config_error
+from ._urls import is_http_url
 
 DEFAULT_API_URL = "https://gpt.juhe.cn/image_edit/edit"
-DEFAULT_TIMEOUT = 90.0  # read timeout; the provider recommends at least 60 s
+DEFAULT_TIMEOUT = 90.0  # total time of one call, answer included; the provider recommends 60 s
 CONNECT_TIMEOUT = 10.0
 DEFAULT_MAX_BODY_BYTES = 6 * 1024 * 1024  # the gateway is reported to reject larger bodies
 DEFAULT_MAX_SIDE = 2048  # the model works at about one megapixel
-MIN_READ_TIMEOUT = 60.0
 
 
 def load_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -27,15 +26,6 @@ def load_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]
     return values
 
 
-def _is_http_url(url: str) -> bool:
-    """True for a well-formed http(s) URL with a host, the only kind a request can go to."""
-    try:
-        parsed = httpx.URL(url)
-    except httpx.InvalidURL:
-        return False
-    return parsed.scheme in ("http", "https") and bool(parsed.host)
-
-
 def _number(env: Mapping[str, str], name: str, default: float) -> float:
     raw = env.get(name, "").strip()
     if not raw:
@@ -43,9 +33,9 @@ def _number(env: Mapping[str, str], name: str, default: float) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise InvalidRequestError(f"配置错误 / bad setting: {name} must be a number, got {raw!r}") from None
+        raise config_error(name, "必须是数字", f"must be a number, got {raw!r}") from None
     if value <= 0:
-        raise InvalidRequestError(f"配置错误 / bad setting: {name} must be positive, got {raw!r}")
+        raise config_error(name, "必须是正数", f"must be positive, got {raw!r}")
     return value
 
 
@@ -76,7 +66,7 @@ class Settings:
         max_side: int | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> Settings:
-        """Fill each `None` from JUHE_* variables (and `.env`), then validate."""
+        """Fill each `None` from JUHE_* variables (and `.env`), then validate; raise `ConfigError`."""
         env = load_environment(environ)
         settings = cls(
             api_key=(api_key if api_key is not None else env.get("JUHE_API_KEY", "")).strip() or None,
@@ -85,13 +75,16 @@ class Settings:
             max_body_bytes=int(max_body_bytes or _number(env, "JUHE_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)),
             max_side=int(max_side or _number(env, "JUHE_MAX_SIDE", DEFAULT_MAX_SIDE)),
         )
-        if not _is_http_url(settings.api_url):
-            raise InvalidRequestError(
-                f"配置错误 / bad setting: JUHE_API_URL must be an http:// or https:// URL with a host, "
-                f"got {settings.api_url!r}"
+        if not is_http_url(settings.api_url):
+            raise config_error(
+                "JUHE_API_URL",
+                "必须是带主机名的 http:// 或 https:// 链接",
+                f"must be an http:// or https:// URL with a host, got {settings.api_url!r}",
             )
         if settings.timeout <= 0:
-            raise InvalidRequestError("配置错误 / bad setting: timeout must be positive")
+            raise config_error("JUHE_TIMEOUT", "必须是正数", f"must be positive, got {settings.timeout!r}")
         if settings.max_side < 512:
-            raise InvalidRequestError("配置错误 / bad setting: JUHE_MAX_SIDE must be at least 512")
+            raise config_error(
+                "JUHE_MAX_SIDE", "至少为 512", f"must be at least 512, got {settings.max_side}"
+            )
         return settings

@@ -1,72 +1,71 @@
 """Saving result images: check the bytes, pick names that never overwrite, write a sidecar.
 
-Pure file-system work; the clients fetch the bytes and call these.
+Pure file-system work; the clients fetch the bytes and hand them to a `ResultSaver`.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import tempfile
+import warnings
 from pathlib import Path
-from urllib.parse import SplitResult, urlsplit
 
 from PIL import Image
 
-from ._exceptions import DownloadError
+from ._exceptions import DownloadError, download_error
 from ._images import sniff_format
 from ._models import EditResult, now_iso
+from ._urls import is_http_url
 
-MAX_DOWNLOAD_BYTES = 50 * 1024 * 1024
+logger = logging.getLogger("juhe")
+
+MAX_DOWNLOAD_BYTES = 32 * 1024 * 1024  # a 2048x2048 RGBA PNG of pure noise is 16 MB
+# The model returns about 1 MP, and the largest size one can ask for is 2048x2048 (4.2 MP).
+MAX_RESULT_PIXELS = 5_000_000
+MAX_STEM_BYTES = 128  # UTF-8 bytes of a file name's stem; names may take 255 on most file systems
 EXTENSIONS = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif", "GIF": ".gif"}
-
-
-def _split(url: str) -> SplitResult | None:
-    try:
-        return urlsplit(url)
-    except ValueError:  # e.g. an unclosed IPv6 bracket
-        return None
-
-
-def public_link(url: str) -> str:
-    """The link without its query string, which holds the storage signature."""
-    parts = _split(url)
-    return f"{parts.scheme}://{parts.netloc}{parts.path}" if parts else "<invalid link>"
-
-
-def download_error(result: EditResult, url: str, why: str) -> DownloadError:
-    """A bilingual error naming the order and the link, for a result that could not be saved."""
-    return DownloadError(
-        f"download failed: 结果图片下载失败 (订单 {result.order_id}) / could not save the result of "
-        f"order {result.order_id} from {public_link(url)}: {why}",
-        order_id=result.order_id,
-    )
 
 
 def check_url(result: EditResult, url: str) -> None:
     """Only well-formed http(s) result links are fetched."""
-    parts = _split(url)
-    if parts is None or parts.scheme not in ("http", "https"):
-        raise download_error(result, url, "only well-formed http(s) links are fetched")
+    if not is_http_url(url):
+        raise download_error(result.order_id, url, "only well-formed http(s) links are fetched")
 
 
 def check_image(result: EditResult, url: str, data: bytes) -> str:
-    """Return the format of downloaded bytes, or raise if they are not a whole image."""
+    """Return the format of downloaded bytes, or raise unless they are one whole image of at most
+    `MAX_RESULT_PIXELS` pixels (judged from the header, before any decoding)."""
     fmt = sniff_format(data)
     if fmt is None:
-        raise download_error(result, url, "the link did not return an image")
+        raise download_error(result.order_id, url, "the link did not return an image")
+    too_many = f"more than {MAX_RESULT_PIXELS:,} pixels (the model returns about 1 MP)"
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.verify()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise download_error(result.order_id, url, f"the image has {too_many}") from None
     except Exception:
-        raise download_error(result, url, "the image is corrupt or truncated") from None
+        raise download_error(result.order_id, url, "the image is corrupt or truncated") from None
+    with image:
+        if image.width * image.height > MAX_RESULT_PIXELS:
+            raise download_error(
+                result.order_id, url, f"the image is {image.width}x{image.height}, {too_many}"
+            )
+        try:
+            image.verify()
+        except Exception:
+            raise download_error(result.order_id, url, "the image is corrupt or truncated") from None
     return fmt
 
 
-def _safe_stem(order_id: str) -> str:
-    stem = "".join(c for c in order_id if c.isalnum() or c in "-_")[:64]
-    return stem or "result"
+def safe_stem(name: str) -> str:
+    """Letters, digits, `-` and `_` of `name`, cut to `MAX_STEM_BYTES` UTF-8 bytes; "result" if none."""
+    kept = "".join(c for c in name if c.isalnum() or c in "-_")  # a lone surrogate is not alnum
+    return kept.encode("utf-8")[:MAX_STEM_BYTES].decode("utf-8", "ignore") or "result"
 
 
 def _write_new(directory: Path, stem: str, suffix: str, data: bytes) -> Path:
@@ -88,24 +87,65 @@ def _write_new(directory: Path, stem: str, suffix: str, data: bytes) -> Path:
         os.unlink(tmp)
 
 
+class ResultSaver:
+    """Saves the images of one result as they arrive, then its JSON sidecar.
+
+    A link that failed is named in a warning on `result.warnings` while the others are still
+    saved; only when none could be saved is an error raised. The sidecar is written last and never
+    costs a saved image: if it cannot be written, that is a warning too.
+    """
+
+    def __init__(self, result: EditResult, directory: str | os.PathLike, stem: str | None = None) -> None:
+        self.result = result
+        self.folder = Path(directory)
+        self.stem = safe_stem(stem or result.order_id)
+        self.saved: dict[int, Path] = {}
+        self.failures: list[DownloadError] = []
+
+    def save(self, index: int, data: bytes, fmt: str) -> Path:
+        """Write image number `index` (from 1) of the result under a fresh name."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        name = self.stem if len(self.result.image_urls) == 1 else f"{self.stem}_{index}"
+        path = self.saved[index] = _write_new(self.folder, name, EXTENSIONS.get(fmt, ".img"), data)
+        return path
+
+    def fail(self, index: int, error: DownloadError) -> None:
+        """Record that image number `index` could not be saved."""
+        self.failures.append(error)
+        total = len(self.result.image_urls)
+        self.result.warnings.append(
+            f"结果 {index}/{total} 未能保存 / result {index} of {total} was not saved: {error}"
+        )
+
+    def finish(self) -> list[Path]:
+        """Write the sidecar and return the saved paths in link order; raise if none was saved."""
+        if not self.saved:
+            first = self.failures[0]
+            if len(self.failures) > 1:
+                first.detail = f"{first.detail} (all {len(self.failures)} result links failed)"
+            raise first
+        paths = [self.saved[index] for index in sorted(self.saved)]
+        sidecar = {**self.result.to_dict(), "downloaded_at": now_iso(), "files": [p.name for p in paths]}
+        # default=str and backslashreplace: no provider text can stop the sidecar being written
+        text = json.dumps(sidecar, ensure_ascii=False, indent=2, default=str)
+        try:
+            _write_new(self.folder, paths[0].stem, ".json", text.encode("utf-8", "backslashreplace"))
+        except OSError as exc:
+            logger.warning("sidecar of %s not written: %s", paths[0].name, exc)
+            self.result.warnings.append(
+                f"结果已保存, 但元数据文件写入失败 / the result was saved, but not its JSON sidecar: {exc}"
+            )
+        return paths
+
+
 def save_result(
     result: EditResult,
     directory: str | os.PathLike,
     images: list[tuple[str, bytes, str]],
     stem: str | None = None,
 ) -> list[Path]:
-    """Write each (url, bytes, format) and the JSON sidecar; return the image paths."""
-    folder = Path(directory)
-    folder.mkdir(parents=True, exist_ok=True)
-    stem = _safe_stem(stem or result.order_id)
-    paths = []
+    """Save images already fetched, as (link, bytes, format), and the sidecar in one call."""
+    saver = ResultSaver(result, directory, stem)
     for index, (_url, data, fmt) in enumerate(images, start=1):
-        name = stem if len(images) == 1 else f"{stem}_{index}"
-        paths.append(_write_new(folder, name, EXTENSIONS.get(fmt, ".img"), data))
-    sidecar = {
-        **result.to_dict(),
-        "downloaded_at": now_iso(),
-        "files": [p.name for p in paths],
-    }
-    _write_new(folder, paths[0].stem, ".json", json.dumps(sidecar, ensure_ascii=False, indent=2).encode())
-    return paths
+        saver.save(index, data, fmt)
+    return saver.finish()

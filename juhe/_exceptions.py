@@ -1,6 +1,7 @@
 """The exceptions of the `juhe` package: one root, one subclass per family.
 
-    JuheError                      .code .reason .order_id
+    JuheError                      .kind .code .zh .en .reason .order_id .detail
+    ├── ConfigError                a bad setting, or no API key
     ├── InvalidRequestError        282501 282502 282506, local validation
     ├── ContentRejectedError       282504 (never retried)
     ├── GenerationFailedError      282505
@@ -9,40 +10,101 @@
     ├── ServiceUnavailableError    282503 10014 10020 10021
     ├── TransportError             no provider code
     │   ├── ConnectError           the provider could not be reached
-    │   ├── ReadTimeoutError           no answer in time (never retried)
+    │   ├── ReadTimeoutError       no answer in time (never retried)
     │   ├── HTTPStatusError        an HTTP status other than 200
     │   └── MalformedResponseError a body that is not the documented JSON
     └── DownloadError              a result link expired or failed
 
-A code the table does not know still surfaces as a plain `JuheError` with its number.
+An error is data: programs format from its fields, never by parsing `str(error)`, which is built
+from them as `label: 中文 / English[: detail][ (provider: reason)]`. A code the table does not know
+still surfaces as a plain `JuheError` with its number.
 """
 
 from __future__ import annotations
 
+from urllib.parse import quote, quote_plus
+
+from ._urls import public_link
+
+# A key shorter than this is not looked for in texts: replacing a two-letter "key" everywhere would
+# mangle every message, and real keys are 32 characters.
+MIN_SCRUBBED_KEY = 6
+MASK = "***"
+# kind -> the label `str()` starts with; provider codes read "error 282504", statuses "http 502"
+LABELS = {
+    "invalid": "invalid request",
+    "config": "bad setting",
+    "key": "missing key",
+    "timeout": "timeout",
+    "connect": "connect failed",
+    "dropped": "connection dropped",
+    "network": "transport error",
+    "malformed": "malformed response",
+    "download": "download failed",
+}
+
 
 class JuheError(Exception):
-    """Root of every error raised by `juhe`; carries the provider's code when there is one."""
+    """Root of every error raised by `juhe`.
+
+    `kind` is a short word a program can switch on: the provider's code as text ("282504"), or
+    "timeout", "connect", "http502", "malformed", "dropped", "network", "download", "invalid",
+    "config", "key". `zh` and `en` explain it; `reason` and `order_id` are the provider's, and
+    `detail` is plain extra text. Provider-given texts never hold the API key.
+    """
+
+    kind = "error"
 
     def __init__(
         self,
-        message: str,
+        zh: str,
+        en: str,
         *,
+        kind: str | None = None,
         code: int | None = None,
         reason: str | None = None,
         order_id: str | None = None,
+        detail: str | None = None,
     ) -> None:
-        super().__init__(message)
-        self.message = message
+        super().__init__(zh, en)
+        self.zh, self.en = zh, en
         self.code = code
+        self.kind = kind or (str(code) if code is not None else type(self).kind)
         self.reason = reason
         self.order_id = order_id
+        self.detail = detail
+
+    @property
+    def label(self) -> str:
+        """What `str()` starts with: "error 282504", "http 502", "timeout", "invalid request", ..."""
+        if self.code is not None:
+            return f"error {self.code}"
+        return LABELS.get(self.kind, self.kind)
+
+    @property
+    def explanation(self) -> str:
+        """`中文 / English`, then the detail and a provider reason the Chinese does not already say."""
+        text = f"{self.zh} / {self.en}"
+        if self.detail:
+            text += f": {self.detail}"
+        if self.reason and self.reason not in self.zh:
+            text += f" (provider: {self.reason})"
+        return text
 
     def __str__(self) -> str:
-        return self.message
+        return f"{self.label}: {self.explanation}"
+
+
+class ConfigError(JuheError):
+    """A setting is unusable (kind "config"), or no API key is set (kind "key")."""
+
+    kind = "config"
 
 
 class InvalidRequestError(JuheError):
     """The request is malformed: empty text or image, bad size, too large, bad input."""
+
+    kind = "invalid"
 
 
 class ContentRejectedError(JuheError):
@@ -68,29 +130,44 @@ class ServiceUnavailableError(JuheError):
 class TransportError(JuheError):
     """The exchange with the provider failed below the API: network, timeout, HTTP, body."""
 
+    kind = "network"
+
 
 class ConnectError(TransportError):
     """The provider could not be reached (DNS, refused, TLS); the request was not sent."""
+
+    kind = "connect"
 
 
 class ReadTimeoutError(TransportError):
     """No answer in time. The request may have reached the provider, so it is never retried."""
 
+    kind = "timeout"
+
 
 class HTTPStatusError(TransportError):
-    """The provider answered with an HTTP status other than 200."""
+    """The provider answered with an HTTP status other than 200; kind is "http" and the status."""
 
-    def __init__(self, message: str, *, status_code: int, **kwargs) -> None:
-        super().__init__(message, **kwargs)
+    def __init__(self, zh: str, en: str, *, status_code: int, **fields) -> None:
+        super().__init__(zh, en, kind=f"http{status_code}", **fields)
         self.status_code = status_code
+
+    @property
+    def label(self) -> str:
+        """ "http 502" and the like."""
+        return f"http {self.status_code}"
 
 
 class MalformedResponseError(TransportError):
-    """The provider's answer is not the documented JSON."""
+    """The provider's answer is not the documented JSON, or is larger than any real answer."""
+
+    kind = "malformed"
 
 
 class DownloadError(JuheError):
-    """A result image could not be saved: its link expired, failed, or is not an image."""
+    """A result image could not be saved: its link expired, failed, or is not a usable image."""
+
+    kind = "download"
 
 
 # code -> (family, 原文, English explanation and what to do)
@@ -125,7 +202,66 @@ ERROR_CODES: dict[int, tuple[type[JuheError], str, str]] = {
 def error_for_code(code: int, reason: str | None = None, order_id: str | None = None) -> JuheError:
     """Build the exception for a provider `error_code`, known or not."""
     family, zh, en = ERROR_CODES.get(code, (JuheError, "未知错误", "unknown error code"))
-    message = f"error {code}: {zh} / {en}"
-    if reason and reason not in zh:
-        message += f" (provider: {reason})"
-    return family(message, code=code, reason=reason, order_id=order_id)
+    return family(zh, en, code=code, reason=reason, order_id=order_id)
+
+
+def invalid(zh: str, en: str) -> InvalidRequestError:
+    """A local validation error, raised before anything is sent."""
+    return InvalidRequestError(zh, en)
+
+
+def config_error(name: str, zh: str, en: str) -> ConfigError:
+    """A setting `name` is unusable; the texts say what it accepts."""
+    return ConfigError(f"{name} {zh}", f"{name} {en}")
+
+
+def status_error(status: int, phrase: str = "") -> HTTPStatusError:
+    """The provider answered HTTP `status`; `phrase` is its reason phrase (scrub it first)."""
+    return HTTPStatusError(
+        f"服务返回 HTTP {status}",
+        f"the provider answered HTTP {status}",
+        status_code=status,
+        detail=phrase or None,
+    )
+
+
+def download_error(order_id: str, url: str, why: str) -> DownloadError:
+    """A result of order `order_id` could not be saved from `url` (named without its signature)."""
+    return DownloadError(
+        f"结果图片下载失败 (订单 {order_id})",
+        f"could not save the result of order {order_id} from {public_link(url)}",
+        order_id=order_id,
+        detail=why,
+    )
+
+
+def _forms(secrets: tuple[str | None, ...]) -> list[str]:
+    """Each key long enough to look for, as given and as a URL or a form would escape it."""
+    found = set()
+    for secret in secrets:
+        if secret and len(secret) >= MIN_SCRUBBED_KEY:
+            found.update((secret, quote(secret, safe=""), quote(secret), quote_plus(secret, safe="")))
+    return sorted(found, key=len, reverse=True)
+
+
+def scrub_text(text: str, *secrets: str | None) -> str:
+    """A provider-given text made safe to show and store: every key masked, and control,
+    format and surrogate characters (terminal escapes, bidi overrides) replaced.
+
+    The one place where provider-given strings are cleaned; everything else calls this.
+    """
+    for form in _forms(secrets):
+        text = text.replace(form, MASK)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else " " if c.isspace() else "\ufffd" for c in text)
+
+
+def scrub(error: JuheError, *secrets: str | None) -> JuheError:
+    """Clean every text field of `error` with `scrub_text` (in place) and return it."""
+    for name in ("zh", "en", "reason", "order_id", "detail"):
+        value = getattr(error, name)
+        if isinstance(value, str):
+            setattr(error, name, scrub_text(value, *secrets))
+    error.args = (error.zh, error.en)
+    return error

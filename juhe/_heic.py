@@ -12,7 +12,8 @@ import io
 
 from PIL import Image, ImageOps, features
 
-from ._images import MAX_PIXELS, invalid, open_image
+from ._exceptions import invalid
+from ._images import MAX_INPUT_PIXELS, open_image
 
 # ISO-BMFF brands (the `ftyp` box): HEVC-coded HEIF, generic HEIF, and AV1-coded AVIF
 HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs"})
@@ -104,7 +105,7 @@ def _decode_avif(data: bytes) -> Image.Image:
     return upright
 
 
-def open_heif(data: bytes, *, max_pixels: int = MAX_PIXELS, max_side: int | None = None) -> Image.Image:
+def open_heif(data: bytes, *, max_pixels: int = MAX_INPUT_PIXELS, max_side: int | None = None) -> Image.Image:
     """Decode a HEIC/HEIF or AVIF image upright, as 8-bit RGB or RGBA.
 
     With `max_side`, a HEIF image is box-reduced while it is read by the whole factor that keeps

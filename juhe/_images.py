@@ -6,11 +6,13 @@ Pure CPU work with no I/O beyond reading a local file; the async client runs it 
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import math
 import os
 import threading
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,8 @@ from urllib.parse import quote
 
 from PIL import Image, UnidentifiedImageError
 
-from ._exceptions import InvalidRequestError
+from ._exceptions import InvalidRequestError, invalid
+from ._urls import is_http_url
 
 # The provider's formats; the mime must match the bytes.
 SUPPORTED_MIME = {
@@ -28,8 +31,18 @@ SUPPORTED_MIME = {
     "TIFF": "image/tiff",
     "WEBP": "image/webp",
 }
-MAX_PIXELS = 80_000_000  # a 30000x30000 "bomb" is refused from its header, before decoding
+# The one bound on an input's pixels, whatever its format, read from the header before decoding:
+# a 48-MP phone photo (8064x6048) fits; decoded as RGBA it is at most 200 MB.
+MAX_INPUT_PIXELS = 50_000_000
 MAX_INPUT_BYTES = 64 * 1024 * 1024
+# Decoded pixels all preparations in this process may hold at once; one larger image runs alone.
+DECODE_MEMORY_BYTES = 256 * 1024 * 1024
+# Pixels of one band when a large image is converted and reduced a band at a time.
+STRIP_PIXELS = 2_000_000
+# Pillow allocates pixels in blocks of 16 MB by default, which glibc serves from the heap of the
+# thread that asked and keeps there once freed: two threads that had each decoded a 49-MP PNG held
+# 460 MB between them. Blocks over 32 MB are mapped, and go back to the system when freed.
+LARGE_IMAGE_BLOCK_BYTES = 64 * 1024 * 1024
 JPEG_QUALITIES = (90, 85, 78, 70, 60)
 WEBP_QUALITIES = (90, 80, 70, 60)
 ORIENTATION_TAG = 0x0112
@@ -55,6 +68,32 @@ ImageInput = Any  # str path or URL or data URI, os.PathLike, bytes, or PIL.Imag
 _REENCODE_SLOTS = threading.BoundedSemaphore(os.cpu_count() or 1)
 
 
+class _MemoryBudget:
+    """Bytes of decoded pixels the preparations of this process hold at once, however many run."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.free = total
+        self._changed = threading.Condition()
+
+    @contextlib.contextmanager
+    def hold(self, nbytes: int) -> Iterator[None]:
+        """Wait until `nbytes` (at most the whole budget) are free, and hold them inside."""
+        nbytes = min(nbytes, self.total)
+        with self._changed:
+            self._changed.wait_for(lambda: self.free >= nbytes)
+            self.free -= nbytes
+        try:
+            yield
+        finally:
+            with self._changed:
+                self.free += nbytes
+                self._changed.notify_all()
+
+
+_DECODE_MEMORY = _MemoryBudget(DECODE_MEMORY_BYTES)
+
+
 @dataclass(frozen=True)
 class PreparedImage:
     """One image ready for the form: `value` is a URL or `data:{mime};base64,...`."""
@@ -65,11 +104,6 @@ class PreparedImage:
     height: int | None
     passthrough: bool  # True when the caller's bytes are sent unchanged
     source_bytes: int  # size of the input as given
-
-
-def invalid(zh: str, en: str) -> InvalidRequestError:
-    """A local validation error with a bilingual message."""
-    return InvalidRequestError(f"invalid request: {zh} / {en}")
 
 
 def sniff_format(data: bytes) -> str | None:
@@ -89,11 +123,6 @@ def sniff_format(data: bytes) -> str | None:
     return None
 
 
-def is_url(value: str) -> bool:
-    """True for an http(s) link, which is passed to the provider untouched."""
-    return value.lower().startswith(("http://", "https://"))
-
-
 def read_input(item: ImageInput) -> tuple[bytes | None, Image.Image | None, str | None]:
     """Return (bytes, PIL image, URL): exactly one is set. Raises on what is not an image input."""
     if isinstance(item, Image.Image):
@@ -109,9 +138,11 @@ def read_input(item: ImageInput) -> tuple[bytes | None, Image.Image | None, str 
         except ValueError:
             raise invalid("data URI 中的 base64 无效", "the data URI holds invalid base64") from None
     if isinstance(item, str) and "://" in item[:12]:
-        if is_url(item):
+        if is_http_url(item):
             return None, None, item
         scheme = item.split("://", 1)[0]
+        if scheme.lower() in ("http", "https"):
+            raise invalid("图片链接无效", "the image link is not a valid http(s) URL with a host")
         raise invalid(f"不支持的链接协议 {scheme}://", f"only http(s) links are accepted, not {scheme}://")
     if isinstance(item, str) and item.lower().startswith(("javascript:", "file:", "ftp:")):
         raise invalid("不支持的链接协议", "only http(s) links are accepted")
@@ -139,15 +170,16 @@ def open_image(data: bytes) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise invalid("图片像素过多", f"the image has more than {MAX_PIXELS} pixels") from None
+        raise invalid("图片像素过多", f"the image has more than {MAX_INPUT_PIXELS:,} pixels") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         raise invalid(
             "无法识别的图片", "not a readable image (JPEG, PNG, BMP, TIFF, WebP or GIF expected)"
         ) from None
-    if image.width * image.height > MAX_PIXELS:
+    if image.width * image.height > MAX_INPUT_PIXELS:
         raise invalid(
-            "图片像素过多",
-            f"the image is {image.width}x{image.height}; at most {MAX_PIXELS} pixels are accepted",
+            f"图片像素过多 ({image.width}x{image.height}), 最多 {MAX_INPUT_PIXELS:,} 像素, 请先缩小",
+            f"the image is {image.width}x{image.height}; at most {MAX_INPUT_PIXELS:,} pixels are "
+            "accepted (a 48-MP phone photo fits): scale it down first",
         )
     return image
 
@@ -172,30 +204,61 @@ def _check_decodes(image: Image.Image, data: bytes) -> None:
         raise invalid("图片文件已损坏", "the image is truncated or corrupt") from None
 
 
-def _has_transparency(image: Image.Image) -> bool:
-    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-        alpha = image.convert("RGBA").getchannel("A")
-        return alpha.getextrema()[0] < 255
-    return False
+def _may_have_alpha(image: Image.Image) -> bool:
+    return image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
+
+
+def _to_mode(image: Image.Image, target: str) -> Image.Image:
+    """`image` in `target` mode; 16-bit greyscale is scaled to 8 bits rather than clipped to white."""
+    if image.mode.startswith("I"):
+        image = image.point(lambda v: v / 256).convert("L")
+    return image if image.mode == target else image.convert(target)
+
+
+def _is_transparent(image: Image.Image) -> bool:
+    return image.mode == "RGBA" and image.getchannel("A").getextrema()[0] < 255
+
+
+def _reduce_in_bands(image: Image.Image, factor: int, target: str) -> Image.Image:
+    """`image` in `target` mode, box-reduced by `factor`, a band of rows at a time.
+
+    Converting a 50-MP image whole would hold a second full-size copy (200 MB as RGBA); in bands of
+    whole boxes the result is the same and only the decoded image is ever held at full size.
+    """
+    width, height = image.size
+    out = Image.new(target, (-(-width // factor), -(-height // factor)))
+    rows = max(1, STRIP_PIXELS // (width * factor)) * factor
+    for top in range(0, height, rows):
+        band = _to_mode(image.crop((0, top, width, min(height, top + rows))), target)
+        out.paste(band.reduce(factor), (0, top // factor))
+    return out
 
 
 def _normalise(image: Image.Image, max_side: int, *, owned: bool) -> tuple[Image.Image, bool]:
     """Upright, first frame, 8-bit RGB or RGBA, long side at most `max_side`.
 
-    Scales before it turns and converts only a mode that differs, so a 12-MP photo is never copied
-    at full size; an image not `owned` (the caller's) is copied rather than scaled in place.
+    An image at least twice `max_side` is first box-reduced a band at a time (`_reduce_in_bands`),
+    so no full-size copy is made; a smaller one is converted whole. Transparency is judged on the
+    converted pixels; an image not `owned` (the caller's) is copied rather than scaled in place.
     """
     image.seek(0)
     turn = _TRANSPOSE.get(_orientation(image))
-    alpha = _has_transparency(image)
-    if image.mode == "I;16" or image.mode.startswith("I"):
-        # 16-bit greyscale: scale to 8 bits rather than clipping to white
-        image = image.point(lambda v: v / 256).convert("L")
-    target = "RGBA" if alpha else "RGB"
-    if image.mode != target:
-        image = image.convert(target)
+    target = "RGBA" if _may_have_alpha(image) else "RGB"
+    factor = max(image.size) // max_side
+    if factor >= 2:
+        if Image.core.get_block_size() < LARGE_IMAGE_BLOCK_BYTES:  # before the image is decoded
+            Image.core.set_block_size(LARGE_IMAGE_BLOCK_BYTES)
+        reduced = _reduce_in_bands(image, factor, target)
+        if owned:
+            image.close()  # frees the decoded full-size pixels now, before the final scaling
+        image = reduced
+    elif image.mode != target or image.mode.startswith("I"):
+        image = _to_mode(image, target)
     elif not owned:
         image = image.copy()
+    alpha = _is_transparent(image)
+    if target == "RGBA" and not alpha:
+        image = image.convert("RGB")
     if max(image.size) > max_side:
         # bicubic, not Lanczos: at these few-fold reductions the two look the same (and the model
         # works at about 1 MP), while Lanczos took 1.5x as long, the largest part of a 12-MP photo
@@ -203,6 +266,13 @@ def _normalise(image: Image.Image, max_side: int, *, owned: bool) -> tuple[Image
     if turn is not None:
         image = image.transpose(turn)
     return image, alpha
+
+
+def _working_bytes(image: Image.Image, max_side: int) -> int:
+    """About the most memory `_normalise` holds for `image`: a reduced image is decoded and then
+    banded (4 bytes a pixel at most); a smaller one may be held in three modes at once."""
+    pixels = image.width * image.height
+    return 4 * pixels if max(image.size) >= 2 * max_side else 12 * pixels
 
 
 def _encode(image: Image.Image, fmt: str, quality: int) -> bytes:
@@ -276,12 +346,12 @@ def prepare_image(item: ImageInput, *, max_side: int, budget: int) -> PreparedIm
             width, height = image.size  # read first: the decode check may draft a JPEG at 1/8 scale
             _check_decodes(image, data)
             return PreparedImage(uri, SUPPORTED_MIME[fmt], width, height, True, len(data))
-    with _REENCODE_SLOTS:
+    scale = min(1.0, max_side / max(image.size))
+    if image.format == "JPEG" and scale < 0.5:
+        # decode at a reduced scale: a 12-MP photo needs only the pixels we keep
+        image.draft("RGB", (math.ceil(image.width * scale), math.ceil(image.height * scale)))
+    with _DECODE_MEMORY.hold(_working_bytes(image, max_side)), _REENCODE_SLOTS:
         try:
-            scale = min(1.0, max_side / max(image.size))
-            if image.format == "JPEG" and scale < 0.5:
-                # decode at a reduced scale: a 12-MP photo needs only the pixels we keep
-                image.draft("RGB", (math.ceil(image.width * scale), math.ceil(image.height * scale)))
             normal, alpha = _normalise(image, max_side, owned=data is not None)
         except InvalidRequestError:
             raise

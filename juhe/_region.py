@@ -45,9 +45,9 @@ from dataclasses import dataclass, field
 
 from PIL import Image, ImageFilter, ImageOps, JpegImagePlugin
 
-from ._exceptions import InvalidRequestError
+from ._exceptions import InvalidRequestError, invalid
 from ._heic import open_heif, sniff_heif
-from ._images import ImageInput, invalid, open_image, read_input
+from ._images import ImageInput, open_image, read_input
 
 # The model needs to see around the region to match its light, colour, perspective and style, and
 # the blend band must sit well inside what it saw (its own edges are the least reliable part):

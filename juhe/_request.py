@@ -13,13 +13,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from urllib.parse import quote, quote_plus
 
-from ._exceptions import JuheError, MalformedResponseError, error_for_code
-from ._images import ImageInput, PreparedImage, invalid, prepare_image
+from ._exceptions import MalformedResponseError, error_for_code, invalid, scrub_text
+from ._images import ImageInput, PreparedImage, prepare_image
 from ._models import EditResult
+from ._urls import is_http_url
 
 MAX_PROMPT_CHARS = 800
 MIN_SIDE, MAX_SIDE = 512, 2048
 MAX_IMAGES = 3
+MAX_MODEL_CHARS = 64  # model names are short words such as "auto"
+MAX_RESULT_LINKS = 8  # the model returns one image; more links are cut, with a warning
+MAX_PROVIDER_TEXT = 256  # characters kept of a provider's reason or order id
+SNIPPET_CHARS = 80  # characters of a non-JSON answer quoted in the error
 AUTO_SIZES = (None, "", "auto")
 _SIZE_RE = re.compile(r"^\s*\(?\s*(\d+)\s*(?:\*|x|X|×|,)\s*(\d+)\s*\)?\s*$")
 # key=...&text=...&image1=&image2=&image3=&size=...&model=... without the field values
@@ -92,17 +97,34 @@ def check_params(prompt: object, images: object, size: object = None, model: obj
     items = tuple(i for i in images if i is not None and i != "")
     if not 1 <= len(items) <= MAX_IMAGES:
         raise invalid("需要 1 到 3 张图片", f"an edit takes 1 to {MAX_IMAGES} images, got {len(items)}")
-    model_name = "auto" if model is None else str(model).strip() or "auto"
-    if not model_name.isprintable():
+    return EditParams(text, items, parse_size(size), check_model(model), tuple(notes))
+
+
+def check_model(model: object) -> str:
+    """The model name, "auto" when empty; at most 64 printable characters."""
+    if model is not None and not isinstance(model, str):
+        raise invalid("模型名必须是文本", f"the model name must be a string, not {type(model).__name__}")
+    name = (model or "").strip() or "auto"
+    if len(name) > MAX_MODEL_CHARS:
+        raise invalid(
+            f"模型名超过 {MAX_MODEL_CHARS} 个字符",
+            f"the model name has {len(name)} characters; at most {MAX_MODEL_CHARS} are accepted",
+        )
+    if not name.isprintable():
         raise invalid("模型名含有控制字符", "the model name holds control characters")
-    return EditParams(text, items, parse_size(size), model_name, tuple(notes))
+    return name
+
+
+def _escaped_size(value: str) -> int:
+    """Bytes `value` takes once form-escaped: at most 3 per UTF-8 byte."""
+    return 3 * len(value.encode("utf-8", "surrogatepass"))
 
 
 def image_budget(max_body_bytes: int, params: EditParams, api_key: str) -> int:
     """Escaped bytes each data image may take so the whole body stays within `max_body_bytes`."""
-    fixed = _FORM_OVERHEAD + 3 * len(api_key) + 9 * len(params.prompt.encode()) + 64
-    urls = [i for i in params.images if isinstance(i, str) and i.lower().startswith("http")]
-    fixed += sum(3 * len(u) for u in urls)
+    texts = [api_key, params.prompt, params.size, params.model]
+    urls = [i for i in params.images if is_http_url(i)]
+    fixed = _FORM_OVERHEAD + sum(_escaped_size(t) for t in texts + urls)
     data_images = len(params.images) - len(urls)
     return (max_body_bytes - fixed) // max(1, data_images)
 
@@ -152,53 +174,69 @@ def build_form(api_key: str, params: EditParams, images: Sequence[PreparedImage]
     return b"".join(parts[1:])
 
 
-def parse_response(body: bytes, params: EditParams | None = None) -> EditResult:
-    """Turn the provider's JSON into an `EditResult`, or raise the matching `JuheError`."""
+def _scrubbed(value: object, secrets: Sequence[str | None]) -> object:
+    """The decoded JSON with every string cleaned by `scrub_text`."""
+    if isinstance(value, str):
+        return scrub_text(value, *secrets)
+    if isinstance(value, list):
+        return [_scrubbed(item, secrets) for item in value]
+    if isinstance(value, dict):
+        return {key: _scrubbed(item, secrets) for key, item in value.items()}
+    return value
+
+
+def _short(text: object) -> str | None:
+    if text is None or text == "":
+        return None
+    text = str(text)
+    return text if len(text) <= MAX_PROVIDER_TEXT else text[: MAX_PROVIDER_TEXT - 1] + "…"
+
+
+def parse_response(
+    body: bytes, params: EditParams | None = None, secrets: Sequence[str | None] = ()
+) -> EditResult:
+    """Turn the provider's JSON into an `EditResult`, or raise the matching `JuheError`.
+
+    Every string the provider gave is cleaned of `secrets` (the API keys) first.
+    """
     try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        snippet = body[:80].decode("utf-8", "replace")
+        payload = _scrubbed(json.loads(body), secrets)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        # scrub a wide window before cutting, so a key across the cut is still masked
+        snippet = scrub_text(body[: 4 * SNIPPET_CHARS + 1024].decode("utf-8", "replace"), *secrets)
         raise MalformedResponseError(
-            f"malformed response: 服务返回的不是 JSON / the provider's answer is not JSON: {snippet!r}"
+            "服务返回的不是 JSON", "the provider's answer is not JSON", detail=repr(snippet[:SNIPPET_CHARS])
         ) from None
     if not isinstance(payload, dict) or "error_code" not in payload:
-        raise MalformedResponseError(
-            "malformed response: 缺少 error_code / the provider's answer has no error_code"
-        )
+        raise MalformedResponseError("缺少 error_code", "the provider's answer has no error_code")
     raw_code = payload["error_code"]
     # an integer, or a string of digits; true, 0.5 or "" must not read as success
     if isinstance(raw_code, bool) or not (
         isinstance(raw_code, int) or (isinstance(raw_code, str) and raw_code.strip().isdigit())
     ):
-        raise MalformedResponseError(f"malformed response: error_code 无效 / bad error_code {raw_code!r}")
+        raise MalformedResponseError("error_code 无效", "bad error_code", detail=_short(repr(raw_code)))
     code = int(raw_code)
     reason = payload.get("reason")
     result = payload.get("result")
-    order_id = result.get("orderid") if isinstance(result, dict) else None
+    order_id = _short(result.get("orderid")) if isinstance(result, dict) else None
     if code != 0:
-        raise error_for_code(code, reason if isinstance(reason, str) else None, order_id)
+        raise error_for_code(code, _short(reason) if isinstance(reason, str) else None, order_id)
     images = result.get("images") if isinstance(result, dict) else None
-    urls = [i.get("image") for i in images if isinstance(i, dict)] if isinstance(images, list) else []
-    if not urls or not all(isinstance(u, str) and u.startswith(("http://", "https://")) for u in urls):
-        raise MalformedResponseError(
-            "malformed response: 成功但没有图片链接 / success without image links",
-            order_id=order_id,
+    entries = [i for i in images if isinstance(i, dict)] if isinstance(images, list) else []
+    urls = [entry.get("image") for entry in entries[:MAX_RESULT_LINKS]]
+    if not urls or not all(is_http_url(u) for u in urls):
+        raise MalformedResponseError("成功但没有图片链接", "success without image links", order_id=order_id)
+    warnings = list(params.warnings) if params else []
+    if len(entries) > MAX_RESULT_LINKS:
+        warnings.append(
+            f"服务返回了 {len(entries)} 个结果链接, 只保留前 {MAX_RESULT_LINKS} 个 / the provider returned "
+            f"{len(entries)} result links; only the first {MAX_RESULT_LINKS} are kept"
         )
     return EditResult(
-        order_id=str(order_id or ""),
+        order_id=order_id or "",
         image_urls=urls,
         prompt=params.prompt if params else "",
         size=params.size if params else "",
         model=params.model if params else "auto",
-        warnings=list(params.warnings) if params else [],
+        warnings=warnings,
     )
-
-
-def scrub(error: JuheError, secret: str | None) -> JuheError:
-    """Remove a secret from an error's message, in case a server echoed it."""
-    if secret and len(secret) >= 6 and secret in error.message:
-        error.message = error.message.replace(secret, "***")
-        error.args = (error.message,)
-    if secret and len(secret) >= 6 and error.reason and secret in error.reason:
-        error.reason = error.reason.replace(secret, "***")
-    return error

@@ -26,20 +26,10 @@ from typing import TextIO
 
 from ._client import AsyncImageEditClient, ImageEditClient
 from ._config import Settings
-from ._exceptions import (
-    AuthenticationError,
-    ConnectError,
-    DownloadError,
-    HTTPStatusError,
-    InvalidRequestError,
-    JuheError,
-    MalformedResponseError,
-    RateLimitError,
-    ReadTimeoutError,
-    TransportError,
-)
-from ._images import is_url
-from ._request import parse_size
+from ._exceptions import AuthenticationError, ConfigError, JuheError, RateLimitError
+from ._request import MAX_IMAGES, MAX_SIDE, MIN_SIDE, parse_size
+from ._urls import is_http_url
+from ._version import __version__
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130  # argparse exits 2 on bad arguments
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
@@ -47,16 +37,6 @@ MAX_JOBS = 32
 TAG_LENGTH = 10  # hex digits of the tag that makes a batch result's name unique
 # A batch sidecar: `<stem>.json`, `<stem>_1.json` for several images, `-N` added if a name was taken.
 _SIDECAR = re.compile(rf"(?P<stem>.+-[0-9a-f]{{{TAG_LENGTH}}})(?:_1)?(?:-\d+)*\.json")
-# The label a JuheError message starts with ("error 282504: ", "timeout: ", "http 500: ").
-_LABEL = re.compile(r"^(?:error -?\d+|[a-z][a-z ]*[a-z](?: \d+)?): ")
-_WORDS: tuple[tuple[type[JuheError], str], ...] = (
-    (ReadTimeoutError, "timeout"),
-    (ConnectError, "connect"),
-    (MalformedResponseError, "malformed"),
-    (TransportError, "network"),
-    (DownloadError, "download"),
-    (InvalidRequestError, "invalid"),
-)
 
 EDIT_EXAMPLES = """examples:
   python -m juhe edit cat.jpg --prompt "把图中的小猫换成小狗"
@@ -81,42 +61,20 @@ exit status: 0 success, 1 an edit failed, 2 bad arguments, 130 interrupted
 """
 
 
-class SetupError(JuheError):
-    """The CLI cannot start: a setting is wrong or the key is missing; `word` names it."""
-
-    def __init__(self, word: str, message: str) -> None:
-        super().__init__(message)
-        self.word = word
-
-
 # ---------------------------------------------------------------- error lines
 
 
-def error_word(exc: JuheError) -> str:
-    """The CODE of an error line: the provider's code, or a short word for other failures."""
-    if isinstance(exc, SetupError):
-        return exc.word
-    if exc.code is not None:
-        return str(exc.code)
-    if isinstance(exc, HTTPStatusError):
-        return f"http{exc.status_code}"
-    return next((word for family, word in _WORDS if isinstance(exc, family)), "error")
-
-
 def error_line(exc: JuheError) -> str:
-    """`error CODE: explanation`, the explanation bilingual as the message already is."""
-    return f"error {error_word(exc)}: {_LABEL.sub('', str(exc), count=1)}"
+    """`error CODE: 中文 / English`, CODE being the error's kind (a provider code or a word)."""
+    return f"error {exc.kind}: {exc.explanation}"
 
 
 def load_settings() -> Settings:
-    """Settings from the environment and `.env`; raise SetupError if unusable or keyless."""
-    try:
-        settings = Settings.resolve()
-    except InvalidRequestError as exc:
-        raise SetupError("config", str(exc)) from None
+    """Settings from the environment and `.env`; raise ConfigError if unusable or keyless."""
+    settings = Settings.resolve()
     if not settings.api_key:
-        raise SetupError(
-            "key", "未配置 API key / no API key: set JUHE_API_KEY in the environment or a .env file"
+        raise ConfigError(
+            "未配置 API key", "no API key: set JUHE_API_KEY in the environment or a .env file", kind="key"
         )
     return settings
 
@@ -128,8 +86,8 @@ def size_arg(text: str) -> str:
     """argparse type: `W*H` (or `WxH`, `auto`) with sides in [512, 2048]."""
     try:
         return parse_size(text)
-    except InvalidRequestError as exc:
-        raise argparse.ArgumentTypeError(_LABEL.sub("", str(exc))) from None
+    except JuheError as exc:
+        raise argparse.ArgumentTypeError(exc.explanation) from None
 
 
 def prompt_arg(text: str) -> str:
@@ -152,7 +110,7 @@ def jobs_arg(text: str) -> int:
 
 def image_arg(text: str) -> str:
     """argparse type: an existing image file or an http(s) link."""
-    if is_url(text) or Path(text).is_file():
+    if is_http_url(text) or Path(text).is_file():
         return text
     raise argparse.ArgumentTypeError(f"找不到图片文件 / no such image file: {text}")
 
@@ -167,7 +125,7 @@ def _add_edit_options(parser: argparse.ArgumentParser) -> None:
         type=size_arg,
         default="",
         metavar="W*H",
-        help="output size, each side 512-2048 (default: keep the input's aspect ratio)",
+        help=f"output size, each side {MIN_SIDE}-{MAX_SIDE} (default: keep the input's aspect ratio)",
     )
     parser.add_argument("--model", default="auto", help="model name (default: auto)")
     parser.add_argument(
@@ -179,11 +137,13 @@ def build_parser() -> argparse.ArgumentParser:
     """The parser of `python -m juhe` and its commands."""
     raw = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
-        prog="python -m juhe",
+        # the `juhe` command installed with the package, or `python -m juhe`
+        prog="juhe" if Path(sys.argv[0]).name == "juhe" else "python -m juhe",
         description="Edit images with the Juhe AI image-edit API (接口 1985).",
         epilog=MAIN_EXAMPLES,
         formatter_class=raw,
     )
+    parser.add_argument("--version", action="version", version=f"juhe-image-edit {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     edit = commands.add_parser(
@@ -225,14 +185,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_edit(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """`edit`: one call, save the result, print its paths (or one JSON object)."""
-    if len(args.images) > 3:
-        parser.error(f"an edit takes 1 to 3 images, got {len(args.images)}")
+    if len(args.images) > MAX_IMAGES:
+        parser.error(f"an edit takes 1 to {MAX_IMAGES} images, got {len(args.images)}")
     settings = load_settings()
     with ImageEditClient(settings=settings) as client:
         result = client.edit(args.prompt, args.images, args.size, args.model)
-        for warning in result.warnings:
-            print(f"warning: {warning}", file=sys.stderr)
         paths = client.download(result, args.out)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     if args.json:
         summary = {
             "order_id": result.order_id,

@@ -10,7 +10,8 @@ Faults, either in the prompt (`[sim:282504]`) or queued with POST /_sim/faults {
   an error code (`282504`), `http500` (any status), `malformed`, `drop` (close without answer),
   `slow=SECONDS`, `expired` (the result link answers 403), `images=N` (N result images).
 POST /_sim/faults {"rate": 0.2, "seed": 1} injects a random fault into that share of requests.
-GET /_sim/stats reports counts and the recent requests (keys only as fingerprints).
+GET /_sim/stats reports counts, the recent requests (keys only as fingerprints) and the most edit
+calls it was answering at once.
 """
 
 from __future__ import annotations
@@ -149,6 +150,8 @@ class SimulatorState:
         self.results: collections.OrderedDict[str, bytes | None] = collections.OrderedDict()
         self.requests: collections.deque[dict] = collections.deque(maxlen=2000)
         self.counts: collections.Counter[str] = collections.Counter()
+        self.in_flight = 0  # edit calls being answered now, and the most at once
+        self.peak_in_flight = 0
         self.lock = threading.Lock()
 
     def next_fault(self, prompt: str) -> str | None:
@@ -203,7 +206,11 @@ class _Handler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         if path == "/_sim/stats":
             with state.lock:
-                payload = {"counts": dict(state.counts), "requests": list(state.requests)}
+                payload = {
+                    "counts": dict(state.counts),
+                    "requests": list(state.requests),
+                    "peak_in_flight": state.peak_in_flight,
+                }
             return self._json(payload)
         match = re.fullmatch(r"/results/([0-9a-f]+)\.png", path)
         if match:
@@ -238,6 +245,7 @@ class _Handler(BaseHTTPRequestHandler):
                     state.queued.clear()
                     state.counts.clear()
                     state.requests.clear()
+                    state.peak_in_flight = state.in_flight
             return self._json({"ok": True})
         if not path.endswith(EDIT_PATH):
             return self._send(404, b"not found", "text/plain")
@@ -246,7 +254,14 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(413, b"<html><body>413 Request Entity Too Large</body></html>", "text/html")
         received = time.monotonic()
         form = {k: v[0] for k, v in parse_qs(body.decode("ascii", "replace"), keep_blank_values=True).items()}
-        self._edit(state, form, len(body), received)
+        with state.lock:
+            state.in_flight += 1
+            state.peak_in_flight = max(state.peak_in_flight, state.in_flight)
+        try:
+            self._edit(state, form, len(body), received)
+        finally:
+            with state.lock:
+                state.in_flight -= 1
 
     def _count(self, outcome: str, form: dict, size: int = 0) -> None:
         state = self.server.state
@@ -426,9 +441,13 @@ class Simulator:
             self.state.queued.extend(faults)
 
     def stats(self) -> dict:
-        """Counts by outcome and the recent requests."""
+        """Counts by outcome, the recent requests and the most edit calls in flight at once."""
         with self.state.lock:
-            return {"counts": dict(self.state.counts), "requests": list(self.state.requests)}
+            return {
+                "counts": dict(self.state.counts),
+                "requests": list(self.state.requests),
+                "peak_in_flight": self.state.peak_in_flight,
+            }
 
 
 def main(argv: list[str] | None = None) -> None:

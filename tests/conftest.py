@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-import juhe._client
+import juhe._transport
 from juhe import AsyncImageEditClient, ImageEditClient
 from juhe.simulator import Simulator
 
@@ -41,7 +41,7 @@ def no_backoff(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         attempts.append(attempt)
         return 0.0
 
-    monkeypatch.setattr(juhe._client, "_backoff", backoff)
+    monkeypatch.setattr(juhe._transport, "_backoff", backoff)
     return attempts
 
 

@@ -20,7 +20,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-import juhe._client
+import juhe._transport
 from juhe.simulator import Simulator, key_fingerprint
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
@@ -120,8 +120,8 @@ def client(live: RunningApp) -> Client:
 
 @pytest.fixture
 def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Retries wait 0 s (the app runs in this process)."""
-    monkeypatch.setattr(juhe._client, "_backoff", lambda attempt: 0.0)
+    """Retries after HTTP 503 wait 0 s (the app runs in this process)."""
+    monkeypatch.setattr(juhe._transport, "_backoff", lambda attempt: 0.0)
 
 
 def assert_success(client: Client, running: RunningApp) -> str:
@@ -139,6 +139,8 @@ PROVIDER_ERRORS = [
     pytest.param("10012", "10012", "请求超过次数限制", "quota", 1, id="10012-rate"),
     pytest.param("282503", "282503", "网络错误", "try again later", 1, id="282503-unavailable"),
     pytest.param("http500", "500", "服务返回 HTTP 500", "answered HTTP 500", 1, id="http500"),
+    pytest.param("http502", "502", "服务返回 HTTP 502", "answered HTTP 502", 1, id="http502-once"),
+    pytest.param("http503", "503", "服务返回 HTTP 503", "answered HTTP 503", 3, id="http503-retried"),
     pytest.param("malformed", "malformed", "不是 JSON", "is not JSON", 1, id="malformed"),
     pytest.param("drop", "connection dropped", "连接被中断", "closed the connection", 1, id="drop"),
 ]

@@ -214,8 +214,9 @@ def test_visitor_key_is_sent_but_kept_nowhere_in_the_browser(open_page, running:
     assert visitor_key not in stored
     assert visitor_key not in page.locator("#status").inner_text()
     page.locator("#api-call").get_by_text("API call").click()
+    expect(page.locator("#api-curl")).to_contain_text("$JUHE_API_KEY")
     code = page.locator("#api-call").inner_text()
-    assert "$JUHE_API_KEY" in code and visitor_key not in code
+    assert visitor_key not in code and "api_key=os.environ" in code
 
 
 # --- defects of issue 11 ---------------------------------------------------------------------------

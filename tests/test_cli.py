@@ -1,4 +1,6 @@
-"""`python -m juhe` driven as a user would: real subprocesses against the simulator on loopback."""
+"""The command line against the simulator on loopback: most tests call `juhe.cli.main(argv)` in this
+process; the few marked e2e run `python -m juhe` as a real subprocess (Ctrl-C, the simulator
+command, the module entry point)."""
 
 from __future__ import annotations
 
@@ -11,12 +13,14 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 from PIL import Image
 
+from juhe.cli import main
 from juhe.simulator import Simulator, key_fingerprint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,8 +60,40 @@ def cli_env(sim: Simulator | None, **overrides: str) -> dict[str, str]:
     return env
 
 
+@dataclass
+class Done:
+    """What one in-process run of the command line did."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch, capsys):
+    """Run `main(argv)` in `tmp_path` with `env` (as `cli_env` builds it) as the only JUHE_* settings."""
+
+    def run(*args: str, env: dict[str, str]) -> Done:
+        for name in list(os.environ):
+            if name.startswith("JUHE_") or "proxy" in name.lower():
+                monkeypatch.delenv(name)
+        for name, value in env.items():
+            if name.startswith("JUHE_"):
+                monkeypatch.setenv(name, value)
+        monkeypatch.chdir(tmp_path)
+        capsys.readouterr()
+        try:
+            code = main(list(args))
+        except SystemExit as exit_:  # argparse: usage errors and --help
+            code = exit_.code
+        out, err = capsys.readouterr()
+        return Done(code, out, err)
+
+    return run
+
+
 def juhe(cwd: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    """Run `python -m juhe ARGS` in `cwd` and wait for it."""
+    """Run `python -m juhe ARGS` in `cwd` as a real subprocess and wait for it."""
     return subprocess.run(
         [sys.executable, "-m", "juhe", *args],
         cwd=cwd,
@@ -117,6 +153,7 @@ def assert_complete(out: Path) -> None:
 # ---------------------------------------------------------------- edit
 
 
+@pytest.mark.e2e
 def test_edit_saves_the_result_and_prints_its_path(sim, tmp_path):
     make_image(tmp_path / "cat.jpg")
     args = ["edit", "cat.jpg", "--prompt", "把小猫换成小狗", "--size", "512*640", "--out", "out"]
@@ -135,11 +172,11 @@ def test_edit_saves_the_result_and_prints_its_path(sim, tmp_path):
     assert request["key"] == key_fingerprint(KEY)
 
 
-def test_edit_json_with_two_images_and_a_model(sim, tmp_path):
+def test_edit_json_with_two_images_and_a_model(sim, tmp_path, cli):
     make_image(tmp_path / "a.png")
     make_image(tmp_path / "b.jpg", (20, 90, 200))
     args = ["edit", "a.png", "b.jpg", "--prompt", "把图1放进图2", "--model", "m2", "--json"]
-    done = juhe(tmp_path, *args, env=cli_env(sim))
+    done = cli(*args, env=cli_env(sim))
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert summary["order_id"].startswith("SIM")
@@ -151,10 +188,10 @@ def test_edit_json_with_two_images_and_a_model(sim, tmp_path):
     assert (request["images"], request["model"]) == (2, "m2")
 
 
-def test_edit_reads_settings_from_dotenv(sim, tmp_path):
+def test_edit_reads_settings_from_dotenv(sim, tmp_path, cli):
     make_image(tmp_path / "cat.jpg")
     (tmp_path / ".env").write_text(f"JUHE_API_URL={sim.url}\nJUHE_API_KEY=from-dotenv-key\n")
-    done = juhe(tmp_path, "edit", "cat.jpg", "--prompt", "hi", env=cli_env(None))
+    done = cli("edit", "cat.jpg", "--prompt", "hi", env=cli_env(None))
     assert done.returncode == 0, done.stderr
     assert [r["key"] for r in edit_requests(sim)] == [key_fingerprint("from-dotenv-key")]
 
@@ -169,17 +206,15 @@ ERRORS = [
     ("10020", "10020", "接口维护"),
     ("http500", "http500", "服务返回 HTTP 500"),
     ("malformed", "malformed", "不是 JSON"),
-    ("drop", "network", "连接被中断"),
+    ("drop", "dropped", "连接被中断"),
     ("expired", "download", "下载失败"),
 ]
 
 
 @pytest.mark.parametrize(("fault", "word", "chinese"), ERRORS, ids=[e[0] for e in ERRORS])
-def test_edit_error_families(sim, tmp_path, fault, word, chinese):
+def test_edit_error_families(sim, tmp_path, fault, word, chinese, cli):
     make_image(tmp_path / "cat.jpg")
-    done = juhe(
-        tmp_path, "edit", "cat.jpg", "--prompt", f"edit [sim:{fault}]", "--out", "out", env=cli_env(sim)
-    )
+    done = cli("edit", "cat.jpg", "--prompt", f"edit [sim:{fault}]", "--out", "out", env=cli_env(sim))
     assert done.returncode == 1
     assert done.stdout == ""
     line = done.stderr.strip().splitlines()[-1]
@@ -190,10 +225,10 @@ def test_edit_error_families(sim, tmp_path, fault, word, chinese):
     assert len(edit_requests(sim)) == 1  # sent once, never retried
 
 
-def test_edit_timeout_is_not_retried(own_sim, tmp_path):
+def test_edit_timeout_is_not_retried(own_sim, tmp_path, cli):
     make_image(tmp_path / "cat.jpg")
     env = cli_env(own_sim, JUHE_TIMEOUT="0.5")
-    done = juhe(tmp_path, "edit", "cat.jpg", "--prompt", "edit [sim:slow=2]", "--out", "out", env=env)
+    done = cli("edit", "cat.jpg", "--prompt", "edit [sim:slow=2]", "--out", "out", env=env)
     assert done.returncode == 1
     assert done.stderr.startswith("error timeout: 服务响应超时")
     assert "may have been processed" in done.stderr
@@ -201,13 +236,13 @@ def test_edit_timeout_is_not_retried(own_sim, tmp_path):
     assert results(tmp_path / "out") == ([], [])
 
 
-def test_edit_connect_error(tmp_path):
+def test_edit_connect_error(tmp_path, cli, no_backoff):
     make_image(tmp_path / "cat.jpg")
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     env = cli_env(None, JUHE_API_URL=f"http://127.0.0.1:{port}/image_edit/edit", JUHE_API_KEY=KEY)
-    done = juhe(tmp_path, "edit", "cat.jpg", "--prompt", "hi", env=env)
+    done = cli("edit", "cat.jpg", "--prompt", "hi", env=env)
     assert done.returncode == 1
     assert done.stderr.startswith("error connect: 无法连接服务 / could not reach the provider")
 
@@ -218,9 +253,9 @@ def test_edit_connect_error(tmp_path):
     [({"JUHE_API_KEY": ""}, "key"), ({"JUHE_TIMEOUT": "soon"}, "config")],
     ids=["key", "config"],
 )
-def test_setup_errors_send_nothing(sim, tmp_path, command, setting, word):
+def test_setup_errors_send_nothing(sim, tmp_path, command, setting, word, cli):
     make_image(tmp_path / "cat.jpg")
-    done = juhe(tmp_path, command, "cat.jpg", "--prompt", "hi", env=cli_env(sim, **setting))
+    done = cli(command, "cat.jpg", "--prompt", "hi", env=cli_env(sim, **setting))
     assert done.returncode == 1
     assert done.stderr.startswith(f"error {word}: ")
     assert HAN.search(done.stderr)
@@ -243,10 +278,10 @@ USAGE_ERRORS = {
 
 
 @pytest.mark.parametrize("args", USAGE_ERRORS.values(), ids=USAGE_ERRORS.keys())
-def test_bad_arguments_are_usage_errors_and_send_nothing(sim, tmp_path, args):
+def test_bad_arguments_are_usage_errors_and_send_nothing(sim, tmp_path, args, cli):
     make_image(tmp_path / "cat.jpg")
     (tmp_path / "empty").mkdir()
-    done = juhe(tmp_path, *args, env=cli_env(sim))
+    done = cli(*args, env=cli_env(sim))
     assert done.returncode == 2
     assert "usage: python -m juhe" in done.stderr
     assert done.stdout == ""
@@ -257,8 +292,8 @@ def test_bad_arguments_are_usage_errors_and_send_nothing(sim, tmp_path, args):
 @pytest.mark.parametrize(
     "command", [[], ["edit"], ["batch"], ["simulator"]], ids=["main", "edit", "batch", "sim"]
 )
-def test_help_shows_examples(tmp_path, command):
-    done = juhe(tmp_path, *command, "--help", env=cli_env(None))
+def test_help_shows_examples(tmp_path, command, cli):
+    done = cli(*command, "--help", env=cli_env(None))
     assert done.returncode == 0
     assert re.search(r"^examples?:", done.stdout, re.MULTILINE)
     assert "python -m juhe" in done.stdout
@@ -267,14 +302,14 @@ def test_help_shows_examples(tmp_path, command):
 # ---------------------------------------------------------------- batch
 
 
-def test_batch_edits_files_and_folders_under_unique_names(sim, tmp_path):
+def test_batch_edits_files_and_folders_under_unique_names(sim, tmp_path, cli):
     make_image(tmp_path / "in" / "a.jpg")
     make_image(tmp_path / "in" / "b.png")
     (tmp_path / "in" / "notes.txt").write_text("not an image")
     make_image(tmp_path / "other" / "a.jpg", (0, 0, 255))
     inputs = ["in", "other/a.jpg", "in/a.jpg"]  # in/a.jpg twice: edited once
     args = ["--prompt", "水彩", "--size", "512*512", "--out", "out", "-j", "2"]
-    done = juhe(tmp_path, "batch", *inputs, *args, env=cli_env(sim))
+    done = cli("batch", *inputs, *args, env=cli_env(sim))
     assert done.returncode == 0, done.stderr
     images, sidecars = results(tmp_path / "out")
     assert sorted(p.name.split("-")[0] for p in images) == ["a", "a", "b"]
@@ -285,20 +320,20 @@ def test_batch_edits_files_and_folders_under_unique_names(sim, tmp_path):
     assert "3 edited, 0 skipped (already done), 0 failed" in done.stderr
 
 
-def test_batch_resumes_after_a_partial_run(sim, tmp_path):
+def test_batch_resumes_after_a_partial_run(sim, tmp_path, cli):
     for name in ("a.jpg", "b.jpg", "c.jpg"):
         make_image(tmp_path / "in" / name)
     args = ["batch", "in", "--prompt", "水彩", "--size", "512*512", "--out", "out", "-j", "1"]
     sim.inject("282505")  # the first call (a.jpg, inputs go in name order) fails
 
-    first = juhe(tmp_path, *args, env=cli_env(sim))
+    first = cli(*args, env=cli_env(sim))
     assert first.returncode == 1
     assert re.search(r"^failed in[/\\]a\.jpg: error 282505: 生成失败", first.stderr, re.MULTILINE)
     assert "2 edited, 0 skipped (already done), 1 failed" in first.stderr
     kept = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()}
     assert len(kept) == 4
 
-    second = juhe(tmp_path, *args, env=cli_env(sim))
+    second = cli(*args, env=cli_env(sim))
     assert second.returncode == 0, second.stderr
     assert "1 edited, 2 skipped (already done), 0 failed" in second.stderr
     requests = edit_requests(sim)
@@ -307,29 +342,29 @@ def test_batch_resumes_after_a_partial_run(sim, tmp_path):
     assert_complete(tmp_path / "out")
     assert len(results(tmp_path / "out")[0]) == 3
 
-    third = juhe(tmp_path, *args, env=cli_env(sim))
+    third = cli(*args, env=cli_env(sim))
     assert third.returncode == 0 and "nothing to do" in third.stderr
-    new_prompt = juhe(tmp_path, *args[:3], "油画", *args[4:], env=cli_env(sim))
+    new_prompt = cli(*args[:3], "油画", *args[4:], env=cli_env(sim))
     assert new_prompt.returncode == 0 and "3 edited" in new_prompt.stderr
     assert len(edit_requests(sim)) == 7  # a new prompt is new work; the same one is not
 
 
-def test_batch_resume_finds_results_of_several_images(sim, tmp_path):
+def test_batch_resume_finds_results_of_several_images(sim, tmp_path, cli):
     make_image(tmp_path / "in" / "a.jpg")
     args = ["batch", "in", "--prompt", "two [sim:images=2]", "--out", "out", "--size", "512*512"]
-    first = juhe(tmp_path, *args, env=cli_env(sim))
+    first = cli(*args, env=cli_env(sim))
     assert first.returncode == 0, first.stderr
     images, sidecars = results(tmp_path / "out")
     assert [p.stem[-2:] for p in images] == ["_1", "_2"] and len(sidecars) == 1
-    again = juhe(tmp_path, *args, env=cli_env(sim))
+    again = cli(*args, env=cli_env(sim))
     assert again.returncode == 0 and "nothing to do" in again.stderr
     assert len(edit_requests(sim)) == 1
 
 
-def test_batch_lists_local_failures_with_codes(sim, tmp_path):
+def test_batch_lists_local_failures_with_codes(sim, tmp_path, cli):
     make_image(tmp_path / "in" / "good.jpg")
     (tmp_path / "in" / "broken.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
-    done = juhe(tmp_path, "batch", "in", "--prompt", "hi", "--out", "out", env=cli_env(sim))
+    done = cli("batch", "in", "--prompt", "hi", "--out", "out", env=cli_env(sim))
     assert done.returncode == 1
     assert re.search(r"^failed in[/\\]broken\.jpg: error invalid: ", done.stderr, re.MULTILINE)
     assert "(1 failed)" in done.stderr  # on the progress bar
@@ -337,11 +372,11 @@ def test_batch_lists_local_failures_with_codes(sim, tmp_path):
     assert len(results(tmp_path / "out")[0]) == 1
 
 
-def test_batch_stops_starting_calls_after_an_account_error(tmp_path):
+def test_batch_stops_starting_calls_after_an_account_error(tmp_path, cli):
     for name in ("a.jpg", "b.jpg", "c.jpg"):
         make_image(tmp_path / "in" / name)
     with Simulator(keys={"the-right-key"}) as strict:
-        done = juhe(tmp_path, "batch", "in", "--prompt", "hi", "-j", "1", env=cli_env(strict))
+        done = cli("batch", "in", "--prompt", "hi", "-j", "1", env=cli_env(strict))
         assert [r["outcome"] for r in edit_requests(strict)] == ["10001"]
     assert done.returncode == 1
     assert "0 edited, 0 skipped (already done), 1 failed, 2 not started" in done.stderr
@@ -359,7 +394,7 @@ def concurrency(sim: Simulator, starts: list[float]) -> int:
 
 
 @pytest.mark.parametrize(("jobs", "count"), [(3, 6), (1, 2)])
-def test_batch_jobs_overlap_calls(sim, tmp_path, monkeypatch, jobs, count):
+def test_batch_jobs_overlap_calls(sim, tmp_path, monkeypatch, jobs, count, cli):
     sim.state.latency = 0.8 if jobs > 1 else 0.3
     starts: list[float] = []
     next_fault = sim.state.next_fault
@@ -372,12 +407,13 @@ def test_batch_jobs_overlap_calls(sim, tmp_path, monkeypatch, jobs, count):
     for i in range(count):
         make_image(tmp_path / "in" / f"{i}.jpg", (i * 40, 80, 80))
     args = ["batch", "in", "--prompt", "hi", "--size", "512*512", "-j", str(jobs)]
-    done = juhe(tmp_path, *args, env=cli_env(sim))
+    done = cli(*args, env=cli_env(sim))
     assert done.returncode == 0, done.stderr
     assert len(starts) == count == len(edit_requests(sim))
     assert concurrency(sim, starts) == jobs
 
 
+@pytest.mark.e2e
 def test_ctrl_c_keeps_finished_results_and_leaves_no_partial_file(own_sim, tmp_path):
     sim = own_sim
     for name in ("a.jpg", "b.jpg", "c.jpg", "d.jpg"):
@@ -428,6 +464,7 @@ def test_ctrl_c_keeps_finished_results_and_leaves_no_partial_file(own_sim, tmp_p
 # ---------------------------------------------------------------- simulator
 
 
+@pytest.mark.e2e
 def test_simulator_command_serves_edits(tmp_path):
     make_image(tmp_path / "cat.jpg")
     with sigint_deliverable():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+from urllib.parse import quote
 
 import pytest
 
@@ -11,6 +12,7 @@ import juhe
 from juhe import (
     ERROR_CODES,
     AuthenticationError,
+    ConfigError,
     ConnectError,
     ContentRejectedError,
     DownloadError,
@@ -25,7 +27,7 @@ from juhe import (
     TransportError,
     error_for_code,
 )
-from juhe._request import scrub
+from juhe._exceptions import download_error, invalid, scrub, scrub_text, status_error
 
 KEY = "a1b2c3d4e5f6a7b8c9d0"
 
@@ -33,6 +35,7 @@ KEY = "a1b2c3d4e5f6a7b8c9d0"
 @pytest.mark.parametrize(
     ("cls", "parent"),
     [
+        (ConfigError, JuheError),
         (InvalidRequestError, JuheError),
         (ContentRejectedError, JuheError),
         (GenerationFailedError, JuheError),
@@ -55,6 +58,7 @@ def test_hierarchy(cls, parent):
 
 def test_families_are_disjoint_outside_transport():
     families = [
+        ConfigError,
         InvalidRequestError,
         ContentRejectedError,
         GenerationFailedError,
@@ -70,20 +74,55 @@ def test_families_are_disjoint_outside_transport():
 
 
 def test_root_carries_the_providers_fields():
-    error = JuheError("msg", code=10012, reason="请求超过次数限制", order_id="JH1")
-    assert (str(error), error.message, error.code, error.reason, error.order_id) == (
-        "msg",
-        "msg",
-        10012,
-        "请求超过次数限制",
-        "JH1",
-    )
-    assert JuheError("plain").code is None
+    error = JuheError("次数超限", "quota used up", code=10012, reason="请求超过次数限制", order_id="JH1")
+    fields = (error.kind, error.code, error.zh, error.en, error.reason, error.order_id, error.detail)
+    assert fields == ("10012", 10012, "次数超限", "quota used up", "请求超过次数限制", "JH1", None)
+    assert str(error) == "error 10012: 次数超限 / quota used up (provider: 请求超过次数限制)"
+    plain = JuheError("中文", "English")
+    assert (plain.code, plain.kind, str(plain)) == (None, "error", "error: 中文 / English")
+
+
+def test_str_is_built_from_the_fields_and_follows_them():
+    error = DownloadError("下载失败", "could not save", order_id="JH2", detail="HTTP 403")
+    assert str(error) == "download failed: 下载失败 / could not save: HTTP 403"
+    error.detail = None
+    assert str(error) == "download failed: 下载失败 / could not save"
+
+
+@pytest.mark.parametrize(
+    ("error", "kind", "label"),
+    [
+        (ConfigError("配置", "setting"), "config", "bad setting"),
+        (ConfigError("无 key", "no key", kind="key"), "key", "missing key"),
+        (InvalidRequestError("无效", "invalid"), "invalid", "invalid request"),
+        (ConnectError("连不上", "unreachable"), "connect", "connect failed"),
+        (ReadTimeoutError("超时", "too slow"), "timeout", "timeout"),
+        (TransportError("中断", "dropped", kind="dropped"), "dropped", "connection dropped"),
+        (TransportError("网络", "network"), "network", "transport error"),
+        (MalformedResponseError("坏", "bad"), "malformed", "malformed response"),
+        (DownloadError("下载", "download"), "download", "download failed"),
+        (error_for_code(282504), "282504", "error 282504"),
+        (error_for_code(424242), "424242", "error 424242"),
+    ],
+)
+def test_every_error_has_a_kind_and_a_label(error, kind, label):
+    assert (error.kind, error.label) == (kind, label)
+    assert str(error).startswith(f"{label}: {error.zh} / {error.en}")
 
 
 def test_http_status_error_keeps_the_status():
-    error = HTTPStatusError("http 502", status_code=502)
+    error = HTTPStatusError("服务返回 HTTP 502", "the provider answered HTTP 502", status_code=502)
     assert error.status_code == 502 and isinstance(error, TransportError)
+    assert (error.kind, error.label, error.code) == ("http502", "http 502", None)
+    assert str(error) == "http 502: 服务返回 HTTP 502 / the provider answered HTTP 502"
+
+
+def test_helpers_build_errors_with_their_fields():
+    assert status_error(503, "Service Unavailable").detail == "Service Unavailable"
+    failed = download_error("JH9", "https://r.test/a.png?Signature=s3cret", "HTTP 403")
+    assert (failed.order_id, failed.detail, failed.kind) == ("JH9", "HTTP 403", "download")
+    assert "s3cret" not in str(failed) and "https://r.test/a.png" in failed.en
+    assert type(invalid("中", "en")) is InvalidRequestError
 
 
 @pytest.mark.parametrize(
@@ -126,6 +165,19 @@ def test_scrub_removes_an_echoed_key_from_str_and_repr():
     error = scrub(error_for_code(10001, f"错误的请求KEY: {KEY}"), KEY)
     assert KEY not in str(error) and KEY not in repr(error) and "***" in str(error)
     assert all(KEY not in str(arg) for arg in error.args)
+
+
+def test_scrub_cleans_every_text_field_of_both_keys():
+    other = "visitor+key/98=7654321"
+    error = DownloadError(f"{KEY} 中", f"{other} en", reason=KEY, order_id=f"JH{other}", detail=quote(other))
+    scrub(error, KEY, other)
+    fields = (error.zh, error.en, error.reason, error.order_id, error.detail)
+    assert all(KEY not in f and other not in f and "***" in f for f in fields), fields
+
+
+def test_scrub_text_replaces_terminal_escapes_and_lone_surrogates():
+    assert scrub_text("ok\x1b[2J\u202ebad\ud800 \u3000x\n") == "ok\ufffd[2J\ufffdbad\ufffd  x "
+    assert scrub_text("short key ab", "ab") == "short key ab"  # keys under 6 characters are not sought
 
 
 def test_settings_and_clients_never_show_the_key(clean_env):

@@ -14,7 +14,7 @@ from PIL import Image, ImageCms
 
 from juhe import InvalidRequestError
 from juhe._heic import heif_to_jpeg, open_heif, sniff_heif
-from juhe._images import MAX_PIXELS
+from juhe._images import MAX_INPUT_PIXELS as MAX_PIXELS
 from juhe._metadata import jpeg_segments
 
 ORIENTATION = 0x0112

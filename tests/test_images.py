@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import io
 import struct
+import threading
+import time
 import zlib
 from pathlib import Path
 from urllib.parse import quote
@@ -15,7 +17,17 @@ import pytest
 from PIL import Image, ImageFile
 
 from juhe import InvalidRequestError
-from juhe._images import ORIENTATION_TAG, PreparedImage, prepare_image, sniff_format
+from juhe._images import (
+    MAX_INPUT_PIXELS,
+    ORIENTATION_TAG,
+    STRIP_PIXELS,
+    PreparedImage,
+    _MemoryBudget,
+    _reduce_in_bands,
+    _to_mode,
+    prepare_image,
+    sniff_format,
+)
 from juhe._request import build_form, check_params, image_budget, prepare_images
 
 MiB = 1024 * 1024
@@ -368,3 +380,72 @@ def test_text_file_named_like_an_image_is_refused(tmp_path):
 def test_unusable_inputs_are_refused(item):
     with pytest.raises(InvalidRequestError, match="invalid request"):
         prepare(item)
+
+
+# --- memory: one pixel bound, and large images handled a band at a time --------------------------
+
+
+def test_the_input_pixel_bound_is_50_megapixels_whatever_the_format():
+    assert MAX_INPUT_PIXELS == 50_000_000
+    with pytest.raises(InvalidRequestError, match="50,000,000 pixels") as info:
+        prepare(declared_png(8200, 6200))
+    assert "8200x6200" in info.value.en
+
+
+def test_a_48_megapixel_phone_photo_is_accepted():
+    photo = encode(Image.new("RGB", (8064, 6048), (120, 90, 60)), "JPEG", quality=85)
+    prepared = prepare(photo)
+    assert (prepared.width, prepared.height) == (2048, 1536)
+
+
+def test_a_large_transparent_png_is_never_converted_whole(monkeypatch):
+    """A 30-MP palette PNG is 30 MB decoded; one RGBA copy of it would be 120 MB more."""
+    big = Image.new("P", (6000, 5000), 0)
+    big.putpalette([0, 0, 0, 255, 0, 0] + [0] * 762)
+    big.paste(1, (3000, 0, 6000, 5000))
+    data = encode(big, "PNG", transparency=0)
+    converted = []
+    real_convert = Image.Image.convert
+
+    def convert(self, *args, **kwargs):
+        converted.append(self.width * self.height)
+        return real_convert(self, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "convert", convert)
+    result = decoded(prepare(data))
+    # bands of the full-size image, and the image once box-reduced: never the whole at full size
+    assert max(converted) <= 6000 * 5000 // 4 and 0 < min(converted) <= STRIP_PIXELS, converted
+    assert result.mode == "RGBA" and max(result.size) == 2048
+    assert result.getpixel((10, 10))[3] == 0 and close_to(result.getpixel((2000, 10))[:3], RED)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "P", "L", "I;16", "CMYK"])
+def test_reducing_in_bands_equals_reducing_the_whole_image(mode):
+    source = Image.fromarray(noisy(997, 613)).convert("RGB")
+    image = source.convert(mode) if mode != "I;16" else source.convert("L").convert("I;16")
+    target = "RGBA" if mode == "RGBA" else "RGB"
+    whole = _to_mode(image, target).reduce(3)
+    assert _reduce_in_bands(image, 3, target).tobytes() == whole.tobytes()
+
+
+def test_the_decode_memory_lets_large_images_run_one_at_a_time():
+    budget = _MemoryBudget(100)
+    inside, peak = [0], []
+    lock = threading.Lock()
+
+    def work(nbytes: int) -> None:
+        with budget.hold(nbytes):
+            with lock:
+                inside[0] += nbytes
+                peak.append(inside[0])
+            time.sleep(0.02)
+            with lock:
+                inside[0] -= nbytes
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in (60, 60, 60, 30, 500)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(5)
+    assert max(peak) <= 500 and sorted(peak)[-2] <= 90  # 500 is held alone (clamped to the whole)
+    assert budget.free == budget.total == 100

@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
+import io
 import json
-from urllib.parse import parse_qs, parse_qsl
+import random
+from urllib.parse import parse_qs, parse_qsl, quote
 
 import pytest
+from PIL import Image
 
 from juhe import (
     ERROR_CODES,
+    MAX_MODEL_CHARS,
     ContentRejectedError,
     InvalidRequestError,
     JuheError,
     MalformedResponseError,
+    is_http_url,
     parse_size,
 )
 from juhe._images import PreparedImage
-from juhe._request import MAX_PROMPT_CHARS, build_form, check_params, parse_response
+from juhe._request import (
+    MAX_PROMPT_CHARS,
+    build_form,
+    check_params,
+    image_budget,
+    parse_response,
+    prepare_images,
+)
 
 
 def data_image(value: str) -> PreparedImage:
@@ -318,3 +330,69 @@ def test_an_error_code_given_as_a_digit_string_counts():
     with pytest.raises(ContentRejectedError) as info:
         parse_response(body)
     assert info.value.code == 282504
+
+
+# --- the model name ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", ["m" * 65, "m" * 7_000_000, "a\nb", "a\x00b", 42])
+def test_a_long_or_unprintable_model_name_is_refused_before_anything_is_sent(model):
+    with pytest.raises(InvalidRequestError) as info:
+        check_params("p", ["a.png"], model=model)
+    assert info.value.kind == "invalid" and len(str(info.value)) < 300
+
+
+def test_a_model_name_of_64_characters_is_accepted():
+    assert check_params("p", ["a.png"], model="图" * MAX_MODEL_CHARS).model == "图" * 64
+    assert MAX_MODEL_CHARS == 64
+
+
+def test_the_model_name_counts_in_the_body_budget():
+    """A budget that exactly fits the image with model "auto" must shrink for a 64-character model."""
+    image = _noisy_png()
+    key = "k" * 32
+    short = check_params("p", [image], size="512*512", model="auto")
+    long = check_params("p", [image], size="512*512", model="图" * MAX_MODEL_CHARS)
+    [unchanged] = prepare_images(short, max_side=2048, budget=10**7)
+    fixed = 10**7 - image_budget(10**7, short, key)
+    max_body = len(quote(unchanged.value, safe="")) + fixed  # the image just fits with model "auto"
+    assert prepare_images(short, max_side=2048, budget=image_budget(max_body, short, key))[0].passthrough
+    assert len(build_form(key, short, [unchanged])) <= max_body
+    prepared = prepare_images(long, max_side=2048, budget=image_budget(max_body, long, key))
+    assert len(build_form(key, long, prepared)) <= max_body
+
+
+def _noisy_png() -> bytes:
+    out = io.BytesIO()
+    Image.frombytes("RGB", (96, 96), random.Random(1).randbytes(96 * 96 * 3)).save(out, "PNG")
+    return out.getvalue()
+
+
+# --- links ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("https://example.com/a.png?x=1", True),
+        ("HTTP://EXAMPLE.COM/a.png", True),
+        ("http://10.0.0.5/a.png", True),
+        ("ftp://example.com/a.png", False),
+        ("https:///a.png", False),
+        ("http://[::1/a.png", False),
+        ("https://a.test/\x01.png", False),
+        (" https://a.test/a.png", False),
+        ("https://a.test/a b.png", False),
+        ("javascript:alert(1)", False),
+        ("example.com/a.png", False),
+        (b"https://a.test/a.png", False),
+        (None, False),
+    ],
+)
+def test_is_http_url(value, expected):
+    assert is_http_url(value) is expected
+
+
+def test_a_malformed_http_link_is_refused_as_an_image(tmp_path):
+    with pytest.raises(InvalidRequestError, match="not a valid http"):
+        prepare_images(check_params("p", ["http://[::1/a.png"]), max_side=2048, budget=10**6)

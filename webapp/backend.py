@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from juhe import AsyncImageEditClient, EditResult
+from juhe import AsyncImageEditClient, EditResult, is_http_url
 from juhe.simulator import Simulator
 from webapp.settings import AppSettings
 from webapp.store import Record, ResultStore
@@ -105,7 +105,10 @@ class Backend:
     def _live_client(self) -> AsyncImageEditClient:
         with self._lock:
             if self._live is None:
-                self._live = AsyncImageEditClient(settings=self.settings.client)
+                # the connection pool follows the app's concurrency: every slot can be in flight
+                self._live = AsyncImageEditClient(
+                    settings=self.settings.client, max_connections=self.settings.concurrency
+                )
             return self._live
 
     def _offline_client(self) -> AsyncImageEditClient:
@@ -113,7 +116,9 @@ class Backend:
             if self._offline is None:
                 self._simulator = Simulator(latency=self.settings.sim_latency).start()
                 offline = replace(self.settings.client, api_key=OFFLINE_KEY, api_url=self._simulator.url)
-                self._offline = AsyncImageEditClient(settings=offline)
+                self._offline = AsyncImageEditClient(
+                    settings=offline, max_connections=self.settings.concurrency
+                )
             return self._offline
 
     @contextlib.asynccontextmanager
@@ -284,6 +289,6 @@ def _local_image(value: object) -> bytes | Path | None:
             return base64.b64decode(value.partition(",")[2], validate=True)
         except ValueError:
             return None
-    if isinstance(value, str) and not value.lower().startswith(("http://", "https://")):
+    if isinstance(value, str) and not is_http_url(value):
         return Path(value)
     return None

@@ -22,13 +22,12 @@ from gradio.route_utils import get_root_url
 from gradio.utils import get_upload_folder
 from gradio_client.utils import encode_file_path
 
-from juhe import JuheError, parse_size
+from juhe import JuheError, is_http_url, parse_size
 from webapp import snippets
 from webapp.backend import Backend, BusyError, SavedEdit
 from webapp.limits import RateLimiter, client_address
 from webapp.pictures import fit_before, mime_of, pixel_size
 from webapp.settings import AppSettings
-from webapp.snippets import is_http_url
 from webapp.texts import API_DESCRIPTION, TITLES, error_text, say, wants_chinese
 
 HISTORY_KEPT = 60  # results a browser remembers

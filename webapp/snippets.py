@@ -10,10 +10,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import PurePath
 
-
-def is_http_url(value: str) -> bool:
-    """True for an http(s) link, the only kind of link handed to the provider."""
-    return value.strip().lower().startswith(("http://", "https://"))
+from juhe import is_http_url
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,111 @@
+"""The shared transport: which answers are retried and how long it waits, the total deadline, the pool."""
+
+from __future__ import annotations
+
+import email.utils
+import time
+
+import httpx
+import pytest
+
+import juhe._transport
+from juhe import ImageEditClient
+from juhe._transport import (
+    MAX_RETRY_AFTER,
+    RetryTransport,
+    async_http_transport,
+    deadline,
+    http_transport,
+    retry_after,
+)
+
+
+def answer(status: int, **headers: str) -> httpx.Response:
+    return httpx.Response(status, headers=headers)
+
+
+@pytest.fixture
+def transport(monkeypatch) -> RetryTransport:
+    monkeypatch.setattr(juhe._transport, "_backoff", lambda attempt: 0.25 * (attempt + 1))
+    return RetryTransport(httpx.MockTransport(lambda request: answer(200)))
+
+
+@pytest.mark.parametrize(
+    ("response", "wait"),
+    [
+        (answer(429), 0.25),
+        (answer(503), 0.25),
+        (answer(429, **{"Retry-After": "3"}), 3.0),
+        (answer(503, **{"Retry-After": "0"}), 0.0),
+        (answer(503, **{"Retry-After": "3600"}), None),  # asks for more than we wait: give up
+        (answer(429, **{"Retry-After": "soon"}), 0.25),  # unreadable: our own backoff
+        (None, 0.25),  # the connection never opened
+        (answer(502), None),
+        (answer(504), None),
+        (answer(500), None),
+        (answer(200), None),
+    ],
+)
+def test_only_refusals_before_any_work_are_retried(transport, response, wait):
+    assert transport._wait(0, response) == wait
+
+
+def test_retry_after_as_an_http_date(transport):
+    when = email.utils.formatdate(time.time() + 5, usegmt=True)
+    assert 3.5 < retry_after(answer(429, **{"Retry-After": when})) <= 5
+    past = email.utils.formatdate(time.time() - 60, usegmt=True)
+    assert retry_after(answer(429, **{"Retry-After": past})) == 0.0
+
+
+def test_no_more_than_two_retries(transport):
+    assert transport._wait(1, answer(503)) == 0.5
+    assert transport._wait(2, answer(503)) is None
+
+
+def test_no_retry_would_end_after_the_calls_deadline(transport):
+    with deadline(2.0):
+        assert transport._wait(0, answer(503, **{"Retry-After": "1"})) == 1.0
+        assert transport._wait(0, answer(503, **{"Retry-After": "3"})) is None
+    assert MAX_RETRY_AFTER == 10.0
+
+
+def test_a_retry_after_is_waited_before_the_next_try(monkeypatch):
+    waits: list[float] = []
+    monkeypatch.setattr(juhe._transport.time, "sleep", waits.append)
+    answers = [answer(429, **{"Retry-After": "2"}), answer(200)]
+    transport = RetryTransport(httpx.MockTransport(lambda request: answers.pop(0)))
+    with httpx.Client(transport=transport) as client:
+        response = client.post("https://provider.test/edit", content=b"key=k")
+    assert response.status_code == 200 and waits == [2.0] and answers == []
+
+
+def test_the_providers_reason_phrase_is_replaced_by_the_standard_one():
+    def provider(request):
+        return httpx.Response(500, extensions={"reason_phrase": b"key=secret-key-123456"})
+
+    with httpx.Client(transport=RetryTransport(httpx.MockTransport(provider))) as client:
+        assert client.get("https://provider.test/").reason_phrase == "Internal Server Error"
+
+
+def test_a_deadline_that_has_passed_stops_the_next_network_operation():
+    with (
+        deadline(0.0),
+        pytest.raises(httpx.ConnectTimeout),
+        httpx.Client(transport=http_transport()) as client,
+    ):
+        client.get("http://127.0.0.1:9/")  # refused at once if it were tried
+
+
+@pytest.mark.parametrize("build", [http_transport, async_http_transport])
+def test_the_pool_has_the_size_asked_for(build):
+    transport = build(250)
+    assert transport._pool._max_connections == 250
+
+
+def test_a_clients_max_connections_sizes_its_pool_and_cannot_be_ignored():
+    with ImageEditClient(api_key="k" * 20, max_connections=7) as client:
+        assert client._http._transport._wrapped._pool._max_connections == 7
+    with pytest.raises(ValueError, match="max_connections"):
+        ImageEditClient(
+            api_key="k" * 20, transport=httpx.MockTransport(lambda r: answer(200)), max_connections=7
+        )
