@@ -418,11 +418,16 @@ class Handlers:
         return view(share_box=gr.update(value="", visible=False), revoke=gr.update(visible=False))
 
     async def delete_result(
-        self, entry: dict | None, history: list | None, results: list | None, browser_ids: list | None
+        self,
+        confirmed: bool,
+        entry: dict | None,
+        history: list | None,
+        results: list | None,
+        browser_ids: list | None,
     ):
-        """Delete the result on show: its files, its share link and its shown copies. (No entry: the
-        visitor said no when asked to confirm.)"""
-        if not entry:
+        """Delete the result on show, once the visitor confirmed: its files, its share link and its
+        shown copies."""
+        if not confirmed or not entry:
             return view()
         if not entry.get("id"):
             raise user_error(error_text("no_result"))

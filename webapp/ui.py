@@ -127,6 +127,8 @@ def result_panel(sharing: bool) -> dict:
             parts["reuse"] = gr.Button(I18N("continue"), size="sm", elem_id="continue")
             parts["share"] = gr.Button(I18N("share"), size="sm", visible=sharing, elem_id="share")
             parts["delete"] = gr.Button(I18N("delete"), size="sm", variant="stop", elem_id="delete")
+            # carries the visitor's answer to "Delete this result?" (asked in app.js)
+            parts["confirmed"] = gr.Checkbox(False, visible=False)
         with gr.Row():
             parts["share_box"] = gr.Textbox(
                 label=I18N("share_link"),
@@ -274,7 +276,13 @@ def wire(demo: gr.Blocks, settings: AppSettings, handlers: Handlers, form, shown
     shown["revoke"].click(handlers.revoke_share, inputs=state["open_state"], outputs=outputs, **PRIVATE)
     shown["delete"].click(
         handlers.delete_result,
-        inputs=[state["open_state"], state["history_state"], state["results_state"], state["browser_ids"]],
+        inputs=[
+            shown["confirmed"],
+            state["open_state"],
+            state["history_state"],
+            state["results_state"],
+            state["browser_ids"],
+        ],
         outputs=outputs,
         js="(...values) => window.juheConfirmDelete(...values)",
         **PRIVATE,

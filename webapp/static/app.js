@@ -87,11 +87,11 @@ window.juheSizeNote = (size, width, height) => {
   )}</span>`;
 };
 
-// Deleting a result is final: ask first. Cancelling passes no result, and nothing is deleted.
-window.juheConfirmDelete = (entry, ...rest) =>
-  window.confirm(juheSay("删除这张结果? 文件和分享链接都会删除, 无法恢复。", "Delete this result? Its files and share link are deleted for good."))
-    ? [entry, ...rest]
-    : [null, ...rest];
+// Deleting a result is final: ask first; the answer goes to the server as the first value.
+window.juheConfirmDelete = (_confirmed, ...rest) => [
+  window.confirm(juheSay("删除这张结果? 文件和分享链接都会删除, 无法恢复。", "Delete this result? Its files and share link are deleted for good.")),
+  ...rest,
+];
 
 // The browser tab's title follows the language, as the page does.
 window.juheTitle = () => {
