@@ -15,6 +15,7 @@ from pathlib import Path
 from juhe import AsyncImageEditClient, EditResult
 from juhe.simulator import Simulator
 from webapp.settings import AppSettings
+from webapp.spend import SPEND_FILE, DailySpend
 
 OFFLINE_KEY = "offline-preview"
 
@@ -45,6 +46,8 @@ class Backend:
         self._lock = threading.Lock()
         self._slots: asyncio.Semaphore | None = None
         self._waiting = 0
+        live_cap = settings.daily_limit and not self.offline
+        self.spend = DailySpend(self.output_dir / SPEND_FILE, settings.daily_limit) if live_cap else None
 
     def _live_client(self) -> AsyncImageEditClient:
         with self._lock:
@@ -93,6 +96,9 @@ class Backend:
         """Run one edit and save its images; a visitor's own key always goes to the live API."""
         simulated = self.offline and not visitor_key
         client = self._offline_client() if simulated else self._live_client()
+        if self.spend is not None and not visitor_key:  # the server's key: within today's cap
+            self.spend.check()
+            on_stage = self.spend.guard(on_stage)
         async with self.slot():
             result = await client.edit(
                 prompt, images, size, model, api_key=visitor_key or None, on_stage=on_stage

@@ -20,8 +20,10 @@ from PIL import Image
 
 from juhe import JuheError, parse_size
 from webapp.backend import Backend, BusyError, SavedEdit
-from webapp.limits import RateLimiter, client_address
+from webapp.guards import address_key, visitor_address
+from webapp.limits import RateLimiter
 from webapp.settings import AppSettings
+from webapp.spend import DailyLimitError
 from webapp.texts import API_DESCRIPTION, TITLES, error_text, say, wants_chinese
 
 HISTORY_KEPT = 60
@@ -67,16 +69,19 @@ class Handlers:
         """Refuse when this session or this client address is over the per-minute limit."""
         if not self.settings.rate_limit or request is None:
             return
-        address = client_address(
+        address = visitor_address(
             request.client.host if request.client else None,
             request.headers.get("x-forwarded-for"),
             self.settings.trusted_proxies,
+            self.settings.on_space,
         )
-        keys = [f"address:{address}"]
+        # Per address only where the address is the visitor's (behind an untrusted proxy it is the
+        # proxy's, shared by all); calls with neither share one key.
+        keys = [f"address:{address_key(address)}"] if address else []
         session = getattr(request, "session_hash", None)  # MCP calls come without a session
         if session:
             keys.append(f"session:{session}")
-        wait = self.limiter.retry_after(*keys)
+        wait = self.limiter.retry_after(*(keys or ["anonymous"]))
         if wait:
             message = error_text("rate_limit", wait=f"{wait:.0f}", limit=self.settings.rate_limit)
             raise user_error(message, title=TITLES["rate_limit"])
@@ -97,6 +102,10 @@ class Handlers:
             )
         except BusyError:
             raise user_error(error_text("busy"), title=TITLES["busy"]) from None
+        except DailyLimitError as exc:
+            raise user_error(
+                error_text("daily_limit", limit=exc.limit), title=TITLES["daily_limit"]
+            ) from None
         except JuheError as exc:
             raise juhe_error(exc) from None
         cache_dir = get_upload_folder()  # results inside it are served without hashing on the event loop

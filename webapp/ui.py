@@ -5,6 +5,7 @@ Handlers live in `webapp.handlers`; every word shown comes from `webapp.texts`.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,10 +15,12 @@ from starlette.middleware import Middleware
 
 from webapp.backend import Backend
 from webapp.components import checked_image
+from webapp.guards import guard_middleware, install_download_guard, password_check
 from webapp.handlers import Handlers
 from webapp.limits import forwarded_allow_ips
 from webapp.routes import CloseRoutes, RequireBearer
 from webapp.settings import AppSettings
+from webapp.sweep import sweep_lifespan
 from webapp.texts import AUTH_MESSAGE, EXAMPLES, I18N, limits_script
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -165,6 +168,9 @@ def history_panel() -> gr.Gallery:
 
 def build_demo(settings: AppSettings, backend: Backend | None = None) -> gr.Blocks:
     """The whole app: the page for people and the `edit` endpoint for scripts and agents."""
+    install_download_guard()  # no event makes the server fetch a visitor's link
+    for note in settings.notes:
+        logging.getLogger("webapp").warning(note)
     handlers = Handlers(settings, backend or Backend(settings))
     # The title stays a plain string: it is also the MCP server's name.
     with gr.Blocks(title="AI Image Edit · Juhe API") as demo:
@@ -258,7 +264,7 @@ def launch_options(settings: AppSettings) -> dict:
     # uvicorn rewrites the client address from X-Forwarded-For itself; make it trust the same
     # proxies as the rate limit (an explicit FORWARDED_ALLOW_IPS still wins).
     os.environ.setdefault("FORWARDED_ALLOW_IPS", forwarded_allow_ips(settings.trusted_proxies))
-    middleware = [Middleware(CloseRoutes)]
+    middleware = [*guard_middleware(settings), Middleware(CloseRoutes)]
     if settings.mcp_enabled and settings.mcp_token:
         middleware.append(Middleware(RequireBearer, prefix=MCP_PATH, token=settings.mcp_token))
     options = {
@@ -273,11 +279,10 @@ def launch_options(settings: AppSettings) -> dict:
         # text, the visitor's own API key included; the page promises that key is never stored.
         "run_history": False,
         # Gradio's deep-link route would write a session's inputs, that key too, to disk: closed.
-        "app_kwargs": {"middleware": middleware},
+        "app_kwargs": {"middleware": middleware, "lifespan": sweep_lifespan(settings)},
         "mcp_server": settings.mcp_enabled,
     }
     if settings.access_password:
-        password = settings.access_password
-        options["auth"] = lambda _user, given: given == password
+        options["auth"] = password_check(settings.access_password)
         options["auth_message"] = AUTH_MESSAGE
     return options
