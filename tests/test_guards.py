@@ -30,7 +30,7 @@ from webapp.guards import (
     password_check,
     visitor_address,
 )
-from webapp.settings import AppSettings
+from webapp.settings import AppSettings, ConfigError
 
 LINK_REFUSED = "send links as plain strings"
 
@@ -398,3 +398,30 @@ def test_attempts_sent_at_once_are_counted_before_they_finish():
     codes = [r.status_code for r in run(burst())]
     assert codes.count(400) == LOGIN_FAILURES and codes.count(429) == 40 - LOGIN_FAILURES
     assert len(inner.calls) == LOGIN_FAILURES
+
+
+# --- the settings behind the guards ---------------------------------------------------------------
+
+
+def test_a_space_trusts_its_proxy_and_limits_edits_by_default():
+    settings = AppSettings.from_mapping({"SPACE_ID": "me/demo", "JUHE_API_KEY": "k-1"})
+    assert settings.on_space and settings.rate_limit == 10 and settings.notes
+    assert "10.0.0.0/8" in settings.trusted_proxies and "127.0.0.0/8" in settings.trusted_proxies
+    assert visitor_address("10.20.30.40", "203.0.113.9", settings.trusted_proxies, True) == "203.0.113.9"
+    env = {"SPACE_ID": "me/demo", "JUHE_API_KEY": "k-1", "JUHE_RATE_LIMIT": "3"}
+    explicit = AppSettings.from_mapping({**env, "JUHE_TRUSTED_PROXIES": "10.9.9.9"})
+    assert (explicit.rate_limit, explicit.trusted_proxies, explicit.notes) == (3, ("10.9.9.9",), [])
+    offline = AppSettings.from_mapping({"SPACE_ID": "me/demo"})
+    assert offline.rate_limit == 0 and not offline.notes
+    anywhere = AppSettings.from_mapping({"JUHE_API_KEY": "k-1"})
+    assert (anywhere.on_space, anywhere.rate_limit, anywhere.trusted_proxies) == (False, 0, ())
+
+
+def test_the_new_settings_are_read_and_checked():
+    settings = AppSettings.from_mapping({"JUHE_DAILY_LIMIT": "50", "JUHE_CACHE_HOURS": "6"})
+    assert (settings.daily_limit, settings.cache_hours) == (50, 6.0)
+    defaults = AppSettings.from_mapping({})
+    assert (defaults.daily_limit, defaults.cache_hours) == (0, 24.0)
+    for name, value in [("JUHE_DAILY_LIMIT", "-1"), ("JUHE_DAILY_LIMIT", "lots"), ("JUHE_CACHE_HOURS", "x")]:
+        with pytest.raises(ConfigError, match=name):
+            AppSettings.from_mapping({name: value})
