@@ -50,7 +50,11 @@ class RunningApp:
     temp_dir: Path
 
     def client(self, downloads: Path | None = None, **options) -> Client:
-        """A new visitor (one Gradio session); files are downloaded into `downloads` if given."""
+        """A new visitor (one Gradio session); files are downloaded into `downloads` if given.
+
+        gradio_client sends telemetry to huggingface.co unless told not to: tests talk to loopback only.
+        """
+        options.setdefault("analytics_enabled", False)
         return Client(
             self.url, verbose=False, download_files=str(downloads) if downloads else False, **options
         )

@@ -8,6 +8,7 @@ from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 import pytest
+from linkprobe import LinkProbe, routed_through
 
 import juhe._transport
 from juhe import AsyncImageEditClient, ImageEditClient
@@ -22,6 +23,14 @@ def simulator() -> Iterator[Simulator]:
     a unique prompt, never by global counts."""
     with Simulator() as sim:
         yield sim
+
+
+@pytest.fixture
+def probe(monkeypatch: pytest.MonkeyPatch) -> Iterator[LinkProbe]:
+    """A loopback proxy that this process's outbound HTTP goes to (see `linkprobe`)."""
+    probe = routed_through(monkeypatch)
+    yield probe
+    probe.close()
 
 
 @pytest.fixture

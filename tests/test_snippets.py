@@ -3,7 +3,6 @@ against the simulator (curl and the juhe client) and against the app (gradio_cli
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import shutil

@@ -21,6 +21,7 @@ from pathlib import Path
 from juhe import AsyncImageEditClient, EditResult, is_http_url
 from juhe.simulator import Simulator
 from webapp.settings import AppSettings
+from webapp.spend import SPEND_FILE, DailySpend
 from webapp.store import Record, ResultStore
 
 OFFLINE_KEY = "offline-preview"
@@ -92,6 +93,8 @@ class Backend:
         # file work of the store (index load, retention sweeps) runs here, never on the event loop
         self._files = ThreadPoolExecutor(max_workers=1, thread_name_prefix="juhe-store")
         self._files.submit(self._sweep)
+        live_cap = settings.daily_limit and not self.offline
+        self.spend = DailySpend(self.output_dir / SPEND_FILE, settings.daily_limit) if live_cap else None
 
     def _sweep(self) -> None:
         try:
@@ -156,6 +159,9 @@ class Backend:
         the before/after when `keep_before`); a visitor's own key always goes to the live API."""
         simulated = self.offline and not visitor_key
         client = self._offline_client() if simulated else self._live_client()
+        if self.spend is not None and not visitor_key:  # the server's key: within today's cap
+            self.spend.check()
+            on_stage = self.spend.guard(on_stage)
         async with self.slot():
             result = await client.edit(
                 prompt, images, size, model, api_key=visitor_key or None, on_stage=on_stage

@@ -25,9 +25,11 @@ from gradio_client.utils import encode_file_path
 from juhe import JuheError, is_http_url, parse_size
 from webapp import snippets
 from webapp.backend import Backend, BusyError, SavedEdit
-from webapp.limits import RateLimiter, client_address
+from webapp.guards import address_key, visitor_address
+from webapp.limits import RateLimiter
 from webapp.pictures import fit_before, mime_of, pixel_size
 from webapp.settings import AppSettings
+from webapp.spend import DailyLimitError
 from webapp.texts import API_DESCRIPTION, TITLES, error_text, say, wants_chinese
 
 HISTORY_KEPT = 60  # results a browser remembers
@@ -78,6 +80,15 @@ def juhe_error(exc: JuheError) -> gr.Error:
     return user_error(html.escape(str(exc), quote=False), title=title, duration=None)
 
 
+def edit_error(exc: Exception) -> gr.Error:
+    """The toast for an edit that did not happen or failed."""
+    if isinstance(exc, BusyError):
+        return user_error(error_text("busy"), title=TITLES["busy"])
+    if isinstance(exc, DailyLimitError):
+        return user_error(error_text("daily_limit", limit=exc.limit), title=TITLES["daily_limit"])
+    return juhe_error(exc)
+
+
 def md_code(text: str) -> str:
     """Provider text (an order id) shown as Markdown code: nothing in it can close the span or
     become markup."""
@@ -106,16 +117,19 @@ class Handlers:
         """Refuse when this session or this client address is over the per-minute limit."""
         if not self.settings.rate_limit or request is None:
             return
-        address = client_address(
+        address = visitor_address(
             request.client.host if request.client else None,
             request.headers.get("x-forwarded-for"),
             self.settings.trusted_proxies,
+            self.settings.on_space,
         )
-        keys = [f"address:{address}"]
+        # Per address only where the address is the visitor's (behind an untrusted proxy it is the
+        # proxy's, shared by all); calls with neither share one key.
+        keys = [f"address:{address_key(address)}"] if address else []
         session = getattr(request, "session_hash", None)  # MCP calls come without a session
         if session:
             keys.append(f"session:{session}")
-        wait = self.limiter.retry_after(*keys)
+        wait = self.limiter.retry_after(*(keys or ["anonymous"]))
         if wait:
             message = error_text("rate_limit", wait=f"{wait:.0f}", limit=self.settings.rate_limit)
             raise user_error(message, title=TITLES["rate_limit"])
@@ -144,10 +158,8 @@ class Handlers:
         try:
             key = (api_key or "").strip() or None
             saved = await self.backend.edit(prompt, images, size, model, key, keep_before=False)
-        except BusyError:
-            raise user_error(error_text("busy"), title=TITLES["busy"]) from None
-        except JuheError as exc:
-            raise juhe_error(exc) from None
+        except (BusyError, DailyLimitError, JuheError) as exc:
+            raise edit_error(exc) from None
         shown = await self.show(saved)
         result = saved.result
         root = _root_url(request)
@@ -205,15 +217,13 @@ class Handlers:
         except asyncio.CancelledError:  # Cancel: the status is the cancel's own
             self.backend.abandon(pending)
             raise
-        except (BusyError, JuheError) as exc:
+        except (BusyError, DailyLimitError, JuheError) as exc:
             # earlier results stay on show; the status says so only when there are some
             yield view(
                 status=say("failed_kept" if history else "failed", chinese),
                 cancel=gr.update(interactive=False),
             )
-            if isinstance(exc, BusyError):
-                raise user_error(error_text("busy"), title=TITLES["busy"]) from None
-            raise juhe_error(exc) from None
+            raise edit_error(exc) from None
 
         shown = await self.show(saved)
         result = saved.result

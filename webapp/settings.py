@@ -22,6 +22,22 @@ from webapp.store import default_output_dir
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|k|mb|m|gb|g)?\s*$", re.IGNORECASE)
 _UNITS = {None: 1, "b": 1, "k": 1024, "kb": 1024, "m": 1024**2, "mb": 1024**2, "g": 1024**3, "gb": 1024**3}
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+# On a Hugging Face Space (SPACE_ID set) with the server's key: edits per minute per visitor unless
+# JUHE_RATE_LIMIT says otherwise.
+SPACE_RATE_LIMIT = 10
+# On a Space, JUHE_TRUSTED_PROXIES defaults to the private networks: the container is reachable only
+# through the platform's proxy, which connects from such an address and appends the visitor's own
+# address to X-Forwarded-For. Trusting it makes per-address limits per visitor; without it every
+# visitor would share the proxy's address and one could lock all others out.
+SPACE_TRUSTED_PROXIES = (
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "100.64.0.0/10",
+    "127.0.0.0/8",
+    "::1/128",
+    "fc00::/7",
+)
 
 
 class ConfigError(ValueError):
@@ -48,6 +64,10 @@ class AppSettings:
     sharing: bool = True
     public_url: str | None = None
     browser_secret: str | None = field(default=None, repr=False)
+    on_space: bool = False
+    space_rate_default: bool = False
+    daily_limit: int = 0
+    cache_hours: float = 24.0
 
     @property
     def offline(self) -> bool:
@@ -59,6 +79,16 @@ class AppSettings:
         """MCP is served unless turned off, or unless the page is password-locked without a token
         (Gradio's MCP route has no login check)."""
         return self.mcp and (not self.access_password or bool(self.mcp_token))
+
+    @property
+    def notes(self) -> list[str]:
+        """Lines to log at start about defaults chosen for the platform."""
+        if self.space_rate_default:
+            return [
+                f"Hugging Face Space with a server key and no JUHE_RATE_LIMIT: at most {self.rate_limit} "
+                "edits per minute per visitor (set JUHE_RATE_LIMIT to change; 0 turns it off)"
+            ]
+        return []
 
     @classmethod
     def load(
@@ -88,14 +118,18 @@ class AppSettings:
             proxies = tuple(parse_trusted_proxies(_text(env, "JUHE_TRUSTED_PROXIES")))
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
+        on_space = bool(_text(env, "SPACE_ID"))
+        space_rate_default = on_space and client.api_key is not None and not _text(env, "JUHE_RATE_LIMIT")
         return cls(
             client=client,
             output_dir=default_output_dir(_text(env, "JUHE_OUTPUT_DIR") or None),
             concurrency=_integer(env, "JUHE_CONCURRENCY", 16, 1, 1024),
             queue_size=_integer(env, "JUHE_QUEUE_SIZE", 64, 1, 100_000),
             max_upload_bytes=_byte_size(env, "JUHE_MAX_UPLOAD", 20 * 1024 * 1024),
-            rate_limit=_integer(env, "JUHE_RATE_LIMIT", 0, 0, 100_000),
-            trusted_proxies=proxies,
+            rate_limit=_integer(
+                env, "JUHE_RATE_LIMIT", SPACE_RATE_LIMIT if space_rate_default else 0, 0, 100_000
+            ),
+            trusted_proxies=proxies or (SPACE_TRUSTED_PROXIES if on_space else ()),
             access_password=_text(env, "JUHE_ACCESS_PASSWORD") or None,
             sim_latency=_number(env, "JUHE_SIM_LATENCY", 1.5, 0.0, 600.0),
             mcp=_flag(env, "JUHE_MCP", True),
@@ -105,6 +139,10 @@ class AppSettings:
             sharing=_flag(env, "JUHE_SHARING", True),
             public_url=_public_url(env),
             browser_secret=_text(env, "JUHE_BROWSER_SECRET") or None,
+            on_space=on_space,
+            space_rate_default=space_rate_default,
+            daily_limit=_integer(env, "JUHE_DAILY_LIMIT", 0, 0, 1_000_000),
+            cache_hours=_number(env, "JUHE_CACHE_HOURS", 24.0, 0.0, 8760.0),
         )
 
 

@@ -218,6 +218,30 @@ ERRORS = {
         "图{n} (Image {n}) could not be read: the file is empty, corrupt or not an image (JPEG, PNG, "
         "BMP, TIFF, WebP or GIF).",
     ),
+    "file_link": (
+        "本服务器不下载图片链接: 请上传文件; 通过 API 时请把链接作为普通字符串发送 (由服务方下载)",
+        "This server does not download image links: upload the file instead. Through the API, send links "
+        "as plain strings (the provider downloads them).",
+    ),
+    "remote_file": ("本服务器不转发远程文件", "This server does not relay remote files."),
+    "uploads": (
+        "上传太频繁: 每分钟最多 {files} 个文件、共 {size}, 请 {wait} 秒后再试",
+        "Too many uploads from your address: at most {files} files and {size} per minute. "
+        "Try again in {wait} s.",
+    ),
+    "logins": (
+        "登录失败次数太多, 请 {wait} 秒后再试",
+        "Too many failed logins from your address. Try again in {wait} s.",
+    ),
+    "body_size": (
+        "请求太大: 最多 {size}",
+        "The request is too large: at most {size}. Send large images as uploaded files or links.",
+    ),
+    "daily_limit": (
+        "本演示今日 {limit} 次编辑的额度已用完 (UTC 0 点重置); 在「高级」中填入你自己的聚合数据 key 仍可编辑",
+        "The demo's daily quota of {limit} edits is used up (it resets at 00:00 UTC). Your own Juhe key "
+        "still works: paste it under Advanced, or pass api_key.",
+    ),
 }
 TITLES = {
     "error": "错误 · Error",
@@ -227,6 +251,7 @@ TITLES = {
     "order": "图片顺序 · Image order",
     "rate_limit": "限流 · Rate limit",
     "busy": "繁忙 · Busy",
+    "daily_limit": "今日额度 · Daily quota",
 }
 AUTH_MESSAGE = "输入访问密码 (用户名任意) / Enter the access password (any user name)."
 

@@ -6,6 +6,7 @@ behaviour in the browser (keyboard, counters, notes) is `webapp/static/app.js`.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -15,11 +16,13 @@ from starlette.middleware import Middleware
 from juhe import MAX_PROMPT_CHARS
 from webapp.backend import Backend
 from webapp.components import checked_image
+from webapp.guards import guard_middleware, install_download_guard, password_check
 from webapp.handlers import VIEW, Handlers
 from webapp.limits import forwarded_allow_ips
 from webapp.routes import CloseRoutes, RequireBearer
 from webapp.settings import AppSettings
 from webapp.share import SharePages, default_public_url
+from webapp.sweep import sweep_lifespan
 from webapp.texts import AUTH_MESSAGE, EXAMPLES, I18N, limits_script
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -192,6 +195,9 @@ def history_panel() -> gr.Gallery:
 
 def build_demo(settings: AppSettings, backend: Backend | None = None) -> gr.Blocks:
     """The whole app: the page for people and the `edit` endpoint for scripts and agents."""
+    install_download_guard()  # no event makes the server fetch a visitor's link
+    for note in settings.notes:
+        logging.getLogger("webapp").warning(note)
     backend = backend or Backend(settings)
     handlers = Handlers(settings, backend)
     # The title stays a plain string: it is also the MCP server's name (app.js translates the tab).
@@ -325,6 +331,7 @@ def wire(demo: gr.Blocks, settings: AppSettings, handlers: Handlers, form, shown
 def middleware(settings: AppSettings, backend: Backend) -> list[Middleware]:
     """The ASGI middleware in front of Gradio: closed routes, share pages, the MCP token."""
     stack = [
+        *guard_middleware(settings),
         Middleware(CloseRoutes),
         Middleware(
             SharePages,
@@ -356,11 +363,10 @@ def launch_options(settings: AppSettings, backend: Backend) -> dict:
         # text, the visitor's own API key included; the page promises that key is never stored.
         "run_history": False,
         # Gradio's deep-link route would write a session's inputs, that key too, to disk: closed.
-        "app_kwargs": {"middleware": middleware(settings, backend)},
+        "app_kwargs": {"middleware": middleware(settings, backend), "lifespan": sweep_lifespan(settings)},
         "mcp_server": settings.mcp_enabled,
     }
     if settings.access_password:
-        password = settings.access_password
-        options["auth"] = lambda _user, given: given == password
+        options["auth"] = password_check(settings.access_password)
         options["auth_message"] = AUTH_MESSAGE
     return options
