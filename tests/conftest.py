@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 import pytest
+
+# No test reaches beyond this machine: huggingface_hub (under gradio_client) would otherwise look up
+# huggingface.co the first time a Client is made, and Gradio would send analytics.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 from linkprobe import LinkProbe, routed_through
 
 import juhe._transport
@@ -110,3 +116,25 @@ def run_client(request: pytest.FixtureRequest) -> Callable[..., Any]:
 def marker() -> str:
     """A tag that makes one prompt (and so its requests at the simulator) unique."""
     return "t" + uuid.uuid4().hex[:12]
+
+
+# Fixtures that start a real HTTP server on loopback (the simulator, a hostile provider, a link
+# server): a test using one waits on real sockets and real time, so it runs in the full suite only.
+SERVER_FIXTURES = {
+    "simulator",
+    "sim",
+    "shared_sim",
+    "own_sim",
+    "keyed_simulator",
+    "hostile",
+    "links",
+    "probe",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses a loopback server `e2e`, as well as app, browser and subprocess
+    tests (marked in their modules): `-m "not e2e"` is the fast lane of pure tests."""
+    for item in items:
+        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.e2e)

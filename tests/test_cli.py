@@ -372,6 +372,7 @@ def test_batch_lists_local_failures_with_codes(sim, tmp_path, cli):
     assert len(results(tmp_path / "out")[0]) == 1
 
 
+@pytest.mark.e2e  # waits on real time for calls in flight
 def test_batch_stops_starting_calls_after_an_account_error(tmp_path, cli):
     for name in ("a.jpg", "b.jpg", "c.jpg"):
         make_image(tmp_path / "in" / name)

@@ -286,6 +286,7 @@ def test_animation_sends_its_first_frame(client, sim, tmp_path, fmt):
     assert reddish(Image.open(saved[0]).convert("RGB").getpixel((10, 10)))
 
 
+@pytest.mark.e2e  # full-size photos
 def test_huge_tiff_is_scaled_down_within_budget():
     source = Image.new("RGB", (8000, 6000), (20, 160, 60))  # 48 MP: under the 50-MP input bound
     data = encode(source, "TIFF", compression="tiff_deflate")
