@@ -131,8 +131,14 @@ class _AsyncBackend(httpcore.AsyncNetworkBackend):
         await self._backend.sleep(seconds)
 
 
+KEEPALIVE_CONNECTIONS = 32  # idle connections kept open between calls
+
+
 def _limits(max_connections: int) -> httpx.Limits:
-    return httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+    # httpcore checks every idle connection (a select() each) whenever a request starts or ends: past a
+    # few dozen kept alive, a burst spends its time there instead of sending
+    keepalive = min(max_connections, KEEPALIVE_CONNECTIONS)
+    return httpx.Limits(max_connections=max_connections, max_keepalive_connections=keepalive)
 
 
 def http_transport(max_connections: int = DEFAULT_MAX_CONNECTIONS) -> httpx.HTTPTransport:

@@ -9,7 +9,10 @@ import httpx
 
 def is_http_url(value: object) -> bool:
     """True for an absolute http(s) URL with a host, without spaces or control characters."""
-    if not isinstance(value, str) or not value.isprintable() or any(c.isspace() for c in value):
+    # the scheme first: a data URI of megabytes is answered at once, not parsed as a URL
+    if not isinstance(value, str) or not value[:8].lower().startswith(("http://", "https://")):
+        return False
+    if not value.isprintable() or any(c.isspace() for c in value):
         return False
     try:
         url = httpx.URL(value)

@@ -140,11 +140,17 @@ class SimulatorState:
         fault_rate: float = 0.0,
         seed: int | None = None,
         slow_seconds: float = 120.0,
+        render_once: bool = False,
     ) -> None:
         self.latency = latency
         self.keys = keys
         self.fault_rate = fault_rate
         self.slow_seconds = slow_seconds
+        # For load tests: one rendered result per distinct 图1 and size, served to every later request
+        # (without the prompt drawn on it). The real provider renders on its own machines; rendering
+        # here would spend the very CPU a load test measures the app on.
+        self.render_once = render_once
+        self.rendered: dict[tuple[str, str], bytes] = {}
         self.random = random.Random(seed)
         self.queued: collections.deque[str] = collections.deque()
         self.results: collections.OrderedDict[str, bytes | None] = collections.OrderedDict()
@@ -152,6 +158,7 @@ class SimulatorState:
         self.counts: collections.Counter[str] = collections.Counter()
         self.in_flight = 0  # edit calls being answered now, and the most at once
         self.peak_in_flight = 0
+        self.arrivals: collections.deque[float] = collections.deque(maxlen=2000)  # when each edit arrived
         self.lock = threading.Lock()
 
     def next_fault(self, prompt: str) -> str | None:
@@ -210,6 +217,7 @@ class _Handler(BaseHTTPRequestHandler):
                     "counts": dict(state.counts),
                     "requests": list(state.requests),
                     "peak_in_flight": state.peak_in_flight,
+                    "arrivals": list(state.arrivals),
                 }
             return self._json(payload)
         match = re.fullmatch(r"/results/([0-9a-f]+)\.png", path)
@@ -257,6 +265,7 @@ class _Handler(BaseHTTPRequestHandler):
         with state.lock:
             state.in_flight += 1
             state.peak_in_flight = max(state.peak_in_flight, state.in_flight)
+            state.arrivals.append(time.time())
         try:
             self._edit(state, form, len(body), received)
         finally:
@@ -299,6 +308,9 @@ class _Handler(BaseHTTPRequestHandler):
         deadline = received + state.latency
         if fault and self._inject(state, fault, form, size, deadline):
             return
+        once = (hashlib.sha256(form["image1"].encode()).hexdigest(), out_size) if state.render_once else None
+        if once in state.rendered and not fault:
+            return self._answer(state, [state.rendered[once]], form, size, deadline)
         images = []
         for field in ("image1", "image2", "image3"):
             value = form.get(field, "")
@@ -312,17 +324,23 @@ class _Handler(BaseHTTPRequestHandler):
         count = 1
         if fault and fault.startswith("images="):
             count = max(1, min(4, int(fault.split("=", 1)[1])))
-        base = f"http://{self.headers.get('Host', '127.0.0.1')}/results/"
         expired = fault == "expired"
-        links = []
-        for _ in range(count):
-            data = None if expired else render_result(images[0], text[:800], out_size)
-            links.append(
-                {"image": f"{base}{state.store(data)}.png?Expires={int(time.time()) + 86400}&Signature=sim"}
-            )
+        drawn = "" if once else text[:800]
+        results = [None if expired else render_result(images[0], drawn, out_size) for _ in range(count)]
+        if once and not fault:
+            state.rendered[once] = results[0]
+        self._answer(state, results, form, size, deadline)
+
+    def _answer(self, state: SimulatorState, results: list, form: dict, size: int, deadline: float) -> None:
+        """Store the results (None: an expired link) and answer with their links at `deadline`."""
+        base = f"http://{self.headers.get('Host', '127.0.0.1')}/results/"
+        links = [
+            {"image": f"{base}{state.store(data)}.png?Expires={int(time.time()) + 86400}&Signature=sim"}
+            for data in results
+        ]
         order_id = "SIM" + time.strftime("%Y%m%d%H%M%S") + secrets.token_hex(3)
         _wait_until(deadline)
-        self._count("expired" if expired else "ok", form, size)
+        self._count("ok" if all(results) else "expired", form, size)
         self._json({"reason": "成功", "result": {"orderid": order_id, "images": links}, "error_code": 0})
 
     def _inject(self, state: SimulatorState, fault: str, form: dict, size: int, deadline: float) -> bool:
@@ -441,12 +459,14 @@ class Simulator:
             self.state.queued.extend(faults)
 
     def stats(self) -> dict:
-        """Counts by outcome, the recent requests and the most edit calls in flight at once."""
+        """Counts by outcome, the recent requests, the most edit calls in flight at once, and when
+        each edit arrived (epoch seconds)."""
         with self.state.lock:
             return {
                 "counts": dict(self.state.counts),
                 "requests": list(self.state.requests),
                 "peak_in_flight": self.state.peak_in_flight,
+                "arrivals": list(self.state.arrivals),
             }
 
 
@@ -468,6 +488,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=None, help="seed for random faults")
     parser.add_argument("--slow-seconds", type=float, default=120.0, help="how long a 'slow' fault stalls")
     parser.add_argument(
+        "--render-once",
+        action="store_true",
+        help="load tests: render one result per distinct image and size, and serve it again",
+    )
+    parser.add_argument(
         "--keys", default=None, help="comma-separated keys to accept (default: any non-empty)"
     )
     args = parser.parse_args(argv)
@@ -480,6 +505,7 @@ def main(argv: list[str] | None = None) -> None:
         fault_rate=args.fault_rate,
         seed=args.seed,
         slow_seconds=args.slow_seconds,
+        render_once=args.render_once,
     )
     print(f"simulator listening: JUHE_API_URL={sim.url}", flush=True)
     try:

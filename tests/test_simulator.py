@@ -308,3 +308,23 @@ def test_unescaped_plus_in_base64_corrupts_the_image(simulator):
         timeout=10,
     )
     assert answer.json()["error_code"] == 282505
+
+
+def test_render_once_serves_one_rendering_per_image_and_size_and_records_arrivals():
+    """The load-test mode: the second request with the same 图1 and size gets the same bytes."""
+    import httpx
+
+    with Simulator(render_once=True) as sim:
+        links = []
+        for prompt in ("first", "second"):
+            answer = httpx.post(
+                sim.url,
+                data={"key": "k", "text": prompt, "image1": "https://example.com/a.png", "size": "512*512"},
+                timeout=10,
+            ).json()
+            links.append(answer["result"]["images"][0]["image"])
+        first, second = (httpx.get(link, timeout=10).content for link in links)
+        stats = sim.stats()
+    assert first == second and first.startswith(b"\x89PNG")
+    assert links[0] != links[1]
+    assert len(stats["arrivals"]) == 2

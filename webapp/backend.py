@@ -153,10 +153,12 @@ class Backend:
         model: str | None,
         visitor_key: str | None = None,
         on_stage: Callable[[str], None] | None = None,
-        keep_before: bool = True,
+        page: bool = True,
     ) -> SavedEdit:
-        """Run one edit, save its images and register them in the store (with a small copy of 图1 for
-        the before/after when `keep_before`); a visitor's own key always goes to the live API."""
+        """Run one edit, save its images and register them in the store; a visitor's own key always
+        goes to the live API. For the page (`page`) the record, with a small copy of 图1 for the
+        before/after, is made before this returns: the browser keeps its id. For a program it is
+        made in the background, only for the retention of the output folder."""
         simulated = self.offline and not visitor_key
         client = self._offline_client() if simulated else self._live_client()
         if self.spend is not None and not visitor_key:  # the server's key: within today's cap
@@ -171,8 +173,10 @@ class Backend:
             paths = await client.download(result, self.output_dir)
         self._recent.append(result.elapsed_s)
         saved = SavedEdit(result, paths, simulated)
-        image1 = images[0] if images and keep_before else None
-        saved.record = await asyncio.to_thread(self._register, saved, image1)
+        if page:
+            saved.record = await asyncio.to_thread(self._register, saved, images[0] if images else None)
+        else:
+            self._files.submit(self._register, saved, None)
         self._files.submit(self._sweep)
         return saved
 

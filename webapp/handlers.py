@@ -157,7 +157,7 @@ class Handlers:
         self.check_rate(request)
         try:
             key = (api_key or "").strip() or None
-            saved = await self.backend.edit(prompt, images, size, model, key, keep_before=False)
+            saved = await self.backend.edit(prompt, images, size, model, key, page=False)
         except (BusyError, DailyLimitError, JuheError) as exc:
             raise edit_error(exc) from None
         shown = await self.show(saved)

@@ -24,6 +24,7 @@ from webapp.settings import AppSettings
 from webapp.share import SharePages, default_public_url
 from webapp.sweep import sweep_lifespan
 from webapp.texts import AUTH_MESSAGE, EXAMPLES, I18N, limits_script
+from webapp.tuning import install_fast_failed_imports, install_light_sessions
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES_DIR = ROOT / "examples"
@@ -196,6 +197,8 @@ def history_panel() -> gr.Gallery:
 def build_demo(settings: AppSettings, backend: Backend | None = None) -> gr.Blocks:
     """The whole app: the page for people and the `edit` endpoint for scripts and agents."""
     install_download_guard()  # no event makes the server fetch a visitor's link
+    install_light_sessions()  # a new visitor's session costs no render of the whole page
+    install_fast_failed_imports()
     for note in settings.notes:
         logging.getLogger("webapp").warning(note)
     backend = backend or Backend(settings)
