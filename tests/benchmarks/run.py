@@ -18,7 +18,9 @@ run on the same machine at the same time (interleaved; medians of several runs):
 How it measures:
 - The simulator and the apps run as their own processes on loopback (`python -m juhe.simulator`,
   `python app.py` with JUHE_API_KEY/JUHE_API_URL pointing at it). The simulator's latency is the
-  whole time an edit takes there; its decoding and drawing happen within it.
+  whole time an edit takes there; its decoding and drawing happen within it. For the app measures
+  (5, 6, 8) it renders once per distinct image (--render-once): a real provider's rendering does not
+  run on the CPU the app is measured on.
 - Each burst uses 16 new gradio_client sessions, built before the clock starts; a visitor is done
   when predict() returns, its result files downloaded. The clients run with ssl_verify=False: the
   traffic is plain HTTP, and with verification on gradio_client loads the CA bundle again for each
@@ -124,14 +126,12 @@ def base_env() -> dict[str, str]:
     return env
 
 
-def start_simulator(tmp: Path, latency: float, procs: list[Proc]) -> str:
+def start_simulator(tmp: Path, latency: float, procs: list[Proc], render_once: bool = False) -> str:
+    """The simulator as its own process. `render_once` for the app measures: the real provider renders
+    on its own machines, so rendering here must not take the CPU the app is measured on."""
     port = free_port()
-    proc = Proc(
-        f"simulator-{latency:g}s",
-        [sys.executable, "-m", "juhe.simulator", "--port", str(port), "--latency", str(latency)],
-        base_env(),
-        tmp,
-    )
+    command = [sys.executable, "-m", "juhe.simulator", "--port", str(port), "--latency", str(latency)]
+    proc = Proc(f"simulator-{latency:g}s", command + ["--render-once"] * render_once, base_env(), tmp)
     procs.append(proc)
     wait_http(f"http://127.0.0.1:{port}/_sim/stats", proc, 30)
     return f"http://127.0.0.1:{port}/image_edit/edit"
@@ -469,7 +469,7 @@ def main() -> int:
                     )
 
         if only & set("56"):
-            sim_url = start_simulator(tmp, SIM_LATENCY, procs)
+            sim_url = start_simulator(tmp, SIM_LATENCY, procs, render_once=True)
             names = ("app", "bare")
             apps = {name: start_app(name, tmp, sim_url, procs)[:2] for name in names}
             if "5" in only:
@@ -535,7 +535,7 @@ def main() -> int:
 
         if "8" in only:
             print(f"8: one session, {SESSION_CALLS} calls in a row ...", flush=True)
-            sim_url = start_simulator(tmp, 0.5, procs)
+            sim_url = start_simulator(tmp, 0.5, procs, render_once=True)
             proc, url, _ = start_app("app", tmp, sim_url, procs)
             times = session_calls(url, tmp, compliant, SESSION_CALLS)
             proc.stop()
