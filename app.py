@@ -26,6 +26,8 @@ def main() -> None:
     from webapp.ui import build_demo, launch_options  # imports Gradio: after the settings are known good
 
     return_large_buffers()
+    for line in settings.summary():  # for the operator: the page never shows these
+        print(line, flush=True)
     backend = Backend(settings)
     demo = build_demo(settings, backend)
     demo.launch(**launch_options(settings, backend))

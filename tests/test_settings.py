@@ -189,3 +189,14 @@ def test_dotenv_in_the_working_folder_configures_the_app(tmp_path):
             finally:
                 server.terminate()
                 server.wait(timeout=30)
+
+
+def test_the_operator_is_told_the_mode_the_folder_and_the_limits():
+    offline = "\n".join(AppSettings.from_mapping({"JUHE_OUTPUT_DIR": "results"}).summary())
+    assert "offline preview" in offline and "JUHE_API_KEY" in offline
+    assert str(Path("results").resolve()) in offline and "no rate limit" in offline
+    live = "\n".join(AppSettings.from_mapping(EVERY_SETTING | {"JUHE_DAILY_LIMIT": "50"}).summary())
+    assert "live: edits go to http://127.0.0.1:9/image_edit/edit" in live
+    assert "3 edits per minute per visitor" in live and "50 live edits per day" in live
+    assert "4 edits at once, 9 waiting" in live and "uploads up to 5 MiB" in live
+    assert "pw-secret" not in live and "k-123456" not in live

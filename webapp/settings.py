@@ -90,6 +90,39 @@ class AppSettings:
             ]
         return []
 
+    def summary(self) -> list[str]:
+        """What an operator should know at start: the mode, where results go, the limits."""
+        if self.offline:
+            mode = (
+                "offline preview: results are simulated; set JUHE_API_KEY (environment or .env) "
+                "for real edits"
+            )
+        else:
+            mode = f"live: edits go to {self.client.api_url}"
+        mib = self.max_upload_bytes / 1024**2
+        limits = [
+            f"{self.concurrency} edits at once, {self.queue_size} waiting",
+            f"uploads up to {mib:g} MiB",
+            f"{self.rate_limit} edits per minute per visitor" if self.rate_limit else "no rate limit",
+            f"{self.daily_limit} live edits per day" if self.daily_limit else "no daily cap",
+        ]
+        keep = f"kept {self.keep_days:g} days" if self.keep_days else "kept for ever"
+        size = (
+            f"at most {self.output_max_bytes / 1024**3:g} GiB" if self.output_max_bytes else "no size limit"
+        )
+        lines = [
+            f"juhe-image-edit: {mode}",
+            f"results saved in {self.output_dir.resolve()} ({keep}, {size})",
+            "limits: " + ", ".join(limits),
+            "page password: "
+            + ("on" if self.access_password else "off")
+            + "; MCP: "
+            + ("on" if self.mcp_enabled else "off")
+            + "; share links: "
+            + ("on" if self.sharing else "off"),
+        ]
+        return lines
+
     @classmethod
     def load(
         cls, environ: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")
