@@ -1,4 +1,6 @@
-"""Take the README's screenshots: desktop and mobile widths, English and Chinese, after one edit.
+"""Take the README's screenshots: desktop and mobile widths, English and Chinese, after one edit whose
+result has another shape than 图1 (a square photo edited to 3:2), so the before/after shows how 图1 is
+fitted into the result's frame.
 
     python tools/screenshots.py            # writes docs/screenshots/*.png
 
@@ -36,15 +38,22 @@ VIEWS = {"desktop": {"width": 1366, "height": 900}, "mobile": {"width": 390, "he
 OUT = ROOT / "docs" / "screenshots"
 
 
+LOADED = "img => img.complete && img.naturalWidth > 0"
+
+
 def shoot(url: str, locale: str, view: str, browser) -> Path:
-    """One full-page screenshot after editing the cat example."""
+    """One full-page screenshot after editing the square astronaut to a 3:2 result."""
     page = browser.new_page(locale=locale, viewport=VIEWS[view], device_scale_factor=1)
     page.goto(url)
-    page.locator("#image1 input[type=file]").set_input_files(str(ROOT / "examples" / "cat.jpg"))
-    page.locator("#prompt textarea").fill("将图中的小猫换成小狗 / replace the cat with a dog")
+    page.locator("#image1 input[type=file]").set_input_files(str(ROOT / "examples" / "astronaut.jpg"))
+    page.locator("#prompt textarea").fill("把背景换成火星表面, 人物保持不变 / put her on the surface of Mars")
+    page.locator("#size input").click()
+    page.locator("#size [data-testid=dropdown-option]", has_text="3:2").click()
     page.locator("button#run").click()
-    page.locator("#status", has_text="SIM").wait_for(timeout=30_000)
-    page.wait_for_timeout(500)
+    page.locator("#status code").wait_for(timeout=30_000)
+    for image in page.locator("#result img, #compare img").all():
+        page.wait_for_function(LOADED, arg=image.element_handle(), timeout=30_000)
+    page.wait_for_timeout(800)
     path = OUT / f"{view}-{locale}.png"
     page.screenshot(path=str(path), full_page=True)
     page.close()

@@ -11,15 +11,16 @@ from juhe import MAX_PROMPT_CHARS, MAX_SIDE, MIN_SIDE
 
 EN = {
     "title": "# AI Image Edit · Juhe API 1985",
-    "subtitle": "Drop in one to three images, say what to change, and get the edited image back. "
-    "Name the images 图1 / 图2 / 图3 (image 1/2/3) when you use more than one.",
+    "subtitle": "Drop in one to three images (图1 is the one to edit; 图2 and 图3 are optional), say what "
+    "to change, and get the edited image back. Name the images 图1 / 图2 / 图3 (image 1/2/3) when you "
+    "use more than one.",
     "offline_banner": "**Preview** — results are simulated: each one is your 图1 marked *SIMULATED*. "
     "Paste your own Juhe key under *Advanced* for real edits.",
     "live_banner": "**Live** — edits are made by the Juhe image-edit API. Results are saved on the "
     "server as soon as they arrive.",
     "image1": "图1",
-    "image2": "图2 (optional)",
-    "image3": "图3 (optional)",
+    "image2": "图2",
+    "image3": "图3",
     "prompt": "Instruction",
     "prompt_placeholder": "e.g. 把图中的小猫换成小狗 / Replace the cat with a dog. "
     "With several images, refer to them as 图1, 图2, 图3. Ctrl+Enter runs the edit.",
@@ -69,14 +70,14 @@ EN = {
 
 ZH = {
     "title": "# AI 图像编辑 · 聚合数据接口 1985",
-    "subtitle": "上传 1 到 3 张图片, 写下想要的修改, 即可得到编辑后的图片。使用多张图片时, "
-    "请在描述中用 图1 / 图2 / 图3 指代它们。",
+    "subtitle": "上传 1 到 3 张图片 (图1 是要编辑的图片, 图2、图3 可选), 写下想要的修改, 即可得到编辑后的"
+    "图片。使用多张图片时, 请在描述中用 图1 / 图2 / 图3 指代它们。",
     "offline_banner": "**预览模式** —— 结果为模拟生成: 每个结果都是你的图1加上 *SIMULATED* 标记。"
     "在 *高级* 中填入你自己的聚合数据 key 即可真实编辑。",
     "live_banner": "**在线** —— 编辑由聚合数据 AI 图像编辑接口完成。结果一返回就保存在服务器上。",
     "image1": "图1",
-    "image2": "图2 (可选)",
-    "image3": "图3 (可选)",
+    "image2": "图2",
+    "image3": "图3",
     "prompt": "编辑描述",
     "prompt_placeholder": "例如: 把图中的小猫换成小狗。多张图片时请用 图1、图2、图3 指代。"
     "Ctrl+Enter 开始编辑。",
