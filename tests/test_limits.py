@@ -102,3 +102,17 @@ def test_trusted_proxies_are_checked_when_read():
 def test_uvicorn_is_told_the_same_proxies():
     assert forwarded_allow_ips([]) == ""
     assert forwarded_allow_ips(["10.0.0.1", "10.1.2.3/8", "::1"]) == "10.0.0.1/32,10.0.0.0/8,::1/128"
+
+
+def test_the_page_script_gets_limits_and_words_from_python_safely():
+    """app.js types no figure or word: both come from juhe and texts.py, and no text can end the
+    <script> they are written into."""
+    import json
+
+    from webapp.texts import PAGE_SCRIPT_TEXTS, page_script
+
+    script = page_script()
+    assert script.startswith("<script>window.JUHE = ") and script.count("</script>") == 1
+    payload = json.loads(script.removeprefix("<script>window.JUHE = ").split("; window.JUHE_LIMITS")[0])
+    assert payload["limits"] == {"promptChars": 800, "minSide": 512, "maxSide": 2048}
+    assert set(payload["texts"]) == set(PAGE_SCRIPT_TEXTS)

@@ -263,10 +263,38 @@ def error_text(key: str, **values: object) -> str:
     return f"{zh.format(**values)} / {en.format(**values)}"
 
 
-def limits_script() -> str:
-    """The limits the page's JavaScript needs, as a `<script>` defining `window.JUHE_LIMITS`."""
+# Words the page's own JavaScript shows (webapp/static/app.js): (Chinese, English); {n}, {min}, {max},
+# {size} and {name} are filled in there.
+PAGE_SCRIPT_TEXTS = {
+    "cut_off": (" · 超出部分会被截断", " · the rest will be cut off"),
+    "name_images": (
+        " · 多图编辑请用 图1、图2、图3 指代图片",
+        " · with several images, name them 图1, 图2, 图3",
+    ),
+    "link_note": ("🔗 图{n}使用高级选项中的链接", "🔗 图{n} uses the link from Advanced"),
+    "size_note": (
+        "宽和高必须是 {min} 到 {max} 之间的整数; 修正之前不会发送编辑。",
+        "Width and height must be whole numbers from {min} to {max}; nothing is sent until this is fixed.",
+    ),
+    "confirm_delete": (
+        "删除这张结果? 文件和分享链接都会删除, 无法恢复。",
+        "Delete this result? Its files and share link are deleted for good.",
+    ),
+    "tab_title": ("AI 图像编辑 · 聚合数据接口 1985", "AI Image Edit · Juhe API 1985"),
+    # Gradio's own upload refusals, written in English by its page: said in Chinese too
+    "too_large": ("文件超过允许的最大大小 {size}: {name}", ""),
+    "bad_type": ("文件类型无效: {name}; 只接受图片", ""),
+}
+
+
+def page_script() -> str:
+    """What the page's JavaScript needs from here, as a `<script>`: `window.JUHE_LIMITS` (from juhe)
+    and `window.JUHE_TEXTS` (the words above), so no figure or word is typed twice."""
     limits = {"promptChars": MAX_PROMPT_CHARS, "minSide": MIN_SIDE, "maxSide": MAX_SIDE}
-    return f"<script>window.JUHE_LIMITS = {json.dumps(limits)};</script>"
+    texts = {key: {"zh": zh, "en": en} for key, (zh, en) in PAGE_SCRIPT_TEXTS.items()}
+    # json.dumps escapes no "<": written into a <script>, "</script>" in a text would end it early
+    payload = json.dumps({"limits": limits, "texts": texts}, ensure_ascii=False).replace("<", "\\u003c")
+    return f"<script>window.JUHE = {payload}; window.JUHE_LIMITS = window.JUHE.limits;</script>"
 
 
 # The public `edit` endpoint's description: the API page and the MCP tool read it. Gradio keeps only

@@ -23,7 +23,7 @@ from webapp.routes import CloseRoutes, RequireBearer
 from webapp.settings import AppSettings
 from webapp.share import SharePages, default_public_url
 from webapp.sweep import sweep_lifespan
-from webapp.texts import AUTH_MESSAGE, EXAMPLES, I18N, limits_script
+from webapp.texts import AUTH_MESSAGE, EXAMPLES, I18N, page_script
 from webapp.tuning import install_fast_failed_imports, install_light_sessions
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -357,7 +357,7 @@ def launch_options(settings: AppSettings, backend: Backend) -> dict:
     options = {
         "i18n": I18N,
         "css_paths": [STATIC / "app.css"],
-        "head": limits_script() + f"<script>{(STATIC / 'app.js').read_text(encoding='utf-8')}</script>",
+        "head": page_script() + f"<script>{(STATIC / 'app.js').read_text(encoding='utf-8')}</script>",
         "theme": gr.themes.Soft(primary_hue="orange", secondary_hue="amber"),
         "max_file_size": settings.max_upload_bytes,
         "max_threads": max(40, settings.concurrency + 8),

@@ -1,9 +1,13 @@
-// The page's own behaviour in the browser. `window.JUHE_LIMITS` is defined just before this file,
-// from the limits in the `juhe` package, so no figure is typed twice. Loaded in the head, so the
-// listeners are in place before Gradio renders the page.
+// The page's own behaviour in the browser. `window.JUHE` is defined just before this file by
+// webapp/texts.py: the limits (from the `juhe` package) and every word shown here, so no figure or
+// word is typed twice. Loaded in the head, so the listeners are in place before Gradio renders.
 
 const juheChinese = () => (navigator.language || "").toLowerCase().startsWith("zh");
-const juheSay = (zh, en) => (juheChinese() ? zh : en);
+const juheFill = (text, values) => text.replace(/\{(\w+)\}/g, (_, key) => String(values?.[key] ?? ""));
+const juheSay = (key, values) => {
+  const { zh, en } = window.JUHE.texts[key];
+  return juheFill(juheChinese() ? zh : en, values);
+};
 const juheEscape = (text) =>
   String(text).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 
@@ -61,16 +65,16 @@ window.juheCount = (text, a, b, c) => {
   const images = [a, b, c].filter(Boolean).length;
   const named = /图\s*[123一二三]|(image|picture|photo|pic|img)\s*#?\s*[123]/i.test(text || "");
   let out = `<span class="${n > limit ? "over" : ""}">${n} / ${limit}</span>`;
-  if (n > limit) out += juheSay(" · 超出部分会被截断", " · the rest will be cut off");
+  if (n > limit) out += juheSay("cut_off");
   if (images >= 2 && !named && n > 0)
-    out += juheSay(" · 多图编辑请用 图1、图2、图3 指代图片", " · with several images, name them 图1, 图2, 图3");
+    out += juheSay("name_images");
   return out;
 };
 
 // Beside the slots: which of them use a link typed under Advanced (a link wins over an upload).
 window.juheLinkNote = (...links) =>
   links
-    .map((link, i) => ((link || "").trim() ? juheSay(`🔗 图${i + 1}使用高级选项中的链接`, `🔗 图${i + 1} uses the link from Advanced`) : ""))
+    .map((link, i) => ((link || "").trim() ? juheSay("link_note", { n: i + 1 }) : ""))
     .filter(Boolean)
     .map((line) => `<div>${juheEscape(line)}</div>`)
     .join("");
@@ -81,28 +85,25 @@ window.juheSizeNote = (size, width, height) => {
   const { minSide, maxSide } = window.JUHE_LIMITS;
   const bad = [width, height].some((v) => v === null || v === "" || !Number.isInteger(Number(v)) || v < minSide || v > maxSide);
   if (!bad) return "";
-  return `<span class="bad">${juheSay(
-    `宽和高必须是 ${minSide} 到 ${maxSide} 之间的整数; 修正之前不会发送编辑。`,
-    `Width and height must be whole numbers from ${minSide} to ${maxSide}; nothing is sent until this is fixed.`,
-  )}</span>`;
+  return `<span class="bad">${juheEscape(juheSay("size_note", { min: minSide, max: maxSide }))}</span>`;
 };
 
 // Deleting a result is final: ask first; the answer goes to the server as the first value.
 window.juheConfirmDelete = (_confirmed, ...rest) => [
-  window.confirm(juheSay("删除这张结果? 文件和分享链接都会删除, 无法恢复。", "Delete this result? Its files and share link are deleted for good.")),
+  window.confirm(juheSay("confirm_delete")),
   ...rest,
 ];
 
 // The browser tab's title follows the language, as the page does.
 window.juheTitle = () => {
-  document.title = juheSay("AI 图像编辑 · 聚合数据接口 1985", "AI Image Edit · Juhe API 1985");
+  document.title = juheSay("tab_title");
 };
 
 // Gradio's own upload refusals are written in English in the browser. Say them in both languages,
 // as the app's own messages are ("中文 / English").
 const juheUploadMessages = [
-  [/^File\(s\) exceed the maximum allowed size of (.+?): (.*)$/, (m) => `文件超过允许的最大大小 ${m[1]}: ${m[2]}`],
-  [/^Invalid file type: (.*?)\. Only image\/\* allowed\.$/, (m) => `文件类型无效: ${m[1]}; 只接受图片`],
+  [/^File\(s\) exceed the maximum allowed size of (.+?): (.*)$/, (m) => juheFill(window.JUHE.texts.too_large.zh, { size: m[1], name: m[2] })],
+  [/^Invalid file type: (.*?)\. Only image\/\* allowed\.$/, (m) => juheFill(window.JUHE.texts.bad_type.zh, { name: m[1] })],
 ];
 const juheTranslateToasts = (root) => {
   for (const node of root.querySelectorAll?.('[data-testid="toast-text"]:not([data-juhe])') ?? []) {
