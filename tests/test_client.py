@@ -14,8 +14,6 @@ import pytest
 from PIL import Image
 
 import juhe._client
-from juhe._metadata import png_chunks
-from juhe._provenance import read_provenance
 from juhe import (
     DEFAULT_API_URL,
     ERROR_CODES,
@@ -32,6 +30,8 @@ from juhe import (
     Settings,
     TransportError,
 )
+from juhe._metadata import png_chunks
+from juhe._provenance import read_provenance
 
 pytestmark = pytest.mark.usefixtures("clean_env")
 
