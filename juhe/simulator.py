@@ -116,7 +116,8 @@ def anysize(fault: str | None, asked: str) -> str:
     1024*1024 (896*1152 when that was asked), so a client must cope with another size."""
     if fault and (match := re.fullmatch(r"anysize(?:=(\d+)x(\d+))?", fault)):
         if match.group(1):
-            return f"{int(match.group(1))}*{int(match.group(2))}"
+            width, height = (max(16, min(4096, int(side))) for side in match.groups())
+            return f"{width}*{height}"
         return "896*1152" if asked == "1024*1024" else "1024*1024"
     return asked
 
