@@ -24,7 +24,7 @@ from PIL import Image
 from ._exceptions import invalid
 from ._heic import heif_size, sniff_heif
 from ._images import ImageInput, PreparedImage, open_image, pixel_work, read_input
-from ._metadata import strip_metadata
+from ._metadata import png_chunks, strip_metadata
 from ._models import EditResult
 from ._provenance import build_provenance, read_provenance, sha256_hex, write_provenance
 from ._region import (
@@ -87,6 +87,13 @@ def _layout(source: bytes | Image.Image) -> tuple[tuple[int, int], str | None]:
     if sniff_heif(source) == "HEIF":
         return heif_size(source), "HEIF"
     image = open_image(source)
+    if image.format == "PNG":
+        # Pillow decodes a whole PNG to look for an eXIf chunk after its pixels: look first
+        try:
+            if not any(kind == b"eXIf" for kind, _, _ in png_chunks(source)):
+                return image.size, "PNG"
+        except ValueError:
+            pass
     return upright_size(image), image.format
 
 
@@ -238,9 +245,9 @@ def _label(data: bytes, record: dict) -> tuple[bytes, bool]:
         return data, False
 
 
-def _size_of(data: bytes) -> tuple[int, int]:
+def _stored_size(data: bytes) -> tuple[int, int]:
     with Image.open(io.BytesIO(data)) as image:
-        return upright_size(image)
+        return image.size
 
 
 def finish_image(
@@ -292,7 +299,7 @@ def finish_image(
         "upstream": upstream,
     }
     try:
-        finished.size = _size_of(finished.data)
+        finished.size = job.target if finished.kind != "provider" else _stored_size(finished.data)
         record = build_provenance(produce_id=base, **record_args)
         record["result"] = finished.kind
         record["endpoint"] = endpoint

@@ -45,7 +45,7 @@ class EditParams:
     size: str  # "W*H" or "" for keep-aspect
     model: str
     warnings: tuple[str, ...] = field(default=())
-    original: bool = False  # size="original": the result is brought to 图1's exact size
+    original: bool = False  # size="original" or a mask: the saved result has 图1's exact size
     mask: ImageInput | None = None  # a region edit: only the painted part of 图1 changes
     mask_lenient: bool = False  # scale a mask of another size to 图1 instead of refusing it
 
