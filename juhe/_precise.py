@@ -53,6 +53,7 @@ PROVIDER_NAME = "juhe.cn image_edit (1985)"  # the label's `provider`; its `endp
 PROVIDER_SUFFIX = "_provider"  # the provider's own image, kept beside a stitched or resized one
 PHOTO_FORMATS = frozenset({"JPEG", "MPO", "HEIF"})
 LABELLED_FORMATS = frozenset({"PNG", "JPEG"})
+ORIENTATION_TAG = 0x0112
 
 
 @dataclass(frozen=True)
@@ -87,14 +88,22 @@ def _layout(source: bytes | Image.Image) -> tuple[tuple[int, int], str | None]:
     if sniff_heif(source) == "HEIF":
         return heif_size(source), "HEIF"
     image = open_image(source)
-    if image.format == "PNG":
-        # Pillow decodes a whole PNG to look for an eXIf chunk after its pixels: look first
-        try:
-            if not any(kind == b"eXIf" for kind, _, _ in png_chunks(source)):
-                return image.size, "PNG"
-        except ValueError:
-            pass
+    if image.format == "PNG":  # Pillow would decode a whole PNG to find an eXIf chunk after its pixels
+        return _png_upright_size(source, image.size), "PNG"
     return upright_size(image), image.format
+
+
+def _png_upright_size(data: bytes, size: tuple[int, int]) -> tuple[int, int]:
+    """A PNG's size once its eXIf orientation (if any) is applied, read from its chunks."""
+    try:
+        payloads = [data[start + 8 : end - 4] for kind, start, end in png_chunks(data) if kind == b"eXIf"]
+        exif = Image.Exif()
+        if payloads:
+            exif.load(payloads[0])
+        orientation = int(exif.get(ORIENTATION_TAG, 1) or 1)
+    except Exception:  # a broken eXIf chunk must not stop the edit; the pixels stay as stored
+        orientation = 1
+    return (size[1], size[0]) if orientation in (5, 6, 7, 8) else size
 
 
 def plan_edit(params: EditParams) -> tuple[EditParams, LocalJob]:

@@ -473,3 +473,14 @@ def test_jpeg_segments_of_a_labelled_result_are_in_order(run_client, simulator, 
     )
     markers = [m for m, _, _ in jpeg_segments(path.read_bytes())]
     assert markers[0] == 0xD8 and markers[-1] == 0xD9 and 0xE1 in markers[: markers.index(0xDA)]
+
+
+def test_a_png_with_an_exif_orientation_comes_back_upright_size(run_client, simulator, tmp_path):
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    source = encode(photo(600, 400, seed=32), "PNG", exif=exif.tobytes())  # stored 600x400, upright 400x600
+    result, [path] = run_client(
+        edit_and_download(tmp_path, prompt("turned"), [source], size="original"), **options(simulator)
+    )
+    assert result.output_size == "400*600" and result.size == nearest_size(400, 600)
+    assert Image.open(path).size == (400, 600)
