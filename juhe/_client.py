@@ -358,7 +358,7 @@ class ImageEditClient(_BaseClient):
         provider's copies, which the sidecar lists). A link that fails is named in
         `result.warnings` and the others are still saved; `DownloadError` only when none could be.
         """
-        saver = ResultSaver(result, directory, stem, endpoint_name(self.api_url))
+        saver = ResultSaver(result, directory, stem, endpoint_name(self.api_url), self._secrets(None))
         for index, url in enumerate(result.image_urls, start=1):
             try:
                 _, data, fmt = self.fetch(result, url)
@@ -498,7 +498,7 @@ class AsyncImageEditClient(_BaseClient):
         provider's copies, which the sidecar lists). A link that fails is named in
         `result.warnings` and the others are still saved; `DownloadError` only when none could be.
         """
-        saver = ResultSaver(result, directory, stem, endpoint_name(self.api_url))
+        saver = ResultSaver(result, directory, stem, endpoint_name(self.api_url), self._secrets(None))
 
         async def save(index: int, url: str) -> None:
             try:

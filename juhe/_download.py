@@ -11,6 +11,7 @@ import logging
 import os
 import tempfile
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 from PIL import Image
@@ -113,23 +114,30 @@ class ResultSaver:
     it as `<name>_provider.<ext>`), and labelled (GB 45438-2025). A link that failed is named in a
     warning on `result.warnings` while the others are still saved; only when none could be saved
     is an error raised. The sidecar is written last and never costs a saved image: if it cannot be
-    written, that is a warning too. `endpoint` is the API address the label records.
+    written, that is a warning too. `endpoint` is the API address the label records; a provider's
+    own label holding one of `secrets` (the keys) is not copied into ours.
     """
 
     def __init__(
-        self, result: EditResult, directory: str | os.PathLike, stem: str | None = None, endpoint: str = ""
+        self,
+        result: EditResult,
+        directory: str | os.PathLike,
+        stem: str | None = None,
+        endpoint: str = "",
+        secrets: Sequence[str | None] = (),
     ) -> None:
         self.result = result
         self.folder = Path(directory)
         self.stem = safe_stem(stem or result.order_id)
         self.endpoint = endpoint
+        self.secrets = tuple(secrets)
         self.saved: dict[int, Path] = {}
         self.described: dict[int, dict] = {}
         self.failures: list[DownloadError] = []
 
     def save(self, index: int, data: bytes, fmt: str) -> Path:
         """Finish and write image number `index` (from 1) of the result under a fresh name."""
-        finished = finish_image(self.result, index, data, fmt, endpoint=self.endpoint)
+        finished = finish_image(self.result, index, data, fmt, endpoint=self.endpoint, secrets=self.secrets)
         self.result.warnings.extend(finished.warnings)
         self.folder.mkdir(parents=True, exist_ok=True)
         name = self.stem if len(self.result.image_urls) == 1 else f"{self.stem}_{index}"

@@ -16,17 +16,19 @@ cannot be done, the provider's image is saved as the result and a warning says w
 from __future__ import annotations
 
 import io
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
 from PIL import Image
 
-from ._exceptions import invalid
+from ._exceptions import invalid, scrub_text
 from ._heic import heif_size, sniff_heif
 from ._images import ImageInput, PreparedImage, open_image, pixel_work, read_input
 from ._metadata import png_chunks, strip_metadata
 from ._models import EditResult
-from ._provenance import build_provenance, read_provenance, sha256_hex, write_provenance
+from ._provenance import MAX_ID_CHARS, build_provenance, read_provenance, sha256_hex, write_provenance
 from ._region import (
     UNTOUCHED_DISTANCE,
     RegionPlan,
@@ -54,6 +56,9 @@ PROVIDER_SUFFIX = "_provider"  # the provider's own image, kept beside a stitche
 PHOTO_FORMATS = frozenset({"JPEG", "MPO", "HEIF"})
 LABELLED_FORMATS = frozenset({"PNG", "JPEG"})
 ORIENTATION_TAG = 0x0112
+# What a producer field of the standard holds (printable ASCII without space, quote or backslash),
+# at most MAX_ID_CHARS: a provider's label is copied only when it keeps to that.
+_LABEL_VALUE = re.compile(rf"[!#-\[\]-~]{{0,{MAX_ID_CHARS}}}")
 
 
 @dataclass(frozen=True)
@@ -259,21 +264,38 @@ def _stored_size(data: bytes) -> tuple[int, int]:
         return image.size
 
 
+def _upstream(data: bytes, secrets: Sequence[str | None]) -> dict | None:
+    """The provider's own label, when its producer fields are what the standard allows (short
+    printable ASCII) and hold no key: they are copied into ours."""
+    try:
+        label = (read_provenance(data) or {}).get("AIGC") or {}
+    except Exception:  # a label we cannot read is the provider's business, not a lost result
+        return None
+    values = [label.get(name, "") for name in ("ContentProducer", "ProduceID", "ReservedCode1")]
+    if not values[0] or not all(_LABEL_VALUE.fullmatch(v) and scrub_text(v, *secrets) == v for v in values):
+        return None
+    return {"AIGC": label}
+
+
 def finish_image(
-    result: EditResult, index: int, data: bytes, fmt: str, *, endpoint: str = ""
+    result: EditResult,
+    index: int,
+    data: bytes,
+    fmt: str,
+    *,
+    endpoint: str = "",
+    secrets: Sequence[str | None] = (),
 ) -> FinishedImage:
     """Make result image number `index` (from 1) ready to save; never raises.
 
     `data` is a whole image as checked after download, `fmt` its format; `endpoint` is recorded
-    in the label (a simulator's shows as such). The label's ProduceID is the order id (with `-N`
-    when the order has several images, and `-provider` on the provider's own copy).
+    in the label (a simulator's shows as such); a provider's label holding one of `secrets` is
+    not copied. The label's ProduceID is the order id (with `-N` when the order has several
+    images, and `-provider` on the provider's own copy).
     """
     job: LocalJob = result._job or LocalJob()
     warnings: list[str] = []
-    try:
-        upstream = read_provenance(data)
-    except Exception:  # a label we cannot read is the provider's business, not a lost result
-        upstream = None
+    upstream = _upstream(data, secrets)
     try:
         clean, clean_fmt, removed = _clean(data, fmt)
     except Exception as exc:

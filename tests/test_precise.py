@@ -484,3 +484,20 @@ def test_a_png_with_an_exif_orientation_comes_back_upright_size(run_client, simu
     )
     assert result.output_size == "400*600" and result.size == nearest_size(400, 600)
     assert Image.open(path).size == (400, 600)
+
+
+@pytest.mark.parametrize("produce_id", [KEY, "x" * 5000], ids=["echoes-the-key", "oversized"])
+def test_a_providers_label_is_copied_only_when_it_is_clean(run_client, tmp_path, produce_id):
+    upstream = build_provenance(
+        provider="x", order_id="UP2", model="m", prompt="p", size="", inputs_sha256=[], producer="juhe.cn"
+    )
+    upstream["AIGC"]["ProduceID"] = produce_id  # what a hostile provider's own file might hold
+    answer = write_provenance(encode(photo(512, 512, seed=33), "PNG"), upstream)
+    provider = Provider(ok("JH14"), httpx.Response(200, content=answer))
+
+    _, [path] = run_client(edit_and_download(tmp_path, "p", [encode(photo(64, 64), "PNG")]), api_key=KEY,
+                           transport=provider.transport)  # fmt: skip
+
+    label = read_provenance(path)
+    assert label["AIGC"]["ContentProducer"] == "juhe-image-edit" and label["AIGC"]["ProduceID"] == "JH14"
+    assert KEY.encode() not in path.read_bytes()
