@@ -30,6 +30,7 @@ from ._metadata import png_chunks, strip_metadata
 from ._models import EditResult
 from ._provenance import MAX_ID_CHARS, build_provenance, read_provenance, sha256_hex, write_provenance
 from ._region import (
+    PNG_COMPRESS_LEVEL,
     UNTOUCHED_DISTANCE,
     RegionPlan,
     crop_image,
@@ -50,7 +51,6 @@ RESIZE_BYTES_PER_PIXEL = 8  # the resized result as RGBA, and its encoding
 # A result brought to a photo's size is saved as JPEG at this quality (a 12-MP PNG would be 17 MB
 # and take 0.7 s to write, for pixels that were upscaled from about 1 MP anyway).
 RESIZED_JPEG_QUALITY = 95
-PNG_COMPRESS_LEVEL = 1
 PROVIDER_NAME = "juhe.cn image_edit (1985)"  # the label's `provider`; its `endpoint` says where
 PROVIDER_SUFFIX = "_provider"  # the provider's own image, kept beside a stitched or resized one
 PHOTO_FORMATS = frozenset({"JPEG", "MPO", "HEIF"})

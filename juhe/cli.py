@@ -186,7 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MASK",
         help="a region edit: an image the size of 图1, white or opaque where it may change",
     )
-    edit.add_argument("--json", action="store_true", help="print one JSON object: order id, paths, links")
+    edit.add_argument(
+        "--json", action="store_true", help="print one JSON object: order id, paths, provider's images, links"
+    )
     edit.set_defaults(handler=run_edit, command_parser=edit)
 
     batch = commands.add_parser(
