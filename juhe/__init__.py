@@ -4,6 +4,9 @@ from juhe import ImageEditClient
 with ImageEditClient() as client:               # JUHE_API_KEY from the environment or .env
     result = client.edit("把图中的小猫换成小狗", ["cat.jpg"])
     paths = client.download(result, "outputs")  # links expire after 24 hours
+
+    result = client.edit("把天空换成晚霞", ["photo.jpg"], mask="mask.png")  # only the painted part changes
+    result = client.edit("转成油画风格", ["IMG_0001.HEIC"], size="original")  # at 图1's exact size
 """
 
 from ._client import AsyncImageEditClient, ImageEditClient
@@ -27,7 +30,16 @@ from ._exceptions import (
     error_for_code,
 )
 from ._models import EditResult
-from ._request import MAX_IMAGES, MAX_MODEL_CHARS, MAX_PROMPT_CHARS, MAX_SIDE, MIN_SIDE, parse_size
+from ._provenance import read_provenance
+from ._request import (
+    MAX_IMAGES,
+    MAX_MODEL_CHARS,
+    MAX_PROMPT_CHARS,
+    MAX_SIDE,
+    MIN_SIDE,
+    ORIGINAL_SIZE,
+    parse_size,
+)
 from ._urls import is_http_url
 from ._version import __version__
 
@@ -39,6 +51,7 @@ __all__ = [
     "MAX_PROMPT_CHARS",
     "MAX_SIDE",
     "MIN_SIDE",
+    "ORIGINAL_SIZE",
     "AsyncImageEditClient",
     "AuthenticationError",
     "ConfigError",
@@ -61,4 +74,5 @@ __all__ = [
     "error_for_code",
     "is_http_url",
     "parse_size",
+    "read_provenance",
 ]

@@ -8,6 +8,7 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -30,6 +31,7 @@ from ._exceptions import (
 )
 from ._images import ImageInput
 from ._models import EditResult, now_iso
+from ._precise import LocalJob, describe_inputs, endpoint_name, plan_edit
 from ._request import EditParams, build_form, check_params, image_budget, parse_response, prepare_images
 from ._transport import (
     DEFAULT_MAX_CONNECTIONS,
@@ -50,6 +52,15 @@ DOWNLOAD_MEMORY_BYTES = 64 * 1024 * 1024
 USER_AGENT = f"juhe-image-edit/{__version__} (+python-httpx)"
 
 Secrets = Sequence[str | None]
+
+
+@dataclass(frozen=True)
+class _Local:
+    """What one edit's preparation leaves for its result: the job a download finishes, and how
+    each input was sent (for the sidecar)."""
+
+    job: LocalJob
+    inputs: list[dict]
 
 
 def _translate(exc: Exception) -> JuheError:
@@ -204,13 +215,16 @@ class _BaseClient:
         """Every key a provider might echo: the one sent and the client's own."""
         return (key, self.settings.api_key)
 
-    def _check(self, prompt, images, size, model) -> EditParams:
-        return check_params(prompt, images, size, model)
+    def _check(self, prompt, images, size, model, mask, mask_lenient) -> EditParams:
+        return check_params(prompt, images, size, model, mask=mask, mask_lenient=mask_lenient)
 
-    def _prepare(self, params: EditParams, key: str) -> bytes:
+    def _prepare(self, params: EditParams, key: str) -> tuple[bytes, EditParams, _Local]:
+        """The body to send, the parameters as sent (size settled, 图1 cut for a region), and what
+        the result must carry for its download. CPU work and local reads only."""
+        params, job = plan_edit(params)
         budget = image_budget(self.settings.max_body_bytes, params, key)
         prepared = prepare_images(params, max_side=self.settings.max_side, budget=budget)
-        return build_form(key, params, prepared)
+        return build_form(key, params, prepared), params, _Local(job, describe_inputs(job, prepared))
 
     def _check_status(self, response: httpx.Response, secrets: Secrets) -> _Body:
         if response.status_code != 200:
@@ -218,9 +232,19 @@ class _BaseClient:
         return _Body(response, MAX_ANSWER_BYTES, _answer_too_large)
 
     def _finish(
-        self, answer: bytes, params: EditParams, secrets: Secrets, started: float, requested_at: str
+        self,
+        answer: bytes,
+        params: EditParams,
+        local: _Local,
+        secrets: Secrets,
+        started: float,
+        requested_at: str,
     ) -> EditResult:
         result = parse_response(answer, params, secrets)
+        result.output_size = local.job.output_size
+        result.region = local.job.region
+        result.inputs = local.inputs
+        result._job = local.job
         result.requested_at = requested_at
         result.elapsed_s = round(time.monotonic() - started, 3)
         result.completed_at = now_iso()
@@ -278,28 +302,35 @@ class ImageEditClient(_BaseClient):
         size=None,
         model: str | None = None,
         *,
+        mask: ImageInput | None = None,
+        mask_lenient: bool = False,
         api_key: str | None = None,
         on_stage: Callable[[str], None] | None = None,
     ) -> EditResult:
-        """Edit 1-3 images as `prompt` says; `size` is `W*H`, `(W, H)` or None to keep the aspect.
+        """Edit 1-3 images as `prompt` says; `size` is `W*H`, `(W, H)`, None to keep the aspect, or
+        "original" for a result at 图1's exact pixel size.
 
+        `mask` (a path, bytes, a PIL image or a data URI, the size of 图1 once upright; white or
+        opaque means change) makes it a region edit: only the painted part of 图1 changes and the
+        saved result has 图1's size. `mask_lenient` scales a mask of another size instead of
+        refusing it. Both need 图1 as a file, bytes, a PIL image or a data URI, not a link.
         `api_key` overrides the client's key for this call only; `on_stage` is told
         "preparing" and then "waiting" as the call moves on. The call, answer included, takes at
         most the settings' `timeout` once the images are prepared.
         """
-        params = self._check(prompt, images, size, model)
+        params = self._check(prompt, images, size, model, mask, mask_lenient)
         key = self._key(api_key)
         secrets = self._secrets(key)
         started, requested_at = time.monotonic(), now_iso()
         _stage(on_stage, "preparing")
-        body = self._prepare(params, key)
+        body, params, local = self._prepare(params, key)
         _stage(on_stage, "waiting")
         with provider_boundary(secrets), deadline(self.settings.timeout):
             with self._http.stream("POST", self.api_url, content=body, headers=_headers()) as response:
                 answer = self._check_status(response, secrets)
                 for chunk in response.iter_bytes():
                     answer.add(chunk)
-            return self._finish(answer.data(), params, secrets, started, requested_at)
+            return self._finish(answer.data(), params, local, secrets, started, requested_at)
 
     def fetch(self, result: EditResult, url: str) -> tuple[str, bytes, str]:
         """Download one result link: (url, bytes, format), a whole image within the caps."""
@@ -321,10 +352,13 @@ class ImageEditClient(_BaseClient):
     ) -> list[Path]:
         """Save each result image (one at a time) and a JSON sidecar into `directory`.
 
-        Returns the saved paths. A link that fails is named in `result.warnings` and the others
-        are still saved; `DownloadError` only when none could be.
+        Every saved image carries the AIGC label and none of the provider's metadata; a region
+        edit is saved stitched into 图1, a size="original" one at 图1's size, with the provider's
+        own image beside it (`<name>_provider.<ext>`). Returns the saved results' paths (not the
+        provider's copies, which the sidecar lists). A link that fails is named in
+        `result.warnings` and the others are still saved; `DownloadError` only when none could be.
         """
-        saver = ResultSaver(result, directory, stem)
+        saver = ResultSaver(result, directory, stem, endpoint_name(self.api_url), self._secrets(None))
         for index, url in enumerate(result.image_urls, start=1):
             try:
                 _, data, fmt = self.fetch(result, url)
@@ -402,28 +436,35 @@ class AsyncImageEditClient(_BaseClient):
         size=None,
         model: str | None = None,
         *,
+        mask: ImageInput | None = None,
+        mask_lenient: bool = False,
         api_key: str | None = None,
         on_stage: Callable[[str], None] | None = None,
     ) -> EditResult:
-        """Edit 1-3 images as `prompt` says; `size` is `W*H`, `(W, H)` or None to keep the aspect.
+        """Edit 1-3 images as `prompt` says; `size` is `W*H`, `(W, H)`, None to keep the aspect, or
+        "original" for a result at 图1's exact pixel size.
 
+        `mask` (a path, bytes, a PIL image or a data URI, the size of 图1 once upright; white or
+        opaque means change) makes it a region edit: only the painted part of 图1 changes and the
+        saved result has 图1's size. `mask_lenient` scales a mask of another size instead of
+        refusing it. Both need 图1 as a file, bytes, a PIL image or a data URI, not a link.
         `api_key` overrides the client's key for this call only; `on_stage` is told
         "preparing" and then "waiting" as the call moves on. The call, answer included, takes at
         most the settings' `timeout` once the images are prepared.
         """
-        params = self._check(prompt, images, size, model)
+        params = self._check(prompt, images, size, model, mask, mask_lenient)
         key = self._key(api_key)
         secrets = self._secrets(key)
         started, requested_at = time.monotonic(), now_iso()
         _stage(on_stage, "preparing")
-        body = await asyncio.to_thread(self._prepare, params, key)
+        body, params, local = await asyncio.to_thread(self._prepare, params, key)
         _stage(on_stage, "waiting")
         with provider_boundary(secrets), deadline(self.settings.timeout):
             async with self._http.stream("POST", self.api_url, content=body, headers=_headers()) as response:
                 answer = self._check_status(response, secrets)
                 async for chunk in response.aiter_bytes():
                     answer.add(chunk)
-            return self._finish(answer.data(), params, secrets, started, requested_at)
+            return self._finish(answer.data(), params, local, secrets, started, requested_at)
 
     @contextlib.asynccontextmanager
     async def _fetching(self, result: EditResult, url: str) -> AsyncIterator[tuple[bytes, str]]:
@@ -451,10 +492,13 @@ class AsyncImageEditClient(_BaseClient):
     ) -> list[Path]:
         """Save each result image (side by side, within the download memory) and a JSON sidecar.
 
-        Returns the saved paths. A link that fails is named in `result.warnings` and the others
-        are still saved; `DownloadError` only when none could be.
+        Every saved image carries the AIGC label and none of the provider's metadata; a region
+        edit is saved stitched into 图1, a size="original" one at 图1's size, with the provider's
+        own image beside it (`<name>_provider.<ext>`). Returns the saved results' paths (not the
+        provider's copies, which the sidecar lists). A link that fails is named in
+        `result.warnings` and the others are still saved; `DownloadError` only when none could be.
         """
-        saver = ResultSaver(result, directory, stem)
+        saver = ResultSaver(result, directory, stem, endpoint_name(self.api_url), self._secrets(None))
 
         async def save(index: int, url: str) -> None:
             try:

@@ -11,6 +11,7 @@ import logging
 import os
 import tempfile
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 from PIL import Image
@@ -18,6 +19,7 @@ from PIL import Image
 from ._exceptions import DownloadError, download_error
 from ._images import sniff_format
 from ._models import EditResult, now_iso
+from ._precise import PROVIDER_SUFFIX, finish_image
 from ._urls import is_http_url
 
 logger = logging.getLogger("juhe")
@@ -68,46 +70,93 @@ def safe_stem(name: str) -> str:
     return kept.encode("utf-8")[:MAX_STEM_BYTES].decode("utf-8", "ignore") or "result"
 
 
-def _write_new(directory: Path, stem: str, suffix: str, data: bytes) -> Path:
-    """Write `data` to a fresh name (stem, stem-2, ...) atomically; never replace a file."""
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".partial-", suffix=suffix)
+def _write_files(directory: Path, stem: str, files: list[tuple[str, bytes]]) -> list[Path]:
+    """Write each (name ending, data) under the first free stem (stem, stem-2, ...) atomically;
+    never replace a file. The files of one call share their stem: `JH1.png` and
+    `JH1_provider.png`, or `JH1-2.png` and `JH1-2_provider.png`."""
+    temporary = []
     try:
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are ordinary files
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+        for ending, data in files:
+            fd, tmp = tempfile.mkstemp(dir=directory, prefix=".partial-", suffix=Path(ending).suffix)
+            temporary.append(tmp)
+            os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are ordinary files
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
         n = 1
         while True:
-            target = directory / (f"{stem}{suffix}" if n == 1 else f"{stem}-{n}{suffix}")
+            name = stem if n == 1 else f"{stem}-{n}"
+            linked: list[Path] = []
             try:
-                os.link(tmp, target)  # fails if the name exists: no overwrite, no race
-                return target
+                for tmp, (ending, _) in zip(temporary, files, strict=True):
+                    target = directory / f"{name}{ending}"
+                    os.link(tmp, target)  # fails if the name exists: no overwrite, no race
+                    linked.append(target)
+                return linked
             except FileExistsError:
+                for target in linked:
+                    target.unlink()
                 n += 1
     finally:
-        os.unlink(tmp)
+        for tmp in temporary:
+            os.unlink(tmp)
+
+
+def _write_new(directory: Path, stem: str, suffix: str, data: bytes) -> Path:
+    """Write `data` to a fresh name (stem, stem-2, ...) atomically; never replace a file."""
+    return _write_files(directory, stem, [(suffix, data)])[0]
 
 
 class ResultSaver:
     """Saves the images of one result as they arrive, then its JSON sidecar.
 
-    A link that failed is named in a warning on `result.warnings` while the others are still
-    saved; only when none could be saved is an error raised. The sidecar is written last and never
-    costs a saved image: if it cannot be written, that is a warning too.
+    Each image is finished first (`finish_image`): its metadata stripped, stitched into 图1 or
+    resized to 图1's size when the edit asked for that (the provider's own image then saved beside
+    it as `<name>_provider.<ext>`), and labelled (GB 45438-2025). A link that failed is named in a
+    warning on `result.warnings` while the others are still saved; only when none could be saved
+    is an error raised. The sidecar is written last and never costs a saved image: if it cannot be
+    written, that is a warning too. `endpoint` is the API address the label records; a provider's
+    own label holding one of `secrets` (the keys) is not copied into ours.
     """
 
-    def __init__(self, result: EditResult, directory: str | os.PathLike, stem: str | None = None) -> None:
+    def __init__(
+        self,
+        result: EditResult,
+        directory: str | os.PathLike,
+        stem: str | None = None,
+        endpoint: str = "",
+        secrets: Sequence[str | None] = (),
+    ) -> None:
         self.result = result
         self.folder = Path(directory)
         self.stem = safe_stem(stem or result.order_id)
+        self.endpoint = endpoint
+        self.secrets = tuple(secrets)
         self.saved: dict[int, Path] = {}
+        self.described: dict[int, dict] = {}
         self.failures: list[DownloadError] = []
 
     def save(self, index: int, data: bytes, fmt: str) -> Path:
-        """Write image number `index` (from 1) of the result under a fresh name."""
+        """Finish and write image number `index` (from 1) of the result under a fresh name."""
+        finished = finish_image(self.result, index, data, fmt, endpoint=self.endpoint, secrets=self.secrets)
+        self.result.warnings.extend(finished.warnings)
         self.folder.mkdir(parents=True, exist_ok=True)
         name = self.stem if len(self.result.image_urls) == 1 else f"{self.stem}_{index}"
-        path = self.saved[index] = _write_new(self.folder, name, EXTENSIONS.get(fmt, ".img"), data)
-        return path
+        files = [(EXTENSIONS.get(finished.format, ".img"), finished.data)]
+        if finished.provider is not None:
+            own, own_format = finished.provider
+            files.append((PROVIDER_SUFFIX + EXTENSIONS.get(own_format, ".img"), own))
+        paths = _write_files(self.folder, name, files)
+        self.saved[index] = paths[0]
+        self.described[index] = {
+            "file": paths[0].name,
+            "kind": finished.kind,
+            "format": finished.format,
+            "size": f"{finished.size[0]}*{finished.size[1]}",
+            "provider_file": paths[1].name if len(paths) > 1 else None,
+            "labelled": finished.labelled,
+            "metadata_removed": finished.metadata_removed,
+        }
+        return paths[0]
 
     def fail(self, index: int, error: DownloadError) -> None:
         """Record that image number `index` could not be saved."""
@@ -118,14 +167,26 @@ class ResultSaver:
         )
 
     def finish(self) -> list[Path]:
-        """Write the sidecar and return the saved paths in link order; raise if none was saved."""
+        """Write the sidecar and return the saved paths in link order; raise if none was saved.
+
+        The provider's own images kept beside stitched or resized results are not returned: the
+        sidecar lists them (`provider_files`), each named `<result name>_provider.<ext>`.
+        """
         if not self.saved:
             first = self.failures[0]
             if len(self.failures) > 1:
                 first.detail = f"{first.detail} (all {len(self.failures)} result links failed)"
             raise first
-        paths = [self.saved[index] for index in sorted(self.saved)]
-        sidecar = {**self.result.to_dict(), "downloaded_at": now_iso(), "files": [p.name for p in paths]}
+        order = sorted(self.saved)
+        paths = [self.saved[index] for index in order]
+        described = [self.described[index] for index in order]
+        sidecar = {
+            **self.result.to_dict(),
+            "downloaded_at": now_iso(),
+            "files": [p.name for p in paths],
+            "provider_files": [d["provider_file"] for d in described if d["provider_file"]],
+            "results": described,
+        }
         # default=str and backslashreplace: no provider text can stop the sidecar being written
         text = json.dumps(sidecar, ensure_ascii=False, indent=2, default=str)
         try:
@@ -143,9 +204,10 @@ def save_result(
     directory: str | os.PathLike,
     images: list[tuple[str, bytes, str]],
     stem: str | None = None,
+    endpoint: str = "",
 ) -> list[Path]:
     """Save images already fetched, as (link, bytes, format), and the sidecar in one call."""
-    saver = ResultSaver(result, directory, stem)
+    saver = ResultSaver(result, directory, stem, endpoint)
     for index, (_url, data, fmt) in enumerate(images, start=1):
         saver.save(index, data, fmt)
     return saver.finish()

@@ -138,3 +138,14 @@ def heif_to_jpeg(data: bytes, *, max_side: int | None = None, quality: int = HEI
     out = io.BytesIO()
     image.save(out, "JPEG", quality=quality, optimize=True, icc_profile=icc)
     return out.getvalue()
+
+
+def heif_size(data: bytes, *, max_pixels: int = MAX_INPUT_PIXELS) -> tuple[int, int]:
+    """Upright width and height of a HEIC/HEIF image, from its header (nothing is decoded).
+
+    Raises InvalidRequestError for a corrupt file or more than `max_pixels` pixels.
+    """
+    try:
+        return _open_heif_file(data, max_pixels).size
+    except (ValueError, EOFError, SyntaxError, RuntimeError, OSError):
+        raise invalid("HEIF 图片无法读取", "the HEIC/HEIF image is corrupt") from None

@@ -13,7 +13,7 @@ import os
 import threading
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -21,6 +21,7 @@ from urllib.parse import quote
 from PIL import Image, UnidentifiedImageError
 
 from ._exceptions import InvalidRequestError, invalid
+from ._metadata import strip_metadata
 from ._urls import is_http_url
 
 # The provider's formats; the mime must match the bytes.
@@ -37,6 +38,9 @@ MAX_INPUT_PIXELS = 50_000_000
 MAX_INPUT_BYTES = 64 * 1024 * 1024
 # Decoded pixels all preparations in this process may hold at once; one larger image runs alone.
 DECODE_MEMORY_BYTES = 256 * 1024 * 1024
+# Decoding a HEIF photo holds libheif's buffer and the reduced copy: a 48-MP photo peaked at
+# 287 MB (tests/benchmarks/heic.py), about 6 bytes a pixel.
+HEIF_BYTES_PER_PIXEL = 6
 # Pixels of one band when a large image is converted and reduced a band at a time.
 STRIP_PIXELS = 2_000_000
 # Pillow allocates pixels in blocks of 16 MB by default, which glibc serves from the heap of the
@@ -55,6 +59,24 @@ _TRANSPOSE = {
     6: Image.Transpose.ROTATE_270,
     7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
+}
+# TIFF tags that describe the person, the camera, the place or the file's history: a TIFF holding
+# any of them is re-encoded rather than sent as it is (its other tags only say how to read pixels).
+TIFF_METADATA_TAGS = {
+    270: "ImageDescription",
+    271: "Make",
+    272: "Model",
+    305: "Software",
+    306: "DateTime",
+    315: "Artist",
+    316: "HostComputer",
+    700: "XMP",
+    33432: "Copyright",
+    33723: "IPTC",
+    34377: "Photoshop",
+    34665: "EXIF",
+    34853: "GPS",
+    37724: "ImageSourceData",
 }
 # Modes sent unchanged. CMYK and 16-bit inputs are re-encoded: many decoders misread CMYK JPEGs,
 # and a plain 8-bit conversion clips 16-bit greyscale to white.
@@ -94,6 +116,17 @@ class _MemoryBudget:
 _DECODE_MEMORY = _MemoryBudget(DECODE_MEMORY_BYTES)
 
 
+@contextlib.contextmanager
+def pixel_work(nbytes: int) -> Iterator[None]:
+    """Hold `nbytes` of the process's decode budget and one core's slot for some image work.
+
+    For work beside `prepare_image` (a region's crop and stitch, a resized result); never call
+    `prepare_image` inside it, which takes its own share.
+    """
+    with _DECODE_MEMORY.hold(nbytes), _REENCODE_SLOTS:
+        yield
+
+
 @dataclass(frozen=True)
 class PreparedImage:
     """One image ready for the form: `value` is a URL or `data:{mime};base64,...`."""
@@ -102,8 +135,10 @@ class PreparedImage:
     mime: str | None  # None for a URL
     width: int | None
     height: int | None
-    passthrough: bool  # True when the caller's bytes are sent unchanged
+    passthrough: bool  # True when the caller's pixels are sent unchanged (metadata stripped)
     source_bytes: int  # size of the input as given
+    source_format: str | None = None  # of the input's bytes: "JPEG", "HEIF", ...; None for PIL or a link
+    metadata_removed: tuple[str, ...] = ()  # what the input held that was not sent
 
 
 def sniff_format(data: bytes) -> str | None:
@@ -265,6 +300,7 @@ def _normalise(image: Image.Image, max_side: int, *, owned: bool) -> tuple[Image
         image.thumbnail((max_side, max_side), Image.Resampling.BICUBIC)
     if turn is not None:
         image = image.transpose(turn)
+    image.info = {k: v for k, v in image.info.items() if k == "icc_profile"}  # no EXIF, XMP or comment
     return image, alpha
 
 
@@ -324,38 +360,93 @@ def _encode_within(image: Image.Image, alpha: bool, budget: int) -> tuple[str, s
         )
 
 
+def _tiff_metadata(image: Image.Image) -> list[str]:
+    tags = getattr(image, "tag_v2", None) or {}
+    return [f"TIFF {name}" for tag, name in TIFF_METADATA_TAGS.items() if tag in tags]
+
+
+def _without_metadata(data: bytes | None, image: Image.Image) -> tuple[bytes | None, list[str]]:
+    """The input's bytes without privacy metadata, and what that removed; None where only a
+    re-encode can drop it (a TIFF with such tags, GIF, or a PIL image, which has no bytes)."""
+    if data is None:
+        return None, [name.upper() for name in ("exif", "xmp", "comment") if image.info.get(name)]
+    if image.format == "TIFF":
+        found = _tiff_metadata(image)
+        return (None if found else data), found
+    try:
+        return strip_metadata(data)
+    except ValueError:
+        return None, []
+
+
+def _prepare_heif(data: bytes, *, max_side: int, budget: int) -> PreparedImage:
+    """A HEIC/HEIF photo turned upright into a JPEG of at most `max_side`, then prepared as one."""
+    from ._heic import heif_size, heif_to_jpeg  # _heic builds on this module
+
+    width, height = heif_size(data)  # from the header: over MAX_INPUT_PIXELS is refused here
+    with pixel_work(HEIF_BYTES_PER_PIXEL * width * height):
+        jpeg = heif_to_jpeg(data, max_side=max_side)
+    prepared = prepare_image(jpeg, max_side=max_side, budget=budget)
+    return replace(
+        prepared,
+        passthrough=False,
+        source_bytes=len(data),
+        source_format="HEIF",
+        metadata_removed=("EXIF and XMP, if any (converted to JPEG: only the ICC profile kept)",),
+    )
+
+
 def prepare_image(item: ImageInput, *, max_side: int, budget: int) -> PreparedImage:
-    """Validate one input and return it as the provider expects, at most `budget` escaped bytes."""
+    """Validate one input and return it as the provider expects, at most `budget` escaped bytes.
+
+    A compliant JPEG, PNG, WebP or BMP is sent with its pixels byte for byte and its metadata
+    (EXIF with GPS, XMP, comments, ...) stripped; anything else is re-encoded, which carries none.
+    A HEIC/HEIF photo is turned upright and sent as JPEG.
+    """
     data, image, url = read_input(item)
     if url is not None:
         return PreparedImage(url, None, None, None, True, len(url))
+    if data is not None and data[4:8] == b"ftyp":
+        from ._heic import sniff_heif
+
+        if sniff_heif(data) == "HEIF":  # AVIF is opened by Pillow, where it was built with it
+            return _prepare_heif(data, max_side=max_side, budget=budget)
     fmt = None
     if image is None:
         image = open_image(data)
         fmt = sniff_format(data)
+    clean, removed = _without_metadata(data, image)
     if (
-        fmt in SUPPORTED_MIME
+        clean is not None
+        and fmt in SUPPORTED_MIME
         and fmt == image.format
         and image.mode in PASSTHROUGH_MODES
         and max(image.size) <= max_side
         and _orientation(image) == 1
         and not getattr(image, "is_animated", False)
     ):
-        uri = _fits(data, SUPPORTED_MIME[fmt], budget)
+        uri = _fits(clean, SUPPORTED_MIME[fmt], budget)
         if uri is not None:
             width, height = image.size  # read first: the decode check may draft a JPEG at 1/8 scale
             _check_decodes(image, data)
-            return PreparedImage(uri, SUPPORTED_MIME[fmt], width, height, True, len(data))
+            return PreparedImage(
+                uri, SUPPORTED_MIME[fmt], width, height, True, len(data), fmt, tuple(removed)
+            )
+    # re-encoded: none of it is sent (a JPEG's orientation is applied to the pixels, not kept)
+    removed = [note for note in removed if not note.startswith("EXIF kept only its orientation")]
+    source_format = (fmt or image.format) if data is not None else None
     scale = min(1.0, max_side / max(image.size))
     if image.format == "JPEG" and scale < 0.5:
         # decode at a reduced scale: a 12-MP photo needs only the pixels we keep
         image.draft("RGB", (math.ceil(image.width * scale), math.ceil(image.height * scale)))
     with _DECODE_MEMORY.hold(_working_bytes(image, max_side)), _REENCODE_SLOTS:
-        try:
+        try:  # pixels are decoded lazily, so a truncated file may fail as late as the encoding
             normal, alpha = _normalise(image, max_side, owned=data is not None)
+            uri, mime, final = _encode_within(normal, alpha, budget)
         except InvalidRequestError:
             raise
         except Exception:
             raise invalid("图片文件已损坏", "the image is truncated or corrupt") from None
-        uri, mime, final = _encode_within(normal, alpha, budget)
-    return PreparedImage(uri, mime, final.width, final.height, False, len(data or b""))
+    return PreparedImage(
+        uri, mime, final.width, final.height, False, len(data or b""), source_format, tuple(removed)
+    )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import copy
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
+from typing import Any
 
 
 def now_iso() -> str:
@@ -18,13 +20,19 @@ class EditResult:
     order_id: str
     image_urls: list[str]
     prompt: str = ""
-    size: str = ""  # "" means the provider kept the input's aspect ratio
+    size: str = ""  # what the provider was asked for; "" means it kept the input's aspect ratio
     model: str = "auto"
     warnings: list[str] = field(default_factory=list)
     requested_at: str = field(default_factory=now_iso)
     completed_at: str = field(default_factory=now_iso)
     elapsed_s: float = 0.0
+    output_size: str = ""  # "W*H" of 图1 when the saved result is brought to it (region, "original")
+    region: dict | None = None  # a region edit's plan: crop box, padding, feather, painted box, ...
+    inputs: list[dict] = field(default_factory=list)  # per image: SHA-256, how sent, metadata removed
+    # What `download` needs to stitch or resize (图1 and the mask as given): not part of the JSON
+    _job: Any = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict:
         """A JSON-ready copy."""
-        return asdict(self)
+        public = (f.name for f in fields(self) if not f.name.startswith("_"))
+        return {name: copy.deepcopy(getattr(self, name)) for name in public}

@@ -13,6 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from urllib.parse import quote, quote_plus
 
+from PIL import Image
+
 from ._exceptions import MalformedResponseError, error_for_code, invalid, scrub_text
 from ._images import ImageInput, PreparedImage, prepare_image
 from ._models import EditResult
@@ -26,6 +28,7 @@ MAX_RESULT_LINKS = 8  # the model returns one image; more links are cut, with a 
 MAX_PROVIDER_TEXT = 256  # characters kept of a provider's reason or order id
 SNIPPET_CHARS = 80  # characters of a non-JSON answer quoted in the error
 AUTO_SIZES = (None, "", "auto")
+ORIGINAL_SIZE = "original"  # size="original": ask for the nearest valid size, return 图1's exact one
 _SIZE_RE = re.compile(r"^\s*\(?\s*(\d+)\s*(?:\*|x|X|×|,)\s*(\d+)\s*\)?\s*$")
 # key=...&text=...&image1=&image2=&image3=&size=...&model=... without the field values
 _FORM_OVERHEAD = 64
@@ -42,6 +45,9 @@ class EditParams:
     size: str  # "W*H" or "" for keep-aspect
     model: str
     warnings: tuple[str, ...] = field(default=())
+    original: bool = False  # size="original" or a mask: the saved result has 图1's exact size
+    mask: ImageInput | None = None  # a region edit: only the painted part of 图1 changes
+    mask_lenient: bool = False  # scale a mask of another size to 图1 instead of refusing it
 
 
 def normalise_prompt(prompt: object) -> tuple[str, list[str]]:
@@ -89,15 +95,69 @@ def parse_size(size: object) -> str:
     return f"{width}*{height}"
 
 
-def check_params(prompt: object, images: object, size: object = None, model: object = None) -> EditParams:
-    """Validate everything that needs no image decoding; raise before any I/O."""
+def is_original(size: object) -> bool:
+    """True for size="original": the result at 图1's exact pixel size."""
+    return isinstance(size, str) and size.strip().lower() == ORIGINAL_SIZE
+
+
+def _check_local(items: tuple, size: object, mask: object) -> None:
+    """Region edits and size="original" need 图1's pixels, so neither takes a link."""
+    if mask is not None and (is_http_url(mask) or (isinstance(mask, str) and "://" in mask[:12])):
+        raise invalid(
+            "蒙版必须是文件、图片或 data URI, 不能是链接",
+            "a mask must be a file, bytes, a PIL image or a data URI, not a link",
+        )
+    mask_types = (str, os.PathLike, bytes, bytearray, memoryview, Image.Image)
+    if mask is not None and not isinstance(mask, mask_types):
+        raise invalid(
+            "不支持的蒙版类型",
+            f"a mask must be a path, bytes, a PIL image or a data URI, not {type(mask).__name__}",
+        )
+    if mask is not None and not is_original(size) and parse_size(size):
+        raise invalid(
+            "区域编辑的结果总是图1的尺寸, 请不要指定 size",
+            f"a region edit always comes back at 图1's size: leave size empty (or 'original'), not {size!r}",
+        )
+    if (mask is not None or is_original(size)) and isinstance(items[0], str) and "://" in items[0][:12]:
+        raise invalid(
+            "区域编辑和原尺寸输出需要图1的文件或 data URI, 不能是链接",
+            "region edits and size='original' need 图1 as a file, bytes, a PIL image or a data URI, "
+            "not a link",
+        )
+
+
+def check_params(
+    prompt: object,
+    images: object,
+    size: object = None,
+    model: object = None,
+    *,
+    mask: object = None,
+    mask_lenient: bool = False,
+) -> EditParams:
+    """Validate everything that needs no image decoding; raise before any I/O.
+
+    `size` may also be "original" (图1's exact size); `mask` makes it a region edit, whose result
+    always has 图1's size. Both need 图1 as a file, bytes, a PIL image or a data URI.
+    """
     text, notes = normalise_prompt(prompt)
     if isinstance(images, (str, bytes, bytearray)) or not isinstance(images, Sequence):
         images = [images]
     items = tuple(i for i in images if i is not None and i != "")
     if not 1 <= len(items) <= MAX_IMAGES:
         raise invalid("需要 1 到 3 张图片", f"an edit takes 1 to {MAX_IMAGES} images, got {len(items)}")
-    return EditParams(text, items, parse_size(size), check_model(model), tuple(notes))
+    _check_local(items, size, mask)
+    original = is_original(size)
+    return EditParams(
+        text,
+        items,
+        "" if original else parse_size(size),
+        check_model(model),
+        tuple(notes),
+        original=original or mask is not None,
+        mask=mask,
+        mask_lenient=bool(mask_lenient),
+    )
 
 
 def check_model(model: object) -> str:

@@ -1,7 +1,9 @@
-"""The command line: `python -m juhe edit | batch | simulator`.
+"""The command line: `python -m juhe edit | batch | info | simulator`.
 
     python -m juhe edit cat.jpg --prompt "把小猫换成小狗" --out edited
-    python -m juhe batch photos/ --prompt "转成水彩画风格" -j 4 --out edited
+    python -m juhe edit photo.jpg --mask mask.png --prompt "把天空换成晚霞"
+    python -m juhe batch photos/ --prompt "转成水彩画风格" -j 4 --size original
+    python -m juhe info edited/JH123.png
     python -m juhe simulator --port 8765
 
 Settings come from JUHE_API_KEY, JUHE_API_URL, JUHE_TIMEOUT (the environment, then `.env`).
@@ -27,13 +29,17 @@ from typing import TextIO
 from ._client import AsyncImageEditClient, ImageEditClient
 from ._config import Settings
 from ._exceptions import AuthenticationError, ConfigError, JuheError, RateLimitError
-from ._request import MAX_IMAGES, MAX_SIDE, MIN_SIDE, parse_size
+from ._precise import PROVIDER_SUFFIX
+from ._provenance import AIGC_FIELDS, read_provenance
+from ._request import MAX_IMAGES, MAX_SIDE, MIN_SIDE, ORIGINAL_SIZE, is_original, parse_size
 from ._urls import is_http_url
 from ._version import __version__
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130  # argparse exits 2 on bad arguments
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".heic", ".heif"})
 MAX_JOBS = 32
+MAX_INFO_BYTES = 256 * 1024 * 1024  # `info` reads a whole file; a 50-MP RGBA PNG of noise is 200 MB
+_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 TAG_LENGTH = 10  # hex digits of the tag that makes a batch result's name unique
 # A batch sidecar: `<stem>.json`, `<stem>_1.json` for several images, `-N` added if a name was taken.
 _SIDECAR = re.compile(rf"(?P<stem>.+-[0-9a-f]{{{TAG_LENGTH}}})(?:_1)?(?:-\d+)*\.json")
@@ -42,10 +48,17 @@ EDIT_EXAMPLES = """examples:
   python -m juhe edit cat.jpg --prompt "把图中的小猫换成小狗"
   python -m juhe edit a.png b.png --prompt "把图1的人物放进图2的场景" --size 1024*1024
   python -m juhe edit cat.jpg --prompt "make it a watercolour" --out edited --json
+  python -m juhe edit photo.jpg --mask mask.png --prompt "把天空换成晚霞"
+  python -m juhe edit IMG_0001.HEIC --prompt "转成油画风格" --size original
+
+--mask: an image the size of 图1 (once upright), white (or opaque) where it may change; only
+that region changes, and the result has 图1's exact size. --size original: the result at 图1's
+exact size. Both keep the provider's own image beside the result (<name>_provider.<ext>).
 """
 BATCH_EXAMPLES = """examples:
   python -m juhe batch photos/ --prompt "转成水彩画风格" --out edited -j 4
   python -m juhe batch a.jpg b.jpg more/ --prompt "remove the background" --size 1024*1024
+  python -m juhe batch photos/ --prompt "转成水彩画风格" --size original
 
 Run the same command again to resume: inputs whose result and sidecar are already in --out are
 skipped. A result is named <input name>-<tag>, the tag hashing the input's full path with the
@@ -53,7 +66,9 @@ prompt, size and model, so a new prompt gives new results.
 """
 MAIN_EXAMPLES = """examples:
   python -m juhe edit cat.jpg --prompt "把图中的小猫换成小狗"
+  python -m juhe edit photo.jpg --mask mask.png --prompt "把天空换成晚霞"
   python -m juhe batch photos/ --prompt "转成水彩画风格" -j 4
+  python -m juhe info outputs/JH123.png    # the AI-content label inside a saved result
   python -m juhe simulator --port 8765    # then JUHE_API_URL=http://127.0.0.1:8765/image_edit/edit
 
 settings: JUHE_API_KEY (required), JUHE_API_URL, JUHE_TIMEOUT, from the environment or .env
@@ -83,7 +98,9 @@ def load_settings() -> Settings:
 
 
 def size_arg(text: str) -> str:
-    """argparse type: `W*H` (or `WxH`, `auto`) with sides in [512, 2048]."""
+    """argparse type: `W*H` (or `WxH`, `auto`) with sides in [512, 2048], or `original`."""
+    if is_original(text):
+        return ORIGINAL_SIZE
     try:
         return parse_size(text)
     except JuheError as exc:
@@ -115,6 +132,13 @@ def image_arg(text: str) -> str:
     raise argparse.ArgumentTypeError(f"找不到图片文件 / no such image file: {text}")
 
 
+def file_arg(text: str) -> str:
+    """argparse type: an existing file (a mask, or a result to read the label of)."""
+    if Path(text).is_file():
+        return text
+    raise argparse.ArgumentTypeError(f"找不到文件 / no such file: {text}")
+
+
 # ---------------------------------------------------------------- parser
 
 
@@ -125,7 +149,8 @@ def _add_edit_options(parser: argparse.ArgumentParser) -> None:
         type=size_arg,
         default="",
         metavar="W*H",
-        help=f"output size, each side {MIN_SIDE}-{MAX_SIDE} (default: keep the input's aspect ratio)",
+        help=f"output size, each side {MIN_SIDE}-{MAX_SIDE}, or 'original' for 图1's exact size "
+        "(default: keep the input's aspect ratio at about 1 MP)",
     )
     parser.add_argument("--model", default="auto", help="model name (default: auto)")
     parser.add_argument(
@@ -155,7 +180,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     edit.add_argument("images", nargs="+", type=image_arg, metavar="IMAGE", help="1-3 image files or links")
     _add_edit_options(edit)
-    edit.add_argument("--json", action="store_true", help="print one JSON object: order id, paths, links")
+    edit.add_argument(
+        "--mask",
+        type=file_arg,
+        metavar="MASK",
+        help="a region edit: an image the size of 图1, white or opaque where it may change",
+    )
+    edit.add_argument(
+        "--json", action="store_true", help="print one JSON object: order id, paths, provider's images, links"
+    )
     edit.set_defaults(handler=run_edit, command_parser=edit)
 
     batch = commands.add_parser(
@@ -172,6 +205,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     batch.set_defaults(handler=run_batch, command_parser=batch)
 
+    info = commands.add_parser(
+        "info",
+        help="print the AI-content label inside saved results",
+        description="Print the GB 45438-2025 AIGC label (and the edit's provenance) inside PNG or JPEG "
+        "files. Exit status 1 when a file carries none.",
+        epilog="examples:\n  python -m juhe info outputs/JH123.png\n  python -m juhe info out/*.jpg --json",
+        formatter_class=raw,
+    )
+    info.add_argument("files", nargs="+", type=file_arg, metavar="FILE", help="saved results")
+    info.add_argument("--json", action="store_true", help="one JSON object per file: file, label")
+    info.set_defaults(handler=run_info, command_parser=info)
+
     commands.add_parser(
         "simulator",
         help="serve the local provider simulator (see: simulator --help)",
@@ -187,9 +232,11 @@ def run_edit(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """`edit`: one call, save the result, print its paths (or one JSON object)."""
     if len(args.images) > MAX_IMAGES:
         parser.error(f"an edit takes 1 to {MAX_IMAGES} images, got {len(args.images)}")
+    if (args.mask or is_original(args.size)) and is_http_url(args.images[0]):
+        parser.error("--mask and --size original need 图1 as a local file, not a link")
     settings = load_settings()
     with ImageEditClient(settings=settings) as client:
-        result = client.edit(args.prompt, args.images, args.size, args.model)
+        result = client.edit(args.prompt, args.images, args.size, args.model, mask=args.mask)
         paths = client.download(result, args.out)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -197,7 +244,10 @@ def run_edit(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         summary = {
             "order_id": result.order_id,
             "paths": [str(p) for p in paths],
+            "provider_paths": [str(p) for path in paths for p in provider_copies(path)],
             "links": result.image_urls,
+            "size": result.size,
+            "output_size": result.output_size,
             "warnings": result.warnings,
         }
         print(json.dumps(summary, ensure_ascii=False))
@@ -205,6 +255,63 @@ def run_edit(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         for path in paths:
             print(path)
     return EXIT_OK
+
+
+def provider_copies(path: Path) -> list[Path]:
+    """The provider's own image saved beside a stitched or resized result, if any."""
+    escaped = "".join(f"[{c}]" if c in "*?[" else c for c in path.stem)
+    return sorted(path.parent.glob(f"{escaped}{PROVIDER_SUFFIX}.*"))
+
+
+# ---------------------------------------------------------------- info
+
+
+def _printable(value: object) -> str:
+    """A value from a file, safe to print: control characters shown as escapes."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+def describe_label(record: dict) -> list[str]:
+    """The label as lines for a person: the standard's fields, then the edit's."""
+    label = record.get("AIGC", {})
+    kind = "AI-generated / 人工智能生成" if label.get("Label") == "1" else f"Label {label.get('Label')!r}"
+    lines = [f"AIGC label (GB 45438-2025): {_printable(kind)}"]
+    lines += [f"  {name:<18} {_printable(label.get(name) or '-')}" for name in AIGC_FIELDS[1:]]
+    ours = {key: value for key, value in record.items() if key != "AIGC"}
+    if ours:
+        lines.append("edit / 编辑:")
+    names = {"order_id": "order id", "inputs_sha256": "inputs", "output_size": "output size"}
+    for key, value in ours.items():
+        if key == "inputs_sha256" and isinstance(value, list):
+            for number, digest in enumerate(value, start=1):
+                shown = _printable(digest) if digest else "- (a link or a PIL image)"
+                lines.append(f"  {'inputs' if number == 1 else '':<12} 图{number} sha256 {shown}")
+        else:
+            lines.append(f"  {names.get(key, key):<12} {_printable(value)}")
+    return lines
+
+
+def run_info(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """`info`: print the label inside each file; exit 1 if one has none."""
+    missing = 0
+    for name in args.files:
+        path = Path(name)
+        size = path.stat().st_size
+        if size > MAX_INFO_BYTES:
+            parser.error(f"{name} is {size} bytes; at most {MAX_INFO_BYTES} are read")
+        record = read_provenance(path)
+        missing += record is None
+        if args.json:
+            print(json.dumps({"file": name, "label": record}, ensure_ascii=False))
+            continue
+        if len(args.files) > 1:
+            print(f"{_printable(name)}:")
+        if record is None:
+            print(f"no AIGC label / 没有 AIGC 标识: {_printable(name)}")
+        else:
+            print("\n".join(describe_label(record)))
+    return EXIT_FAILED if missing else EXIT_OK
 
 
 # ---------------------------------------------------------------- batch: inputs and names

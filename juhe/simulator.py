@@ -4,11 +4,14 @@
 
 It validates requests as the provider's document says, answers with links it serves itself, and
 can inject faults. Its result is the first input fitted to the requested size with a visible
-"SIMULATED" mark and the prompt: it never pretends to be an AI edit.
+"SIMULATED" panel over its middle half (so a region edit shows it inside the painted area) and a
+band with the prompt along the bottom: it never pretends to be an AI edit.
 
 Faults, either in the prompt (`[sim:282504]`) or queued with POST /_sim/faults {"next": [...]}:
   an error code (`282504`), `http500` (any status), `malformed`, `drop` (close without answer),
-  `slow=SECONDS`, `expired` (the result link answers 403), `images=N` (N result images).
+  `slow=SECONDS`, `expired` (the result link answers 403), `images=N` (N result images),
+  `anysize` (ignore `size` and answer at 1024*1024, or 896*1152 when that was asked;
+  `anysize=WxH` picks the size), as a provider that ignores `size` would.
 POST /_sim/faults {"rate": 0.2, "seed": 1} injects a random fault into that share of requests.
 GET /_sim/stats reports counts, the recent requests (keys only as fingerprints) and the most edit
 calls it was answering at once.
@@ -108,12 +111,37 @@ def _output_size(size: str, source: Image.Image) -> tuple[int, int]:
     return int(max(512, min(2048, width))), int(max(512, min(2048, height)))
 
 
+def anysize(fault: str | None, asked: str) -> str:
+    """The size an `anysize` fault answers at, ignoring the one asked: `anysize=WxH`, or else
+    1024*1024 (896*1152 when that was asked), so a client must cope with another size."""
+    if fault and (match := re.fullmatch(r"anysize(?:=(\d+)x(\d+))?", fault)):
+        if match.group(1):
+            width, height = (max(16, min(4096, int(side))) for side in match.groups())
+            return f"{width}*{height}"
+        return "896*1152" if asked == "1024*1024" else "1024*1024"
+    return asked
+
+
+def _centre_mark(draw: ImageDraw.ImageDraw, width: int, height: int) -> None:
+    """A tinted, framed panel over the middle half, saying SIMULATED: whatever part of the image
+    a client keeps (a region edit keeps the crop's centre), the change is plain to see."""
+    box = (width // 4, height // 4, width - width // 4, height - height // 4)
+    draw.rectangle(box, fill=(255, 0, 170, 110), outline=(255, 210, 0, 255), width=max(2, width // 160))
+    font = _font(max(12, (box[2] - box[0]) // 7))
+    draw.text(
+        ((box[0] + box[2]) // 2, (box[1] + box[3]) // 2), "SIMULATED", font=font, fill=(255, 255, 255, 255),
+        anchor="mm", stroke_width=2, stroke_fill=(0, 0, 0, 255),
+    )  # fmt: skip
+
+
 def render_result(source: Image.Image, prompt: str, size: str) -> bytes:
-    """The first input fitted to the output size, marked SIMULATED with the prompt; PNG bytes."""
+    """The first input fitted to the output size, marked SIMULATED in the middle and, with the
+    prompt, along the bottom; PNG bytes."""
     source = ImageOps.exif_transpose(source).convert("RGB")
     canvas = ImageOps.fit(source, _output_size(size, source), Image.Resampling.BILINEAR)
     draw = ImageDraw.Draw(canvas, "RGBA")
     width, height = canvas.size
+    _centre_mark(draw, width, height)
     band = max(56, height // 7)
     draw.rectangle((0, height - band, width, height), fill=(0, 0, 0, 170))
     draw.text((16, height - band + 8), "SIMULATED · 模拟结果", font=_font(band // 3), fill=(255, 210, 0, 255))
@@ -326,7 +354,10 @@ class _Handler(BaseHTTPRequestHandler):
             count = max(1, min(4, int(fault.split("=", 1)[1])))
         expired = fault == "expired"
         drawn = "" if once else text[:800]
-        results = [None if expired else render_result(images[0], drawn, out_size) for _ in range(count)]
+        results = [
+            None if expired else render_result(images[0], drawn, anysize(fault, out_size))
+            for _ in range(count)
+        ]
         if once and not fault:
             state.rendered[once] = results[0]
         self._answer(state, results, form, size, deadline)

@@ -5,6 +5,8 @@ command, the module entry point)."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import io
 import json
 import os
 import re
@@ -17,9 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import numpy as np
+import pillow_heif
 import pytest
 from PIL import Image
+from test_region import ellipse_mask, photo, within
 
+from juhe._region import UNTOUCHED_DISTANCE, nearest_size
 from juhe.cli import main
 from juhe.simulator import Simulator, key_fingerprint
 
@@ -490,3 +496,114 @@ def test_simulator_command_serves_edits(tmp_path):
         if server.poll() is None:
             server.kill()
         server.communicate()
+
+
+# ---------------------------------------------------------------- region edits, original size, info
+
+
+def write_photo(path: Path, size: tuple[int, int], fmt: str | None = None) -> Path:
+    """A generated photo (smooth shapes and noise) saved at `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    photo(*size, seed=len(path.name)).save(path, fmt)
+    return path
+
+
+def test_edit_with_a_mask_changes_only_the_painted_area(sim, tmp_path, cli):
+    write_photo(tmp_path / "photo.png", (640, 480))
+    mask = ellipse_mask((640, 480), (260, 180, 380, 300))
+    mask.save(tmp_path / "mask.png")
+    args = ["edit", "photo.png", "--mask", "mask.png", "--prompt", "换成花 [sim:anysize]", "--json"]
+
+    done = cli(*args, env=cli_env(sim))
+
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    [path] = [tmp_path / p for p in summary["paths"]]
+    [own] = [tmp_path / p for p in summary["provider_paths"]]
+    assert own.name == f"{path.stem}_provider.png" and summary["output_size"] == "640*480"
+    out = np.asarray(Image.open(path).convert("RGB")).astype(int)
+    before = np.asarray(Image.open(tmp_path / "photo.png").convert("RGB")).astype(int)
+    far = ~within(np.asarray(mask) > 127, UNTOUCHED_DISTANCE)
+    assert out.shape == (480, 640, 3) and np.array_equal(out[far], before[far])
+    assert not np.array_equal(out, before)
+    [request] = edit_requests(sim)
+    asked = tuple(int(side) for side in summary["size"].split("*"))
+    assert request["size"] == summary["size"] and Image.open(own).size != asked  # it ignored the size
+
+
+def test_edit_and_batch_at_the_original_size(sim, tmp_path, cli):
+    write_photo(tmp_path / "in" / "wide.jpg", (900, 600))
+    write_photo(tmp_path / "in" / "tall.png", (500, 800))
+    done = cli("edit", "in/wide.jpg", "--prompt", "p", "--size", "original", env=cli_env(sim))
+    assert done.returncode == 0, done.stderr
+    assert Image.open(tmp_path / done.stdout.strip()).size == (900, 600)
+
+    args = ["batch", "in", "--prompt", "水彩", "--size", "original", "--out", "out"]
+    first = cli(*args, env=cli_env(sim))
+    assert first.returncode == 0, first.stderr
+    sizes = {}
+    for sidecar in sorted((tmp_path / "out").glob("*.json")):
+        [name] = json.loads(sidecar.read_text("utf-8"))["files"]
+        sizes[name.split("-")[0]] = Image.open(tmp_path / "out" / name).size
+    assert sizes == {"tall": (500, 800), "wide": (900, 600)}
+    expected = [nearest_size(900, 600)] * 2 + [nearest_size(500, 800)]
+    assert sorted(r["size"] for r in edit_requests(sim)) == sorted(expected)
+    again = cli(*args, env=cli_env(sim))
+    assert "nothing to do: all 2 inputs already have results" in again.stderr
+
+
+def test_edit_accepts_an_iphone_heic(sim, tmp_path, cli):
+    image = photo(400, 300)
+    buffer = io.BytesIO()
+    pillow_heif.encode("RGB", image.size, image.tobytes(), buffer, quality=90)
+    (tmp_path / "IMG_0001.HEIC").write_bytes(buffer.getvalue())
+    done = cli("edit", "IMG_0001.HEIC", "--prompt", "p", "--size", "original", env=cli_env(sim))
+    assert done.returncode == 0, done.stderr
+    assert Image.open(tmp_path / done.stdout.strip()).size == (400, 300)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["edit", "https://example.com/cat.jpg", "--mask", "mask.png", "--prompt", "p"],
+        ["edit", "https://example.com/cat.jpg", "--size", "original", "--prompt", "p"],
+        ["edit", "photo.png", "--mask", "missing.png", "--prompt", "p"],
+        ["info", "missing.png"],
+    ],
+    ids=["mask-on-a-link", "original-of-a-link", "no-mask-file", "no-file"],
+)
+def test_region_arguments_that_cannot_work_are_usage_errors(sim, tmp_path, cli, args):
+    write_photo(tmp_path / "photo.png", (64, 48))
+    ellipse_mask((64, 48), (1, 1, 20, 20)).save(tmp_path / "mask.png")
+    done = cli(*args, env=cli_env(sim))
+    assert done.returncode == 2 and edit_requests(sim) == []
+    assert "link" in done.stderr or "no such file" in done.stderr
+
+
+def test_an_empty_mask_is_a_bilingual_error_and_sends_nothing(sim, tmp_path, cli):
+    write_photo(tmp_path / "photo.png", (64, 48))
+    Image.new("L", (64, 48), 0).save(tmp_path / "mask.png")
+    done = cli("edit", "photo.png", "--mask", "mask.png", "--prompt", "p", env=cli_env(sim))
+    assert done.returncode == 1 and edit_requests(sim) == []
+    assert done.stderr.startswith("error invalid: 蒙版为空") and "/ the mask is empty" in done.stderr
+
+
+def test_info_prints_the_label_of_a_saved_result(sim, tmp_path, cli):
+    write_photo(tmp_path / "photo.jpg", (640, 480))
+    done = cli("edit", "photo.jpg", "--prompt", "把天空换成晚霞\x1b[2J", env=cli_env(sim))
+    path = done.stdout.strip()
+
+    shown = cli("info", path, env=cli_env(None))
+    assert shown.returncode == 0, shown.stderr
+    assert "AIGC label (GB 45438-2025): AI-generated / 人工智能生成" in shown.stdout
+    assert re.search(r"^  ContentProducer\s+juhe-image-edit$", shown.stdout, re.MULTILINE)
+    digest = hashlib.sha256((tmp_path / "photo.jpg").read_bytes()).hexdigest()
+    assert f"图1 sha256 {digest}" in shown.stdout and "把天空换成晚霞" in shown.stdout
+    assert "\x1b" not in shown.stdout  # a control character from the file is shown escaped
+
+    as_json = cli("info", path, "photo.jpg", "--json", env=cli_env(None))
+    labelled, unlabelled = (json.loads(line) for line in as_json.stdout.splitlines())
+    assert labelled["label"]["order_id"] == Path(path).stem and labelled["label"]["AIGC"]["Label"] == "1"
+    assert unlabelled == {"file": "photo.jpg", "label": None} and as_json.returncode == 1
+    plain = cli("info", "photo.jpg", env=cli_env(None))
+    assert plain.returncode == 1 and "no AIGC label / 没有 AIGC 标识" in plain.stdout

@@ -30,6 +30,8 @@ from juhe import (
     Settings,
     TransportError,
 )
+from juhe._metadata import png_chunks
+from juhe._provenance import read_provenance
 
 pytestmark = pytest.mark.usefixtures("clean_env")
 
@@ -371,10 +373,18 @@ def test_download_saves_the_image_and_a_sidecar(run_client, tmp_path):
         return (yield client.download(result, tmp_path))
 
     (path,) = run_client(steps, transport=provider.transport)
-    assert path.read_bytes() == IMAGE and path.name == "JH44.png"
+    assert path.name == "JH44.png"
+    # the provider's image plus the AIGC label: its image data is untouched
+    assert image_chunks(path.read_bytes()) == image_chunks(IMAGE)
+    assert read_provenance(path)["order_id"] == "JH44"
     assert str(provider.requests[0].url) == RESULT_URL  # the signed query string is not re-encoded
     sidecar = json.loads((tmp_path / "JH44.json").read_text())
     assert sidecar["order_id"] == "JH44" and sidecar["files"] == ["JH44.png"]
+
+
+def image_chunks(data: bytes) -> list[bytes]:
+    """A PNG's chunks but its text and XMP ones (where the label goes)."""
+    return [data[start:end] for kind, start, end in png_chunks(data) if kind not in (b"tEXt", b"iTXt")]
 
 
 # --- settings ------------------------------------------------------------------------------------

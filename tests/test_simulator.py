@@ -26,7 +26,7 @@ from juhe import (
     ReadTimeoutError,
     TransportError,
 )
-from juhe.simulator import Simulator
+from juhe.simulator import Simulator, render_result
 
 pytestmark = pytest.mark.usefixtures("clean_env")
 
@@ -328,3 +328,33 @@ def test_render_once_serves_one_rendering_per_image_and_size_and_records_arrival
     assert first == second and first.startswith(b"\x89PNG")
     assert links[0] != links[1]
     assert len(stats["arrivals"]) == 2
+
+
+# --- a provider that ignores size, and where its mark goes ---------------------------------------
+
+
+def result_size(answer: httpx.Response) -> tuple[int, int]:
+    link = answer.json()["result"]["images"][0]["image"]
+    return Image.open(io.BytesIO(httpx.get(link, timeout=10).content)).size
+
+
+@pytest.mark.parametrize(
+    ("mark", "size", "expected"),
+    [
+        ("[sim:anysize]", "640*512", (1024, 1024)),
+        ("[sim:anysize]", "1024*1024", (896, 1152)),
+        ("[sim:anysize=600x400]", "1024*768", (600, 400)),
+        ("", "640*512", (640, 512)),
+    ],
+)
+def test_anysize_answers_at_another_size_than_asked(simulator, mark, size, expected):
+    assert result_size(post_form(simulator, text=prompt(f"p {mark}"), size=size)) == expected
+
+
+def test_the_simulated_mark_covers_the_middle_and_leaves_the_corners():
+    source = Image.new("RGB", (800, 600), (30, 120, 200))
+    result = Image.open(io.BytesIO(render_result(source, "p", "800*600"))).convert("RGB")
+    centre = [result.getpixel((x, y)) for x in (250, 400, 550) for y in (200, 300, 380)]
+    assert all(sum(abs(a - b) for a, b in zip(pixel, (30, 120, 200), strict=True)) > 60 for pixel in centre)
+    assert result.getpixel((10, 10)) == result.getpixel((790, 10)) == (30, 120, 200)
+    assert sum(result.getpixel((400, 590))) < sum((30, 120, 200))  # the bottom band is still there
