@@ -9,6 +9,7 @@ the built-in simulator. Every setting is in the README and `.env.example`.
 
 from __future__ import annotations
 
+import os
 import sys
 
 from webapp.settings import AppSettings, ConfigError
@@ -20,6 +21,10 @@ def main() -> None:
         settings = AppSettings.load()
     except ConfigError as exc:
         sys.exit(f"config error: {exc}")
+    # Gradio's cache on the results' file system, so shown results are hard links, not copies (on a
+    # Space, /data is not where /tmp is); before Gradio is imported, which reads it once
+    if settings.cache_dir:
+        os.environ.setdefault("GRADIO_TEMP_DIR", str(settings.cache_dir))
 
     from webapp.backend import Backend
     from webapp.memory import return_large_buffers

@@ -30,6 +30,7 @@ from ._exceptions import (
     error_for_code,
 )
 from ._models import EditResult
+from ._heic import heif_to_jpeg, sniff_heif
 from ._provenance import read_provenance
 from ._request import (
     MAX_IMAGES,
@@ -72,7 +73,9 @@ __all__ = [
     "TransportError",
     "__version__",
     "error_for_code",
+    "heif_to_jpeg",
     "is_http_url",
     "parse_size",
     "read_provenance",
+    "sniff_heif",
 ]

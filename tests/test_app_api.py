@@ -8,11 +8,13 @@ every prompt carries a unique marker so each test finds its own requests.
 from __future__ import annotations
 
 import base64
+import io
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 from apphost import CAT, COFFEE, SERVER_KEY, RunningApp, is_bilingual, running_app
 from conftest import marker
@@ -268,3 +270,59 @@ def test_edit_is_the_only_endpoint(tmp_path, provider):
     assert list(info["named_endpoints"]) == ["/edit"] and info["unnamed_endpoints"] == {}
     returned = [r["component"] for r in info["named_endpoints"]["/edit"]["returns"]]
     assert "State" not in returned and len(returned) == 2
+
+
+# --- region edits, original size, phone photos (issue 12) ------------------------------------------
+
+
+def png_uri(image: Image.Image) -> str:
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode()
+
+
+def scene(size=(900, 600)) -> Image.Image:
+    """A PNG 图1 with detail everywhere, so a changed pixel cannot hide."""
+    rng = np.random.default_rng(3)
+    return Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8))
+
+
+class TestPrecise:
+    def test_a_region_edit_changes_only_the_painted_area(self, live, client, tmp_path):
+        original = scene()
+        mask = Image.new("L", original.size, 0)
+        mask.paste(255, (380, 250, 520, 350))
+        tag = marker()
+        image, record = edit(client, f"only here {tag}", image1=png_uri(original), mask=png_uri(mask))
+        with Image.open(image) as result:
+            assert result.size == original.size
+            result = np.asarray(result.convert("RGB")).astype(int)
+        assert record["size"] == "900*600"
+        far = np.ones((600, 900), bool)
+        far[250 - 16 : 350 + 16, 380 - 16 : 520 + 16] = False
+        assert (result[far] == np.asarray(original)[far]).all()  # every pixel away from it untouched
+        assert (result[~far] != np.asarray(original)[~far]).any()  # and the region changed
+        [sent] = live.requests_with(tag)
+        assert sent["size"] and sent["size"] != "900*600"  # the provider got the crop, not 图1
+
+    @pytest.mark.parametrize("mask", ["https://example.com/mask.png", "/etc/passwd"])
+    def test_a_mask_must_be_a_file_or_data_uri(self, live, client, mask):
+        before = live.sent()
+        error = edit_error(client, f"masked {marker()}", mask=mask)
+        assert "mask" in error.message and "data:image" in error.message
+        assert live.sent() == before
+
+    def test_original_size_gives_image1_its_own_size_back(self, live, client):
+        image, record = edit(client, f"same size {marker()}", size="original")
+        with Image.open(image) as result, Image.open(CAT) as source:
+            assert result.size == source.size == (451, 300)
+        assert record["size"] == "451*300"
+
+    def test_an_iphone_photo_is_accepted(self, live, client, tmp_path):
+        pillow_heif = pytest.importorskip("pillow_heif")
+        pillow_heif.register_heif_opener()
+        photo = tmp_path / "photo.heic"
+        Image.open(COFFEE).save(photo, quality=70)
+        tag = marker()
+        _, record = edit(client, f"heic {tag}", image1=photo)
+        assert live.requests_with(tag)[0]["outcome"] == "ok" and record["order_id"]

@@ -73,7 +73,7 @@ def test_the_tool_is_listed_with_whole_descriptions(running):
     assert tool.name == "edit"
     assert "data:image" in tool.description and "Returns" in tool.description
     properties = tool.inputSchema["properties"]
-    assert set(properties) == {"image1", "prompt", "image2", "image3", "size", "model", "api_key"}
+    assert set(properties) == {"image1", "prompt", "image2", "image3", "size", "model", "api_key", "mask"}
     assert tool.inputSchema["required"] == ["image1", "prompt"]
     for name, schema in properties.items():
         assert schema["description"].endswith("."), (name, schema["description"])  # not cut mid-sentence
@@ -177,3 +177,21 @@ def test_a_password_keeps_mcp_off_unless_a_token_is_set(tmp_path, provider):
             app, {"image1": CAT_URI, "prompt": "with token"}, headers={"Authorization": "Bearer tok-123"}
         )
         assert not result.isError
+
+
+def test_an_agent_can_make_a_region_edit_with_a_data_uri_mask(running):
+    source = Image.new("RGB", (640, 480), (20, 90, 160))
+    mask = Image.new("L", source.size, 0)
+    mask.paste(255, (260, 190, 380, 290))
+
+    def uri(image: Image.Image) -> str:
+        out = io.BytesIO()
+        image.save(out, "PNG")
+        return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode()
+
+    result, _ = call(running, {"image1": uri(source), "prompt": f"region {marker()}", "mask": uri(mask)})
+    assert not result.isError, result.content
+    with Image.open(io.BytesIO(base64.b64decode(result.content[0].data))) as shown:
+        assert shown.size == (640, 480)
+        assert shown.convert("RGB").getpixel((10, 10)) == (20, 90, 160)  # far from the mask: untouched
+    assert record_of(result)["size"] == "640*480"

@@ -154,11 +154,13 @@ class Backend:
         visitor_key: str | None = None,
         on_stage: Callable[[str], None] | None = None,
         page: bool = True,
+        mask: object | None = None,
     ) -> SavedEdit:
         """Run one edit, save its images and register them in the store; a visitor's own key always
         goes to the live API. For the page (`page`) the record, with a small copy of 图1 for the
         before/after, is made before this returns: the browser keeps its id. For a program it is
-        made in the background, only for the retention of the output folder."""
+        made in the background, only for the retention of the output folder. With a `mask` it is a
+        region edit (the page's mask is scaled to 图1 when it was painted on a smaller canvas)."""
         simulated = self.offline and not visitor_key
         client = self._offline_client() if simulated else self._live_client()
         if self.spend is not None and not visitor_key:  # the server's key: within today's cap
@@ -166,7 +168,14 @@ class Backend:
             on_stage = self.spend.guard(on_stage)
         async with self.slot():
             result = await client.edit(
-                prompt, images, size, model, api_key=visitor_key or None, on_stage=on_stage
+                prompt,
+                images,
+                size,
+                model,
+                mask=mask,
+                mask_lenient=page,
+                api_key=visitor_key or None,
+                on_stage=on_stage,
             )
             if on_stage:
                 on_stage("saving")
@@ -226,11 +235,12 @@ class Backend:
         model: str | None,
         visitor_key: str | None = None,
         on_stage: Callable[[str], None] | None = None,
+        mask: object | None = None,
     ) -> PendingEdit:
-        """Start an edit on its own task; it goes on (holding its slot) if the visitor cancels."""
+        """Start a page's edit on its own task; it goes on (holding its slot) if the visitor cancels."""
         pending = PendingEdit(session)
         pending.task = asyncio.create_task(
-            self.edit(prompt, images, size, model, visitor_key, pending.progress(on_stage))
+            self.edit(prompt, images, size, model, visitor_key, pending.progress(on_stage), mask=mask)
         )
         return pending
 

@@ -21,13 +21,14 @@ from gradio.data_classes import FileData
 from gradio.route_utils import get_root_url
 from gradio.utils import get_upload_folder
 from gradio_client.utils import encode_file_path
+from PIL import Image, ImageChops
 
-from juhe import JuheError, is_http_url, parse_size
+from juhe import ORIGINAL_SIZE, JuheError, is_http_url, parse_size
 from webapp import snippets
 from webapp.backend import Backend, BusyError, SavedEdit
 from webapp.guards import address_key, visitor_address
 from webapp.limits import RateLimiter
-from webapp.pictures import fit_before, mime_of, pixel_size
+from webapp.pictures import fit_before, heif_preview, mime_of, pixel_size
 from webapp.settings import AppSettings
 from webapp.spend import DailyLimitError
 from webapp.texts import API_DESCRIPTION, TITLES, error_text, say, wants_chinese
@@ -150,14 +151,16 @@ class Handlers:
         size: str = "auto",
         model: str = "auto",
         api_key: str | None = None,
+        mask: str | None = None,
         request: gr.Request = None,
     ) -> tuple[FileData, dict]:
         images = ordered_images([api_image(value, n) for n, value in enumerate((image1, image2, image3), 1)])
         size = api_size(size)
+        region = api_mask(mask)
         self.check_rate(request)
         try:
             key = (api_key or "").strip() or None
-            saved = await self.backend.edit(prompt, images, size, model, key, page=False)
+            saved = await self.backend.edit(prompt, images, size, model, key, page=False, mask=region)
         except (BusyError, DailyLimitError, JuheError) as exc:
             raise edit_error(exc) from None
         shown = await self.show(saved)
@@ -193,6 +196,8 @@ class Handlers:
         url2: str | None,
         url3: str | None,
         api_key: str | None,
+        region: dict | None,
+        painting: bool,
         history: list | None,
         browser_ids: list | None,
         request: gr.Request = None,
@@ -204,6 +209,10 @@ class Handlers:
         chinese = wants_chinese(request.headers.get("accept-language") if request else None)
         images = ordered_images(page_images([image1, image2, image3], [url1, url2, url3]))
         size = page_size(size_choice, width, height)
+        mask = painted_mask(region) if painting else None
+        if mask is not None and size not in ("auto", ORIGINAL_SIZE):
+            gr.Warning(error_text("region_size"))  # a region edit is always at 图1's own size
+            size = "auto"
         self.check_rate(request)
         if len(images) >= 2 and not NAMES_AN_IMAGE.search(prompt or ""):
             gr.Warning(error_text("name_images"))
@@ -211,7 +220,7 @@ class Handlers:
 
         key = (api_key or "").strip() or None
         session = getattr(request, "session_hash", None)
-        pending = self.backend.start(session, prompt, images, size, model, key)
+        pending = self.backend.start(session, prompt, images, size, model, key, mask=mask)
         try:
             saved = await self._wait(pending, progress, chinese)
         except asyncio.CancelledError:  # Cancel: the status is the cancel's own
@@ -243,6 +252,8 @@ class Handlers:
             endpoint=self.settings.client.api_url,
             app_url=_root_url(request) or "http://127.0.0.1:7860",
             own_key=key is not None,
+            original=size == ORIGINAL_SIZE or mask is not None,
+            region=result.region if mask is not None else None,
         )
         yield view(
             status=self._done(shown, chinese),
@@ -281,6 +292,7 @@ class Handlers:
 
     def _done(self, shown: Shown, chinese: bool) -> str:
         result = shown.saved.result
+        region = say("region_done", chinese) if result.region else ""
         text = say(
             "done", chinese, order=md_code(result.order_id).strip("`"), seconds=f"{result.elapsed_s:.1f}"
         )
@@ -288,7 +300,7 @@ class Handlers:
             text += say("results_count", chinese, count=len(shown.paths))
         if shown.saved.simulated:
             text += say("simulated", chinese)
-        return text
+        return text + region
 
     def _entries(self, shown: Shown) -> list[dict]:
         """History entries of one edit: one per image, all carrying the result's id."""
@@ -465,8 +477,31 @@ class Handlers:
         """The width and height boxes are shown for "Custom…" only."""
         return gr.update(visible=choice == "custom")
 
-    def accept_upload(self, image: str | None) -> None:
-        """Runs Gradio's check of an uploaded image at once, so a bad file is refused on upload."""
+    async def accept_upload(self, image: str | None):
+        """On upload (Gradio has checked the image by now): an iPhone photo (HEIC), which browsers
+        cannot show, is replaced by an upright JPEG of it, without its metadata."""
+        if not image:
+            return gr.skip()
+        jpeg = await asyncio.to_thread(heif_preview, image, get_upload_folder())
+        return jpeg or gr.skip()
+
+    def open_region(self, image1: str | None):
+        """Show the region editor with 图1 to paint on."""
+        if not image1:
+            raise user_error(error_text("paint_first"), title=TITLES["image1"])
+        return gr.update(visible=True), _editor_value(image1), gr.update(visible=False), True
+
+    def close_region(self):
+        """Back to editing the whole image: the painting is dropped."""
+        return gr.update(visible=False), None, gr.update(visible=True), False
+
+    def follow_image1(self, image1: str | None, painting: bool):
+        """A new 图1 while painting: paint on the new one (the old strokes no longer apply)."""
+        if not painting:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        if not image1:
+            return self.close_region()
+        return gr.skip(), _editor_value(image1), gr.skip(), gr.skip()
 
 
 # --- pure helpers -------------------------------------------------------------------------------
@@ -500,11 +535,40 @@ def api_image(value: object, number: int) -> str | Path | None:
 
 
 def api_size(size: str | None) -> str:
-    """`auto`, or `W*H` / `WxH` with sides in range; refused with a clear message before sending."""
+    """`auto`, `original` (图1's exact size), or `W*H` / `WxH` with sides in range; refused with a
+    clear message before sending."""
+    if isinstance(size, str) and size.strip().lower() == ORIGINAL_SIZE:
+        return ORIGINAL_SIZE
     try:
         return parse_size(size) or "auto"
     except JuheError as exc:
         raise juhe_error(exc) from None
+
+
+def api_mask(value: object) -> str | Path | None:
+    """The public API's optional mask: a data URI, or a file gradio_client uploaded. A link is
+    refused: a region edit needs the mask's pixels here, and this server never fetches links."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and value.strip().startswith("data:"):
+        return value.strip()
+    if isinstance(value, dict) and not is_http_url(value.get("path") or ""):
+        path = value.get("path")
+        if isinstance(path, str) and _in_upload_folder(path):
+            return Path(path)
+    raise user_error(error_text("mask_form"), title=TITLES["image"])
+
+
+def painted_mask(region: dict | None) -> Image.Image | None:
+    """The mask of what the visitor painted over 图1 in the region editor (any stroke, at any
+    opacity, means change), or None when nothing is painted."""
+    mask = None
+    for layer in (region or {}).get("layers") or []:
+        if layer is None or layer.mode not in ("RGBA", "LA"):
+            continue
+        alpha = layer.getchannel("A").point(lambda a: 255 if a else 0)
+        mask = alpha if mask is None else ImageChops.lighter(mask, alpha)
+    return mask if mask is not None and mask.getbbox() else None
 
 
 def page_size(choice: str | None, width: float | None, height: float | None) -> str:
@@ -541,6 +605,10 @@ def ordered_images(images: list) -> list:
         missing = next(i for i, item in enumerate(chosen, start=1) if not item)
         raise user_error(error_text("slot_gap", n=missing), title=TITLES["order"])
     return chosen
+
+
+def _editor_value(image1: str) -> dict:
+    return {"background": image1, "layers": [], "composite": image1}
 
 
 def _gallery(history: list) -> list:

@@ -7,7 +7,10 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
+from juhe import heif_to_jpeg, sniff_heif
+
 BEFORE_BACKGROUND = (128, 128, 128)  # neutral grey bars where 图1's shape differs from the result's
+HEIF_PREVIEW_SIDE = 4096  # an iPhone photo shown (and then edited) at up to this long side
 
 
 def pixel_size(path: str | Path) -> tuple[int, int]:
@@ -39,3 +42,23 @@ def fit_before(before: str | Path, after: str | Path, folder: str | Path) -> str
     target.parent.mkdir(parents=True)
     canvas.save(target, "JPEG", quality=88)
     return str(target)
+
+
+def heif_preview(path: str | Path, folder: str | Path) -> str | None:
+    """For an uploaded HEIC/HEIF photo: an upright JPEG of it (no metadata) saved as a new file in
+    `folder`, which the page shows and edits; None for any other image. File work: run it in a thread."""
+    with open(path, "rb") as handle:
+        if not sniff_heif(handle.read(64)):
+            return None
+    data = Path(path).read_bytes()
+    target = Path(folder) / "juhe-heic" / secrets.token_hex(16) / (Path(path).stem + ".jpg")
+    target.parent.mkdir(parents=True)
+    target.write_bytes(heif_to_jpeg(data, max_side=HEIF_PREVIEW_SIDE))
+    return str(target)
+
+
+def accept_heif_uploads() -> None:
+    """Let Pillow, and so Gradio's check of an upload, open HEIC/HEIF photos (process-wide)."""
+    from pillow_heif import register_heif_opener  # imported only when the app is built
+
+    register_heif_opener()

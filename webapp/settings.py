@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,6 +90,18 @@ class AppSettings:
                 "edits per minute per visitor (set JUHE_RATE_LIMIT to change; 0 turns it off)"
             ]
         return []
+
+    @property
+    def cache_dir(self) -> Path | None:
+        """Where Gradio's cache should be when the system's temp folder is on another file system
+        than the output folder (shown results could then only be copies): beside the output folder."""
+        folder = self.output_dir.resolve().parent
+        try:
+            if folder.stat().st_dev == Path(tempfile.gettempdir()).stat().st_dev:
+                return None
+        except OSError:
+            return None
+        return folder / "gradio-cache"
 
     def summary(self) -> list[str]:
         """What an operator should know at start: the mode, where results go, the limits."""

@@ -25,6 +25,8 @@ class Call:
     endpoint: str  # the provider's edit endpoint
     app_url: str  # this app, for gradio_client
     own_key: bool = False  # the visitor edited with their own key
+    original: bool = False  # the result was brought to 图1's exact size
+    region: dict | None = None  # a region edit's plan: what the app sent instead of the whole 图1
 
 
 def file_names(paths: list[str]) -> tuple[str, ...]:
@@ -47,7 +49,10 @@ def curl(call: Call) -> str:
     sent with `--data-urlencode name@file`: a base64 argument breaks above about 128 KiB."""
     lines = []
     fields = [("key", None), ("text", call.prompt)]
-    for number, (image, mime) in enumerate(zip(call.images, call.mimes, strict=True), start=1):
+    images, mimes = list(call.images), list(call.mimes)
+    if call.region:  # the provider got the crop of 图1, not 图1
+        images[0], mimes[0] = "image1-crop.png", "image/png"
+    for number, (image, mime) in enumerate(zip(images, mimes, strict=True), start=1):
         if mime is None:
             fields.append((f"image{number}", image))
             continue
@@ -69,13 +74,27 @@ def curl(call: Call) -> str:
             command.append(f"--data-urlencode {shlex.quote(f'{name}={value}')}")
     if lines:
         lines.insert(0, "# each image file as a data URI in a file (curl reads it, so large photos work)")
+    if call.region:
+        box = ",".join(str(v) for v in call.region.get("crop_box", ()))
+        lines[:0] = [
+            "# A region edit: this page did more than one call's worth of work. It cut 图1 to the box",
+            f"# {box} (left,top,right,bottom) around the painted area (image1-crop.png below), sent",
+            "# that crop as image1, then scaled the answer back and pasted it into 图1 through the painted",
+            "# mask. The juhe client below does all of it with mask=.",
+        ]
+    elif call.original:
+        lines[:0] = ["# size=original: the answer (at the size below) was then resized to 图1's exact size."]
     return "\n".join([*lines, " \\\n  ".join(command)]) + "\n"
 
 
 def python_client(call: Call) -> str:
     """The same edit with this project's `juhe` client."""
     arguments = [repr(call.prompt), repr(list(call.images))]
-    if call.size:
+    if call.region:
+        arguments.append("mask='mask.png'")  # the painted area, white; the size of 图1
+    elif call.original:
+        arguments.append("size='original'")
+    elif call.size:
         arguments.append(f"size={call.size!r}")
     arguments.append(f"model={call.model!r}")
     body = "".join(f"        {argument},\n" for argument in arguments)
@@ -94,10 +113,12 @@ def gradio_client(call: Call) -> str:
         value = repr(image) if is_http_url(image) else f"handle_file({image!r})"
         arguments.append(f"image{number}={value}")
     arguments.insert(1, f"prompt={call.prompt!r}")
-    arguments.append(f"size={(call.size or 'auto')!r}")
+    arguments.append(f"size={'original' if call.original else (call.size or 'auto')!r}")
     arguments.append(f"model={call.model!r}")
     if call.own_key:
         arguments.append('api_key=os.environ["JUHE_API_KEY"]')
+    if call.region:
+        arguments.append("mask=handle_file('mask.png')")
     arguments.append("api_name='/edit'")
     body = "".join(f"    {argument},\n" for argument in arguments)
     head = "import os\n\n" if call.own_key else ""

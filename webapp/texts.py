@@ -27,6 +27,7 @@ EN = {
     "size": "Output size",
     "size_auto": "Auto (keep aspect ratio)",
     "size_custom": "Custom…",
+    "size_original": "Same as 图1 (its exact size)",
     "sq1024": "Square 1:1 · 1024×1024",
     "sq1536": "Square 1:1 · 1536×1536",
     "p34": "Portrait 3:4 · 768×1024",
@@ -46,6 +47,11 @@ EN = {
     "url_info": "A public http(s) link; the provider downloads it. It is used instead of the upload.",
     "api_key": "Your own Juhe API key (optional)",
     "api_key_info": "Used for your edits in this browser tab only. Never stored or logged.",
+    "paint": "🖌 Change only part of 图1",
+    "paint_done": "✕ Edit the whole image",
+    "region": "Paint over the part of 图1 to change",
+    "region_info": "Only the painted area changes: every other pixel stays as in 图1, and the result "
+    "has 图1's exact size. The eraser and the bin undo strokes.",
     "run": "✨ Edit image",
     "cancel": "Cancel",
     "result": "Result",
@@ -84,6 +90,7 @@ ZH = {
     "size": "输出尺寸",
     "size_auto": "自动 (保持原图比例)",
     "size_custom": "自定义…",
+    "size_original": "与图1相同 (原始尺寸)",
     "sq1024": "方形 1:1 · 1024×1024",
     "sq1536": "方形 1:1 · 1536×1536",
     "p34": "竖版 3:4 · 768×1024",
@@ -103,6 +110,11 @@ ZH = {
     "url_info": "公开的 http(s) 链接, 由服务方下载; 填写后代替上传的图片。",
     "api_key": "你自己的聚合数据 API key (可选)",
     "api_key_info": "只用于你在此页面中的编辑, 不会被保存或记录。",
+    "paint": "🖌 只修改图1的一部分",
+    "paint_done": "✕ 编辑整张图片",
+    "region": "涂抹图1中要修改的区域",
+    "region_info": "只有涂抹的区域会改变: 其余像素与图1完全相同, 结果与图1尺寸一致。"
+    "橡皮擦和垃圾桶可撤销涂抹。",
     "run": "✨ 开始编辑",
     "cancel": "取消",
     "result": "结果",
@@ -160,6 +172,10 @@ RUNTIME = {
     "done": ("✅ **完成** · 订单 `{order}` · {seconds} 秒", "✅ **Done** · order `{order}` · {seconds} s"),
     "results_count": (" · 共 {count} 张结果", " · {count} results"),
     "simulated": (" · *模拟结果*", " · *simulated*"),
+    "region_done": (
+        " · 只修改了涂抹的区域, 尺寸与图1相同",
+        " · only the painted area changed, at 图1's size",
+    ),
     "failed": ("⚠️ 编辑失败 (原因见提示消息)。", "⚠️ The edit failed (the message says why)."),
     "failed_kept": (
         "⚠️ 编辑失败 (原因见提示消息); 之前的结果和记录都已保留。",
@@ -205,6 +221,20 @@ ERRORS = {
         "The server is busy: too many edits are waiting. Try again in a minute.",
     ),
     "no_result": ("还没有结果", "There is no result to continue from yet."),
+    "mask_form": (
+        "蒙版必须是 data:image/...;base64 URI 或用 handle_file() 上传的文件 (服务器不下载链接), "
+        "与图1同样大小, 白色或不透明处表示要修改",
+        "the mask must be a data:image/...;base64 URI or a file sent with handle_file() (this server "
+        "fetches no links), the size of 图1, white or opaque where the image may change.",
+    ),
+    "region_size": (
+        "局部编辑的结果与图1同样大小, 所选的输出尺寸未使用",
+        "A region edit comes back at 图1's own size; the chosen output size was not used.",
+    ),
+    "paint_first": (
+        "请先在图1中放入图片, 再涂抹要修改的区域",
+        "Put an image in 图1 first, then paint the area to change.",
+    ),
     "name_images": (
         "多图编辑时请用 图1、图2、图3 指代图片, 否则结果不可预测",
         "With several images, name them 图1, 图2, 图3 in the instruction; otherwise the result is "
@@ -313,11 +343,15 @@ API_ARGS = {
     'with a warning); with several images name them 图1, 图2, 图3, e.g. "把图1中的人放进图2的场景".',
     "image2": "图2, an optional second image, in the same forms as image1.",
     "image3": "图3, an optional third image, in the same forms as image1 (needs image2).",
-    "size": 'Output size: "auto" keeps 图1\'s aspect ratio at about one megapixel; or "W*H" (also '
-    f'"WxH") with each side from {MIN_SIDE} to {MAX_SIDE}, e.g. "1024*1024".',
+    "size": 'Output size: "auto" keeps 图1\'s aspect ratio at about one megapixel; "original" gives '
+    f'图1\'s exact pixel size; or "W*H" (also "WxH") with each side from {MIN_SIDE} to {MAX_SIDE}, '
+    'e.g. "1024*1024".',
     "model": 'The provider\'s model name; "auto" unless your Juhe account has another model enabled.',
     "api_key": "Your own Juhe API key for this call only, never stored; without it the server's key (or "
     "the offline simulator) is used.",
+    "mask": "Optional: change only part of 图1. A mask the size of 图1 (a data:image/...;base64 URI or an "
+    "uploaded file, not a link), white or opaque where the image may change; every pixel away from it "
+    "stays as in 图1 and the result has 图1's exact size (size must then be auto or original).",
 }
 API_RETURNS = "The first edited image (PNG) and the record described above."
 API_DESCRIPTION = "\n".join(

@@ -19,6 +19,7 @@ from webapp.components import checked_image
 from webapp.guards import guard_middleware, install_download_guard, password_check
 from webapp.handlers import VIEW, Handlers
 from webapp.limits import forwarded_allow_ips
+from webapp.pictures import accept_heif_uploads
 from webapp.routes import CloseRoutes, RequireBearer
 from webapp.settings import AppSettings
 from webapp.share import SharePages, default_public_url
@@ -31,6 +32,7 @@ EXAMPLES_DIR = ROOT / "examples"
 STATIC = Path(__file__).resolve().parent / "static"
 SIZE_CHOICES = [
     (I18N("size_auto"), "auto"),
+    (I18N("size_original"), "original"),
     (I18N("sq1024"), "1024*1024"),
     (I18N("sq1536"), "1536*1536"),
     (I18N("p34"), "768*1024"),
@@ -72,6 +74,21 @@ def input_panel() -> dict:
             for i in (1, 2, 3)
         ]
     parts["link_note"] = gr.HTML("", elem_id="link-note")
+    parts["paint"] = gr.Button(I18N("paint"), size="sm", elem_id="paint")
+    # the region editor is built only when asked for: it is the page's heaviest part to load
+    with gr.Column(visible=False, elem_id="region-panel") as parts["region_panel"]:
+        parts["region"] = gr.ImageEditor(
+            label=I18N("region"),
+            type="pil",
+            sources=(),
+            transforms=(),
+            brush=gr.Brush(colors=[("#ff0080", 0.55)], color_mode="fixed", default_size=40),
+            eraser=gr.Eraser(),
+            height=360,
+            elem_id="region",
+        )
+        gr.Markdown(I18N("region_info"), elem_id="region-info")
+        parts["paint_done"] = gr.Button(I18N("paint_done"), size="sm", elem_id="paint-done")
     parts["prompt"] = gr.Textbox(
         label=I18N("prompt"), placeholder=I18N("prompt_placeholder"), lines=3, max_lines=8, elem_id="prompt"
     )
@@ -199,6 +216,7 @@ def build_demo(settings: AppSettings, backend: Backend | None = None) -> gr.Bloc
     install_download_guard()  # no event makes the server fetch a visitor's link
     install_light_sessions()  # a new visitor's session costs no render of the whole page
     install_fast_failed_imports()
+    accept_heif_uploads()  # iPhone photos: Gradio's upload check opens them; the page shows a JPEG
     for note in settings.notes:
         logging.getLogger("webapp").warning(note)
     backend = backend or Backend(settings)
@@ -206,6 +224,7 @@ def build_demo(settings: AppSettings, backend: Backend | None = None) -> gr.Bloc
     # The title stays a plain string: it is also the MCP server's name (app.js translates the tab).
     with gr.Blocks(title="AI Image Edit · Juhe API") as demo:
         state = {
+            "painting": gr.State(False),
             "history_state": gr.State([]),
             "results_state": gr.State([]),
             "open_state": gr.State(None),
@@ -253,6 +272,8 @@ def wire(demo: gr.Blocks, settings: AppSettings, handlers: Handlers, form, shown
             form["model"],
             *form["links"],
             form["api_key"],
+            form["region"],
+            state["painting"],
             state["history_state"],
             state["browser_ids"],
         ],
@@ -298,10 +319,17 @@ def wire(demo: gr.Blocks, settings: AppSettings, handlers: Handlers, form, shown
     )
 
     for image in form["images"]:
-        # Gradio checks an image when an event takes it: done at upload, a bad file is refused at once
-        image.upload(handlers.accept_upload, inputs=image, **PRIVATE).failure(
+        # Gradio checks an image when an event takes it: done at upload, a bad file is refused at
+        # once; an iPhone photo (HEIC, which browsers cannot show) is replaced by a JPEG of it
+        image.upload(handlers.accept_upload, inputs=image, outputs=image, **PRIVATE).failure(
             lambda: None, outputs=image, queue=False, **PRIVATE
         )
+    region = [form["region_panel"], form["region"], form["paint"], state["painting"]]
+    form["paint"].click(handlers.open_region, inputs=form["images"][0], outputs=region, **PRIVATE)
+    form["paint_done"].click(handlers.close_region, outputs=region, queue=False, **PRIVATE)
+    form["images"][0].change(
+        handlers.follow_image1, inputs=[form["images"][0], state["painting"]], outputs=region, **PRIVATE
+    )
     gr.on(
         [form["prompt"].change, *(image.change for image in form["images"])],
         None,
