@@ -29,8 +29,8 @@ from ._exceptions import (
     TransportError,
     error_for_code,
 )
-from ._models import EditResult
 from ._heic import heif_to_jpeg, sniff_heif
+from ._models import EditResult
 from ._provenance import read_provenance
 from ._request import (
     MAX_IMAGES,
