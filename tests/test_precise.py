@@ -183,6 +183,7 @@ def test_a_lenient_mask_is_scaled_and_says_so(run_client, simulator, tmp_path):
     assert Image.open(path).size == (800, 600)
 
 
+@pytest.mark.e2e  # full-size photos
 def test_references_go_as_they_are_beside_the_crop(run_client, tmp_path):
     reference = encode(photo(300, 200, seed=16), "PNG")
     provider = Provider(ok("JH7"), httpx.Response(200, content=encode(photo(1024, 1024), "PNG")))
@@ -439,6 +440,7 @@ def test_the_job_stays_out_of_the_json_and_the_repr(run_client, simulator, tmp_p
     assert len(repr(result)) < 5000 and json.dumps(result.to_dict())
 
 
+@pytest.mark.e2e  # full-size photos
 def test_a_result_that_cannot_be_stitched_is_still_saved(tmp_path):
     """The caller painted more on its mask (a PIL image) before the download: the plan no longer
     fits, so the provider's image is saved as the result, with a warning saying why."""

@@ -310,6 +310,7 @@ def test_unescaped_plus_in_base64_corrupts_the_image(simulator):
     assert answer.json()["error_code"] == 282505
 
 
+@pytest.mark.e2e  # a loopback server
 def test_render_once_serves_one_rendering_per_image_and_size_and_records_arrivals():
     """The load-test mode: the second request with the same 图1 and size gets the same bytes."""
     import httpx
