@@ -108,7 +108,7 @@ def test_app_api_cannot_name_a_server_file(hosted):
     """A raw API call naming a file that was never uploaded is refused by Gradio before the handler."""
     file_data = {"path": str(ROOT / "examples" / "cat.jpg"), "meta": {"_type": "gradio.FileData"}}
     before = hosted.sent()
-    stream = raw_call(hosted, [file_data, "make it blue", None, None, "auto", "auto", None])
+    stream = raw_call(hosted, [file_data, "make it blue", None, None, "auto", "auto", None, None])
     assert "event: error" in stream and "event: complete" not in stream
     assert hosted.sent() == before
 
@@ -123,7 +123,8 @@ def test_app_cuts_a_10000_character_prompt(hosted, visitor, tmp_path):
 
 def test_app_cleans_control_characters_and_keeps_emoji(hosted, tmp_path):
     stream = raw_call(
-        hosted, [uploaded(hosted, tmp_path), "换成狗🐶\x00\x1b 👩‍🚀\ud800", None, None, "auto", "auto", None]
+        hosted,
+        [uploaded(hosted, tmp_path), "换成狗🐶\x00\x1b 👩‍🚀\ud800", None, None, "auto", "auto", None, None],
     )
     record = completed(stream)[1]
     assert hosted.sidecar(record["order_id"])["prompt"] == "换成狗🐶 👩‍🚀"
@@ -132,7 +133,7 @@ def test_app_cleans_control_characters_and_keeps_emoji(hosted, tmp_path):
 def test_app_refuses_a_prompt_of_lone_surrogates(hosted, tmp_path):
     before = hosted.sent()
     stream = raw_call(
-        hosted, [uploaded(hosted, tmp_path), "\udfff\ud800 \ud800", None, None, "auto", "auto", None]
+        hosted, [uploaded(hosted, tmp_path), "\udfff\ud800 \ud800", None, None, "auto", "auto", None, None]
     )
     assert "event: error" in stream
     assert is_bilingual(json.loads(stream.split("data: ", 1)[1].splitlines()[0])["error"])

@@ -65,8 +65,26 @@ def test_history_state_cannot_be_injected(hosted, tmp_path):
         with open(image_file(tmp_path / "ok.jpg"), "rb") as handle:
             path = http.post("/gradio_api/upload", files={"files": ("ok.jpg", handle)}).json()[0]
         upload = {"path": path, "orig_name": "ok.jpg", "meta": {"_type": "gradio.FileData"}}
-        # 图1-图3, prompt, size, width, height, model, link1-3, key, history (State), ids (BrowserState)
-        data = [upload, None, None, "raw-call", "auto", 1024, 1024, "auto", "", "", "", "", fake, fake]
+        # 图1-图3, prompt, size, width, height, model, link1-3, key, region, painting (State),
+        # history (State), ids (BrowserState)
+        data = [
+            upload,
+            None,
+            None,
+            "raw-call",
+            "auto",
+            1024,
+            1024,
+            "auto",
+            "",
+            "",
+            "",
+            "",
+            None,
+            True,
+            fake,
+            fake,
+        ]
         body = {"data": data, "fn_index": run_event_index(config), "session_hash": "rawsession1"}
         assert http.post("/gradio_api/queue/join", json=body).status_code == 200
         stream = http.get("/gradio_api/queue/data", params={"session_hash": "rawsession1"}).text
@@ -108,7 +126,7 @@ def test_an_image_string_cannot_read_a_saved_result(hosted, edits, form):
 def test_api_cannot_name_a_saved_result(hosted, edits):
     target = next(p for p in saved_files(hosted) if p.suffix == ".png")
     file_data = {"path": str(target), "orig_name": target.name, "meta": {"_type": "gradio.FileData"}}
-    data = [file_data, "steal", None, None, "auto", "auto", None]
+    data = [file_data, "steal", None, None, "auto", "auto", None, None]
     before = hosted.sent()
     with httpx.Client(base_url=hosted.url, timeout=30) as http:
         event = http.post("/gradio_api/call/edit", json={"data": data}).json()["event_id"]

@@ -68,6 +68,7 @@ def paint_stroke(page: Page) -> None:
     page.mouse.down()
     page.mouse.move(x + 40, y, steps=12)
     page.mouse.up()
+    page.wait_for_timeout(1000)  # the editor hands its layers to the page after the stroke
 
 
 def test_a_painted_region_is_the_only_part_that_changes(page: Page, running, photo: Path):

@@ -200,3 +200,16 @@ def test_the_operator_is_told_the_mode_the_folder_and_the_limits():
     assert "3 edits per minute per visitor" in live and "50 live edits per day" in live
     assert "4 edits at once, 9 waiting" in live and "uploads up to 5 MiB" in live
     assert "pw-secret" not in live and "k-123456" not in live
+
+
+def test_every_setting_is_documented():
+    """Each JUHE_* variable the app reads is in .env.example and in the README's settings table."""
+    read = set()
+    for source in ("webapp/settings.py", "juhe/_config.py"):
+        read |= set(re.findall(r'"(JUHE_[A-Z_]+)"', (ROOT / source).read_text(encoding="utf-8")))
+    example = (ROOT / ".env.example").read_text(encoding="utf-8")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("## Settings") : readme.index("## Hosting on Hugging Face Spaces")]
+    assert len(read) >= 20
+    assert sorted(name for name in read if f"\n{name}=" not in example) == []
+    assert sorted(name for name in read if f"| `{name}` |" not in table) == []
