@@ -86,6 +86,7 @@ _FONT_PATHS = (
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
 )
 RESULTS_KEPT = 256
+WASH, WASH_SHARE = (255, 0, 160), 0.22  # the simulated result's colour cast: plainly not 图1
 
 
 def key_fingerprint(key: str) -> str:
@@ -135,10 +136,12 @@ def _centre_mark(draw: ImageDraw.ImageDraw, width: int, height: int) -> None:
 
 
 def render_result(source: Image.Image, prompt: str, size: str) -> bytes:
-    """The first input fitted to the output size, marked SIMULATED in the middle and, with the
+    """The first input fitted to the output size, washed with a light magenta all over (so any part
+    of it a region edit keeps shows that it changed), marked SIMULATED in the middle and, with the
     prompt, along the bottom; PNG bytes."""
     source = ImageOps.exif_transpose(source).convert("RGB")
     canvas = ImageOps.fit(source, _output_size(size, source), Image.Resampling.BILINEAR)
+    canvas = Image.blend(canvas, Image.new("RGB", canvas.size, WASH), WASH_SHARE)
     draw = ImageDraw.Draw(canvas, "RGBA")
     width, height = canvas.size
     _centre_mark(draw, width, height)

@@ -141,3 +141,22 @@ def test_an_iphone_photo_is_shown_and_edited(page: Page, running, tmp_path):
     page.locator("button#run").click()
     order = wait_done(page)
     assert running.sidecar(order)["prompt"].startswith("heic")
+
+
+def test_the_region_example_paints_its_mask_for_the_visitor(page: Page, running):
+    page.get_by_text("One region").click()
+    expect(page.locator("#region canvas").first).to_be_visible()
+    expect(page.locator("#prompt textarea")).to_have_value(re.compile("potted plant"))
+    page.wait_for_timeout(500)
+    page.locator("button#run").click()
+    order = wait_done(page)
+    expect(page.locator("#status")).to_contain_text("only the painted area changed")
+    root = Path(__file__).resolve().parent.parent / "examples"
+    saved = running.output_dir / running.sidecar(order)["files"][0]
+    with Image.open(saved) as result, Image.open(root / "astronaut.jpg") as source:
+        assert result.size == source.size
+        difference = np.abs(np.asarray(result.convert("RGB")).astype(int) - np.asarray(source.convert("RGB")))
+    changed = difference.max(axis=2) > 24  # beyond a JPEG's own noise
+    inside = np.zeros(changed.shape, bool)
+    inside[0 : 296 + 16, 345 - 16 : 472 + 16] = True  # the example's mask and the feather around it
+    assert changed[inside].mean() > 0.5 and changed[~inside].mean() < 0.01

@@ -28,7 +28,7 @@ from webapp import snippets
 from webapp.backend import Backend, BusyError, SavedEdit
 from webapp.guards import address_key, visitor_address
 from webapp.limits import RateLimiter
-from webapp.pictures import fit_before, heif_preview, mime_of, pixel_size
+from webapp.pictures import fit_before, heif_preview, mask_preview, mime_of, pixel_size
 from webapp.settings import AppSettings
 from webapp.spend import DailyLimitError
 from webapp.texts import API_DESCRIPTION, TITLES, error_text, say, wants_chinese
@@ -198,6 +198,7 @@ class Handlers:
         api_key: str | None,
         region: dict | None,
         painting: bool,
+        preset_mask: str | None,
         history: list | None,
         browser_ids: list | None,
         request: gr.Request = None,
@@ -209,7 +210,7 @@ class Handlers:
         chinese = wants_chinese(request.headers.get("accept-language") if request else None)
         images = ordered_images(page_images([image1, image2, image3], [url1, url2, url3]))
         size = page_size(size_choice, width, height)
-        mask = painted_mask(region) if painting else None
+        mask = painted_mask(region, preset_mask) if painting else None
         if mask is not None and size not in ("auto", ORIGINAL_SIZE):
             gr.Warning(error_text("region_size"))  # a region edit is always at 图1's own size
             size = "auto"
@@ -385,10 +386,10 @@ class Handlers:
 
     def reuse_result(self, entry: dict | None):
         """Continue editing: the result on show becomes 图1 (a link typed for 图1 is cleared, or it
-        would win)."""
+        would win), and a painting made for the old 图1 is dropped."""
         if not entry:
             raise user_error(error_text("no_result"))
-        return entry["path"], ""
+        return entry["path"], "", *self.close_region()
 
     # --- the page: history across reloads, sharing, deleting ---------------------------------------
 
@@ -489,19 +490,29 @@ class Handlers:
         """Show the region editor with 图1 to paint on."""
         if not image1:
             raise user_error(error_text("paint_first"), title=TITLES["image1"])
-        return gr.update(visible=True), _editor_value(image1), gr.update(visible=False), True
+        return gr.update(visible=True), _editor_value(image1), gr.update(visible=False), True, None
+
+    async def load_region_example(self, image1: str | None, prompt: str, mask: str):
+        """The region-edit example: 图1 and the instruction are filled by the example; its mask is
+        shown tinted in the editor (more strokes can be added) and used as the painting."""
+        if not image1:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        preview = await asyncio.to_thread(mask_preview, image1, mask, get_upload_folder())
+        value = {"background": preview, "layers": [], "composite": preview}
+        return gr.update(visible=True), value, gr.update(visible=False), True, mask
 
     def close_region(self):
         """Back to editing the whole image: the painting is dropped."""
-        return gr.update(visible=False), None, gr.update(visible=True), False
+        return gr.update(visible=False), None, gr.update(visible=True), False, None
 
     def follow_image1(self, image1: str | None, painting: bool):
-        """A new 图1 while painting: paint on the new one (the old strokes no longer apply)."""
+        """The visitor put another 图1 while painting: paint on the new one (the old strokes, and a
+        ready-made mask, no longer apply)."""
         if not painting:
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
         if not image1:
             return self.close_region()
-        return gr.skip(), _editor_value(image1), gr.skip(), gr.skip()
+        return gr.skip(), _editor_value(image1), gr.skip(), gr.skip(), None
 
 
 # --- pure helpers -------------------------------------------------------------------------------
@@ -559,14 +570,20 @@ def api_mask(value: object) -> str | Path | None:
     raise user_error(error_text("mask_form"), title=TITLES["image"])
 
 
-def painted_mask(region: dict | None) -> Image.Image | None:
+def painted_mask(region: dict | None, preset: str | None = None) -> Image.Image | None:
     """The mask of what the visitor painted over 图1 in the region editor (any stroke, at any
-    opacity, means change), or None when nothing is painted."""
+    opacity, means change) together with a ready-made `preset` mask (white: change), or None when
+    nothing is painted."""
     mask = None
+    if preset:
+        with Image.open(preset) as opened:
+            mask = opened.convert("L").point(lambda v: 255 if v > 127 else 0)
     for layer in (region or {}).get("layers") or []:
         if layer is None or layer.mode not in ("RGBA", "LA"):
             continue
         alpha = layer.getchannel("A").point(lambda a: 255 if a else 0)
+        if mask is not None and mask.size != alpha.size:
+            alpha = alpha.resize(mask.size)
         mask = alpha if mask is None else ImageChops.lighter(mask, alpha)
     return mask if mask is not None and mask.getbbox() else None
 

@@ -62,3 +62,18 @@ def accept_heif_uploads() -> None:
     from pillow_heif import register_heif_opener  # imported only when the app is built
 
     register_heif_opener()
+
+
+def mask_preview(image: str | Path, mask: str | Path, folder: str | Path) -> str:
+    """图1 with the mask's area tinted, as the region editor's background for a ready-made mask (the
+    editor paints strokes over it; the edit itself uses the mask and the original 图1). Saved as a
+    new PNG in `folder`."""
+    with Image.open(image) as opened, Image.open(mask) as painted:
+        base = ImageOps.exif_transpose(opened).convert("RGB")
+        alpha = painted.convert("L").resize(base.size).point(lambda v: 140 if v > 127 else 0)
+    tint = Image.new("RGB", base.size, (255, 0, 128))
+    base.paste(tint, mask=alpha)
+    target = Path(folder) / "juhe-mask" / secrets.token_hex(16) / "preview.png"
+    target.parent.mkdir(parents=True)
+    base.save(target)
+    return str(target)

@@ -72,6 +72,7 @@ EN = {
     "revoke": "Revoke link",
     "delete": "🗑 Delete",
     "examples": "Examples (click one to fill the form; nothing runs until you press Edit)",
+    "region_example": "Region edit example (fills 图1 and the painted area)",
 }
 
 ZH = {
@@ -133,6 +134,7 @@ ZH = {
     "revoke": "撤销链接",
     "delete": "🗑 删除",
     "examples": "示例 (点击填入表单; 按下编辑按钮才会运行)",
+    "region_example": "局部编辑示例 (填入图1和涂抹区域)",
 }
 
 # The built-in examples: (label, 图1, 图2, instruction, size); files are in examples/.
@@ -157,6 +159,14 @@ EXAMPLES = [
     ),
     ("🌌 夜空 · Night sky", "rocket.jpg", None, "把天空改成布满星星的夜空", "auto"),
 ]
+
+# The region-edit example: (label, 图1, its mask, instruction); files are in examples/.
+REGION_EXAMPLE = (
+    "🖌 只改一处 · One region",
+    "astronaut.jpg",
+    "astronaut_mask.png",
+    "把航天飞机模型换成一盆绿植 / replace the shuttle model with a potted plant",
+)
 
 I18N = gr.I18n(en=EN, zh=ZH, **{"zh-CN": ZH, "zh-TW": ZH, "zh-HK": ZH})
 

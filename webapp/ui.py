@@ -24,7 +24,7 @@ from webapp.routes import CloseRoutes, RequireBearer
 from webapp.settings import AppSettings
 from webapp.share import SharePages, default_public_url
 from webapp.sweep import sweep_lifespan
-from webapp.texts import AUTH_MESSAGE, EXAMPLES, I18N, page_script
+from webapp.texts import AUTH_MESSAGE, EXAMPLES, I18N, REGION_EXAMPLE, page_script
 from webapp.tuning import install_fast_failed_imports, install_light_sessions
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -193,6 +193,30 @@ def examples_panel(form: dict) -> None:
         example_labels=[label for label, *_ in EXAMPLES],
         cache_examples=False,  # Spaces sets GRADIO_CACHE_EXAMPLES: caching would pay for every example
         examples_per_page=8,
+        api_visibility="private",
+    )
+
+
+def region_example_panel(form: dict, state: dict, handlers: Handlers) -> None:
+    """One region edit to try: fills 图1 and the instruction, and paints the example's mask."""
+    label, image, mask, text = REGION_EXAMPLE
+    mask_path = gr.Textbox(visible=False)  # carries the mask's file to the handler
+    gr.Examples(
+        [[str(EXAMPLES_DIR / image), text, str(EXAMPLES_DIR / mask)]],
+        inputs=[form["images"][0], form["prompt"], mask_path],
+        outputs=[
+            form["region_panel"],
+            form["region"],
+            form["paint"],
+            state["painting"],
+            state["preset_mask"],
+        ],
+        fn=handlers.load_region_example,
+        run_on_click=True,
+        cache_examples=False,
+        api_visibility="private",
+        label=I18N("region_example"),
+        example_labels=[label],
     )
 
 
@@ -225,6 +249,7 @@ def build_demo(settings: AppSettings, backend: Backend | None = None) -> gr.Bloc
     with gr.Blocks(title="AI Image Edit · Juhe API") as demo:
         state = {
             "painting": gr.State(False),
+            "preset_mask": gr.State(None),  # the region example's mask, painted in for the visitor
             "history_state": gr.State([]),
             "results_state": gr.State([]),
             "open_state": gr.State(None),
@@ -243,6 +268,7 @@ def build_demo(settings: AppSettings, backend: Backend | None = None) -> gr.Bloc
                 shown = result_panel(settings.sharing)
         history = history_panel()
         examples_panel(form)
+        region_example_panel(form, state, handlers)
         wire(demo, settings, handlers, form, shown, history, state)
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=settings.concurrency)
     return demo
@@ -274,6 +300,7 @@ def wire(demo: gr.Blocks, settings: AppSettings, handlers: Handlers, form, shown
             form["api_key"],
             form["region"],
             state["painting"],
+            state["preset_mask"],
             state["history_state"],
             state["browser_ids"],
         ],
@@ -296,10 +323,11 @@ def wire(demo: gr.Blocks, settings: AppSettings, handlers: Handlers, form, shown
 
     shown["gallery"].select(handlers.open_result, inputs=state["results_state"], outputs=outputs, **PRIVATE)
     history.select(handlers.open_history, inputs=state["history_state"], outputs=outputs, **PRIVATE)
+    region = [form["region_panel"], form["region"], form["paint"], state["painting"], state["preset_mask"]]
     shown["reuse"].click(
         handlers.reuse_result,
         inputs=state["open_state"],
-        outputs=[form["images"][0], form["links"][0]],
+        outputs=[form["images"][0], form["links"][0], *region],
         **PRIVATE,
     )
     shown["share"].click(handlers.share_result, inputs=state["open_state"], outputs=outputs, **PRIVATE)
@@ -324,11 +352,15 @@ def wire(demo: gr.Blocks, settings: AppSettings, handlers: Handlers, form, shown
         image.upload(handlers.accept_upload, inputs=image, outputs=image, **PRIVATE).failure(
             lambda: None, outputs=image, queue=False, **PRIVATE
         )
-    region = [form["region_panel"], form["region"], form["paint"], state["painting"]]
     form["paint"].click(handlers.open_region, inputs=form["images"][0], outputs=region, **PRIVATE)
     form["paint_done"].click(handlers.close_region, outputs=region, queue=False, **PRIVATE)
-    form["images"][0].change(
-        handlers.follow_image1, inputs=[form["images"][0], state["painting"]], outputs=region, **PRIVATE
+    # the visitor's own new 图1 (not one an example or Continue editing puts there)
+    gr.on(
+        [form["images"][0].upload, form["images"][0].clear],
+        handlers.follow_image1,
+        inputs=[form["images"][0], state["painting"]],
+        outputs=region,
+        **PRIVATE,
     )
     gr.on(
         [form["prompt"].change, *(image.change for image in form["images"])],
