@@ -1,0 +1,71 @@
+"""The backend's own promises: a cancelled edit goes on in its slot and is delivered later, so a
+run-and-cancel loop cannot get past JUHE_CONCURRENCY, and nothing paid for is lost."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from apphost import CAT
+
+from juhe.simulator import Simulator
+from webapp.backend import Backend, BusyError
+from webapp.settings import AppSettings
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
+
+
+def backend_for(provider: Simulator, tmp_path, **env: str) -> Backend:
+    values = {
+        "JUHE_API_KEY": "k-backend",
+        "JUHE_API_URL": provider.url,
+        "JUHE_OUTPUT_DIR": str(tmp_path / "outputs"),
+        **env,
+    }
+    return Backend(AppSettings.from_mapping(values))
+
+
+@pytest.fixture(autouse=True)
+def gradio_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+
+
+def test_a_cancelled_edit_keeps_its_slot_and_is_delivered_later(tmp_path):
+    with Simulator(latency=1.0) as provider:
+        backend = backend_for(provider, tmp_path, JUHE_CONCURRENCY="1")
+
+        async def run() -> tuple:
+            first = backend.start("visitor-1", "first edit", [CAT], None, None)
+            await asyncio.sleep(0.3)  # it is at the provider now
+            backend.abandon(first)  # the visitor pressed Cancel
+            second = backend.start("visitor-1", "second edit", [CAT], None, None)
+            saved = await second.task
+            await first.task
+            return saved, backend.collect_late("visitor-1"), backend.collect_late("visitor-1")
+
+        try:
+            saved, (late, running), (again, _) = asyncio.run(run())
+        finally:
+            backend.close()
+        stats = provider.stats()
+    assert stats["peak_in_flight"] == 1  # the second waited for the first's slot
+    assert saved.result.prompt == "second edit" and saved.paths[0].is_file()
+    assert [edit.result.prompt for edit in late] == ["first edit"] and not running
+    assert late[0].paths[0].is_file()  # saved although nobody was waiting
+    assert again == []  # delivered once
+
+
+def test_edits_beyond_the_queue_are_turned_away(tmp_path):
+    with Simulator(latency=1.0) as provider:
+        backend = backend_for(provider, tmp_path, JUHE_CONCURRENCY="1", JUHE_QUEUE_SIZE="1")
+
+        async def run() -> list:
+            calls = [backend.edit(f"edit {n}", [CAT], None, None) for n in range(3)]
+            return await asyncio.gather(*calls, return_exceptions=True)
+
+        try:
+            outcomes = asyncio.run(run())
+        finally:
+            backend.close()
+    assert sum(isinstance(outcome, BusyError) for outcome in outcomes) == 1
+    assert sum(not isinstance(outcome, Exception) for outcome in outcomes) == 2
