@@ -60,8 +60,49 @@ def shoot(url: str, locale: str, view: str, browser) -> Path:
     return path
 
 
+def shoot_region(url: str, browser) -> Path:
+    """The region-edit example, done: only the painted area changed."""
+    page = browser.new_page(locale="en-US", viewport=VIEWS["desktop"], device_scale_factor=1)
+    page.goto(url)
+    page.get_by_text("One region").click()
+    page.locator("#region canvas").first.wait_for(timeout=30_000)
+    page.wait_for_timeout(1500)
+    page.locator("button#run").click()
+    page.locator("#status code").wait_for(timeout=30_000)
+    for image in page.locator("#result img, #compare img").all():
+        page.wait_for_function(LOADED, arg=image.element_handle(), timeout=30_000)
+    page.wait_for_timeout(800)
+    path = OUT / "region-en-US.png"
+    page.screenshot(path=str(path), full_page=True)
+    page.close()
+    return path
+
+
+def shoot_share(url: str, browser) -> Path:
+    """A share page, as someone who got the link sees it (another browser, no session)."""
+    owner = browser.new_page(locale="en-US", viewport=VIEWS["desktop"])
+    owner.goto(url)
+    owner.locator("#image1 input[type=file]").set_input_files(str(ROOT / "examples" / "coffee.jpg"))
+    owner.locator("#prompt textarea").fill("Turn this photo into a watercolor painting")
+    owner.locator("button#run").click()
+    owner.locator("#status code").wait_for(timeout=30_000)
+    owner.locator("#share").click()
+    link = owner.locator("#share-link textarea, #share-link input").first
+    owner.wait_for_function("e => e.value.includes('/share/')", arg=link.element_handle())
+    address = link.input_value()
+    owner.close()
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1000, "height": 900})
+    page = context.new_page()
+    page.goto(address)
+    page.wait_for_timeout(1000)
+    path = OUT / "share-page.png"
+    page.screenshot(path=str(path), full_page=True)
+    context.close()
+    return path
+
+
 def main() -> None:
-    """Launch the app, take the four screenshots, close everything."""
+    """Launch the app, take the screenshots, close everything."""
     OUT.mkdir(parents=True, exist_ok=True)
     settings = AppSettings.load(dotenv=None)
     backend = Backend(settings)
@@ -73,6 +114,8 @@ def main() -> None:
             for view in VIEWS:
                 for locale in ("en-US", "zh-CN"):
                     print(shoot(url, locale, view, browser))
+            print(shoot_region(url, browser))
+            print(shoot_share(url, browser))
             browser.close()
     finally:
         demo.close()
