@@ -47,7 +47,7 @@ from PIL import Image, ImageFilter, ImageOps, JpegImagePlugin
 
 from ._exceptions import InvalidRequestError, invalid
 from ._heic import open_heif, sniff_heif
-from ._images import ImageInput, open_image, read_input
+from ._images import _TRANSPOSE, ImageInput, open_image, read_input
 
 # The model needs to see around the region to match its light, colour, perspective and style, and
 # the blend band must sit well inside what it saw (its own edges are the least reliable part):
@@ -80,15 +80,7 @@ FULL_MASK_WARNING = (
     "蒙版覆盖了整张图1, 已按普通编辑处理 / the mask covers all of 图1, so this ran as a plain edit"
 )
 _BINARY = [0] * (MASK_THRESHOLD + 1) + [255] * (255 - MASK_THRESHOLD)
-_UPRIGHT = {  # EXIF orientation -> the turn that makes the stored image upright
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
+_UPRIGHT = _TRANSPOSE  # EXIF orientation -> the turn that makes the stored image upright
 _STORED = {**_UPRIGHT, 6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270}  # the way back
 
 

@@ -118,6 +118,27 @@ def marker() -> str:
     return "t" + uuid.uuid4().hex[:12]
 
 
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's chromium driven by Playwright, one for the whole run (each test opens its own
+    context: its own cookies, storage and session)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
 # Fixtures that start a real HTTP server on loopback (the simulator, a hostile provider, a link
 # server): a test using one waits on real sockets and real time, so it runs in the full suite only.
 SERVER_FIXTURES = {

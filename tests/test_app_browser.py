@@ -20,18 +20,12 @@ if not CHROMIUM.exists():
 
 from apphost import CAT, ROOT, SERVER_KEY, RunningApp, running_app  # noqa: E402
 from conftest import marker  # noqa: E402
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, Locator, Page, expect  # noqa: E402
 
 from juhe.simulator import key_fingerprint  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
 WAIT_MS = 20_000  # generous for 2 slow cores; every wait ends as soon as its condition holds
 ORDER_ID = re.compile(r"SIM\d{14}[0-9a-f]{6}")
 IMAGE_LOADED = "img => img.complete && img.naturalWidth > 0"
@@ -43,16 +37,6 @@ UPLOAD_LIMIT = 200 * 1024
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
     with running_app(tmp_path_factory.mktemp("browser"), JUHE_MAX_UPLOAD=f"{UPLOAD_LIMIT}") as launched:
         yield launched
-
-
-def launch_browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-browser = pytest.fixture(scope="module")(launch_browser)
 
 
 @pytest.fixture

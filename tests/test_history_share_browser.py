@@ -19,20 +19,12 @@ if not CHROMIUM.exists():
 
 from apphost import running_app  # noqa: E402
 from conftest import marker  # noqa: E402
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright  # noqa: E402
-from test_app_browser import CHROMIUM_ARGS, ORDER_ID, WAIT_MS, run_edit  # noqa: E402
+from playwright.sync_api import Browser, BrowserContext, Page, expect  # noqa: E402
+from test_app_browser import ORDER_ID, WAIT_MS, run_edit  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
 SECRET = "a-fixed-browser-secret-0123456789abcdef"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def free_port() -> int:

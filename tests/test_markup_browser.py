@@ -23,8 +23,8 @@ if not CHROMIUM.exists():
 
 from apphost import CAT, running_app  # noqa: E402
 from PIL import Image  # noqa: E402
-from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
-from test_app_browser import CHROMIUM_ARGS, WAIT_MS, fill_form  # noqa: E402
+from playwright.sync_api import Browser, Page, expect  # noqa: E402
+from test_app_browser import WAIT_MS, fill_form  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -85,14 +85,6 @@ def running(tmp_path_factory) -> Iterator:
     finally:
         server.shutdown()
         server.server_close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ if not CHROMIUM.exists():
 from apphost import running_app  # noqa: E402
 from conftest import marker  # noqa: E402
 from PIL import Image  # noqa: E402
-from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
-from test_app_browser import CHROMIUM_ARGS, WAIT_MS, choose_size, toast_text, wait_done, wait_loaded  # noqa: E402
+from playwright.sync_api import Browser, Page, expect  # noqa: E402
+from test_app_browser import WAIT_MS, choose_size, toast_text, wait_done, wait_loaded  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -27,14 +27,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 def running(tmp_path_factory) -> Iterator:
     with running_app(tmp_path_factory.mktemp("region")) as app:
         yield app
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -21,7 +21,6 @@ if not CHROMIUM.exists():
 
 import uvicorn  # noqa: E402
 from PIL import Image  # noqa: E402
-from playwright.sync_api import sync_playwright  # noqa: E402
 from starlette.responses import PlainTextResponse  # noqa: E402
 
 from juhe import EditResult  # noqa: E402
@@ -76,55 +75,50 @@ def shared_link(tmp_path: Path) -> Iterator[tuple[str, ResultStore, str]]:
         yield base, store, token
 
 
-def test_share_page_loads_under_its_csp_and_the_slider_moves(shared_link):
+def test_share_page_loads_under_its_csp_and_the_slider_moves(shared_link, browser):
     base, store, token = shared_link
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
-        try:
-            context = browser.new_context()  # fresh: no cookies, no session, no password
-            page = context.new_page()
-            problems: list[str] = []
-            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: problems.append(str(e)))
-            response = page.goto(f"{base}/share/{token}")
-            assert response.status == 200
-            for selector in ("img.after", "img.before"):
-                page.wait_for_function(
-                    f"document.querySelector('{selector}').naturalWidth > 0", timeout=WAIT_MS
-                )
-            box = page.locator(".compare")
-            assert box.evaluate("b => b.style.getPropertyValue('--pos')") == "50%"  # the script ran
-            page.locator(".compare input").focus()
-            for _ in range(10):
-                page.keyboard.press("ArrowLeft")
-            assert box.evaluate("b => b.style.getPropertyValue('--pos')") == "40%"
-            handle = page.locator(".compare input").bounding_box()
-            page.mouse.click(handle["x"] + handle["width"] * 0.8, handle["y"] + handle["height"] / 2)
-            position = float(box.evaluate("b => b.style.getPropertyValue('--pos')").rstrip("%"))
-            assert 75 <= position <= 85
-            assert page.locator("blockquote").inner_text() == PROMPT  # markup in the prompt is text
-            assert page.locator("blockquote b").count() == 0
-            assert problems == []  # no CSP violation, no script error
-            with page.expect_download() as download:
-                page.locator("a.button").click()
-            assert (
-                Path(download.value.path()).read_bytes()
-                == store.get(store.resolve(token).id).images[0].read_bytes()
-            )
-        finally:
-            browser.close()
+    context = browser.new_context()  # fresh: no cookies, no session, no password
+    try:
+        page = context.new_page()
+        problems: list[str] = []
+        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        response = page.goto(f"{base}/share/{token}")
+        assert response.status == 200
+        for selector in ("img.after", "img.before"):
+            page.wait_for_function(f"document.querySelector('{selector}').naturalWidth > 0", timeout=WAIT_MS)
+        box = page.locator(".compare")
+        assert box.evaluate("b => b.style.getPropertyValue('--pos')") == "50%"  # the script ran
+        page.locator(".compare input").focus()
+        for _ in range(10):
+            page.keyboard.press("ArrowLeft")
+        assert box.evaluate("b => b.style.getPropertyValue('--pos')") == "40%"
+        handle = page.locator(".compare input").bounding_box()
+        page.mouse.click(handle["x"] + handle["width"] * 0.8, handle["y"] + handle["height"] / 2)
+        position = float(box.evaluate("b => b.style.getPropertyValue('--pos')").rstrip("%"))
+        assert 75 <= position <= 85
+        assert page.locator("blockquote").inner_text() == PROMPT  # markup in the prompt is text
+        assert page.locator("blockquote b").count() == 0
+        assert problems == []  # no CSP violation, no script error
+        with page.expect_download() as download:
+            page.locator("a.button").click()
+        assert (
+            Path(download.value.path()).read_bytes()
+            == store.get(store.resolve(token).id).images[0].read_bytes()
+        )
+    finally:
+        context.close()
 
 
-def test_a_revoked_link_is_refused_in_the_browser(shared_link):
+def test_a_revoked_link_is_refused_in_the_browser(shared_link, browser):
     base, store, token = shared_link
     store.revoke(token)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
-        try:
-            page = browser.new_context().new_page()
-            response = page.goto(f"{base}/share/{token}")
-            assert response.status == 410
-            text = page.locator("body").inner_text()
-            assert "撤销" in text and "revoked" in text
-        finally:
-            browser.close()
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        response = page.goto(f"{base}/share/{token}")
+        assert response.status == 410
+        text = page.locator("body").inner_text()
+        assert "撤销" in text and "revoked" in text
+    finally:
+        context.close()

@@ -76,9 +76,12 @@ def user_error(message: str, title: str = TITLES["error"], duration: float | Non
 
 
 def juhe_error(exc: JuheError) -> gr.Error:
-    """The toast for a failed edit. Toasts render HTML, and the message may hold provider text."""
+    """The toast for a failed edit, made from the error's fields: its label (the provider's code, or
+    a word such as "timeout") and both languages. Toasts render HTML, and the text may hold the
+    provider's words: escaped."""
     title = f"错误 Error {exc.code}" if exc.code else TITLES["error"]
-    return user_error(html.escape(str(exc), quote=False), title=title, duration=None)
+    message = f"{exc.label}: {exc.explanation}"
+    return user_error(html.escape(message, quote=False), title=title, duration=None)
 
 
 def edit_error(exc: Exception) -> gr.Error:

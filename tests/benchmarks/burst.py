@@ -75,7 +75,7 @@ async def visit(port: int, fn_index: int, image: str, n: int) -> float:
     """One visitor: join the queue, read its event stream to the end; the seconds it took."""
     start = time.perf_counter()
     session = f"burst{n:04d}"
-    body = {"data": [image, f"burst {n}", None, None, "auto", "auto", None], "fn_index": fn_index}
+    body = {"data": [image, f"burst {n}", None, None, "auto", "auto", None, None], "fn_index": fn_index}
     body["session_hash"] = session
     reader, writer = await _request(port, "POST", "/gradio_api/queue/join", json.dumps(body).encode())
     answer = await reader.read()
