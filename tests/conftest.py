@@ -127,10 +127,13 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """Debian's chromium driven by Playwright, one for the whole run (each test opens its own
-    context: its own cookies, storage and session)."""
+    """Debian's chromium driven by Playwright, one per test module (each test opens its own
+    context: its own cookies, storage and session).
+
+    Module scope, not session: Playwright's sync API keeps an event loop running in this thread
+    while it is open, and later modules call asyncio.run()."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

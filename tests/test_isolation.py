@@ -65,8 +65,8 @@ def test_history_state_cannot_be_injected(hosted, tmp_path):
         with open(image_file(tmp_path / "ok.jpg"), "rb") as handle:
             path = http.post("/gradio_api/upload", files={"files": ("ok.jpg", handle)}).json()[0]
         upload = {"path": path, "orig_name": "ok.jpg", "meta": {"_type": "gradio.FileData"}}
-        # 图1-图3, prompt, size, width, height, model, link1-3, key, region, painting and preset (State),
-        # history (State), ids (BrowserState)
+        # 图1-图3, prompt, size, width, height, model, link1-3, key, region, then the States painting,
+        # preset mask and history, and ids (BrowserState)
         data = [
             upload,
             None,
@@ -82,6 +82,7 @@ def test_history_state_cannot_be_injected(hosted, tmp_path):
             "",
             None,
             True,
+            None,
             fake,
             fake,
         ]
