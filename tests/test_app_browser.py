@@ -303,6 +303,7 @@ def test_visitor_mistakes_print_no_traceback(open_page, tmp_path, capfd):
     fake.write_text("this is not an image")
     page.locator("#image1 input[type=file]").set_input_files(str(fake))
     assert "could not be read" in toast_text(page, "could not be read")
+    expect(page.locator("#image1 img")).to_have_count(0)  # the refused file is cleared first
     fill_form(page, f"custom {marker()}")
     choose_size(page, "Custom")
     page.locator("#width input").fill("100")
