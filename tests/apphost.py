@@ -86,8 +86,9 @@ def running_app(
     port: int | None = None,
     **env: str,
 ) -> Iterator[RunningApp]:
-    """Launch the app with `env` as its only settings. Live apps use `provider`, or a fresh simulator
-    (made with `sim_options`) that lives as long as the app."""
+    """Launch the app with `env` as its only settings, on `port` when given (else Gradio's first free
+    one from 7860). Live apps use `provider`, or a fresh simulator (made with `sim_options`) that lives
+    as long as the app."""
     values = {"JUHE_OUTPUT_DIR": str(tmp / "outputs"), "JUHE_SIM_LATENCY": "0", "JUHE_MCP": "0"}
     with contextlib.ExitStack() as stack, pytest.MonkeyPatch.context() as patch:
         if live:
@@ -108,6 +109,7 @@ def running_app(
             prevent_thread_lock=True,
             quiet=quiet,
             server_name="127.0.0.1",
+            server_port=port,
             **launch_options(settings, backend),
         )
         try:

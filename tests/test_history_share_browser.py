@@ -74,6 +74,7 @@ def test_history_survives_a_reload_and_a_restart(browser: Browser, tmp_path):
         expect(stranger.locator("#results-empty")).to_be_visible()
         expect(stranger.locator("#history")).to_have_count(0)
     with running_app(tmp_path / "second", port=port, **env) as app:
+        assert app.url.endswith(f":{port}")  # the same origin, so the same browser storage
         page = visit(context, app.url)
         expect(page.locator("#history img")).to_have_count(2)
         assert history_orders(page) == [second, first]

@@ -53,14 +53,14 @@ def paint_stroke(page: Page) -> None:
     """Drag the brush across the middle of the region editor's canvas."""
     canvas = page.locator("#region canvas").first
     expect(canvas).to_be_visible()
-    page.wait_for_timeout(800)  # the editor draws 图1 before it takes strokes
+    # the editor takes strokes once it has drawn 图1, an action it records (Undo turns on)
+    expect(page.locator("#region button[aria-label=Undo]")).to_be_enabled()
     box = canvas.bounding_box()
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     page.mouse.move(x - 40, y)
     page.mouse.down()
     page.mouse.move(x + 40, y, steps=12)
     page.mouse.up()
-    page.wait_for_timeout(1000)  # the editor hands its layers to the page after the stroke
 
 
 def test_a_painted_region_is_the_only_part_that_changes(page: Page, running, photo: Path):
@@ -139,7 +139,7 @@ def test_the_region_example_paints_its_mask_for_the_visitor(page: Page, running)
     page.get_by_text("One region").click()
     expect(page.locator("#region canvas").first).to_be_visible()
     expect(page.locator("#prompt textarea")).to_have_value(re.compile("potted plant"))
-    page.wait_for_timeout(500)
+    expect(page.locator("#region button[aria-label=Undo]")).to_be_enabled()  # 图1 and the mask drawn
     page.locator("button#run").click()
     order = wait_done(page)
     expect(page.locator("#status")).to_contain_text("only the painted area changed")
