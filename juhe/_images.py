@@ -21,7 +21,7 @@ from urllib.parse import quote
 from PIL import Image, UnidentifiedImageError
 
 from ._exceptions import InvalidRequestError, invalid
-from ._metadata import strip_metadata
+from ._metadata import ORIENTATION_TAG, strip_metadata
 from ._urls import is_http_url
 
 # The provider's formats; the mime must match the bytes.
@@ -49,7 +49,6 @@ STRIP_PIXELS = 2_000_000
 LARGE_IMAGE_BLOCK_BYTES = 64 * 1024 * 1024
 JPEG_QUALITIES = (90, 85, 78, 70, 60)
 WEBP_QUALITIES = (90, 80, 70, 60)
-ORIENTATION_TAG = 0x0112
 # EXIF orientation -> the turn that makes the image upright (as ImageOps.exif_transpose does)
 _TRANSPOSE = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,

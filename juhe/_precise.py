@@ -26,7 +26,7 @@ from PIL import Image
 from ._exceptions import invalid, scrub_text
 from ._heic import heif_size, sniff_heif
 from ._images import ImageInput, PreparedImage, open_image, pixel_work, read_input
-from ._metadata import png_chunks, strip_metadata
+from ._metadata import ORIENTATION_TAG, png_chunks, strip_metadata
 from ._models import EditResult
 from ._provenance import MAX_ID_CHARS, build_provenance, read_provenance, sha256_hex, write_provenance
 from ._region import (
@@ -55,7 +55,6 @@ PROVIDER_NAME = "juhe.cn image_edit (1985)"  # the label's `provider`; its `endp
 PROVIDER_SUFFIX = "_provider"  # the provider's own image, kept beside a stitched or resized one
 PHOTO_FORMATS = frozenset({"JPEG", "MPO", "HEIF"})
 LABELLED_FORMATS = frozenset({"PNG", "JPEG"})
-ORIENTATION_TAG = 0x0112
 # What a producer field of the standard holds (printable ASCII without space, quote or backslash),
 # at most MAX_ID_CHARS: a provider's label is copied only when it keeps to that.
 _LABEL_VALUE = re.compile(rf"[!#-\[\]-~]{{0,{MAX_ID_CHARS}}}")

@@ -47,7 +47,8 @@ from PIL import Image, ImageFilter, ImageOps, JpegImagePlugin
 
 from ._exceptions import InvalidRequestError, invalid
 from ._heic import open_heif, sniff_heif
-from ._images import _TRANSPOSE, ImageInput, open_image, read_input
+from ._images import _TRANSPOSE, ImageInput, _orientation, open_image, read_input
+from ._metadata import ORIENTATION_TAG
 
 # The model needs to see around the region to match its light, colour, perspective and style, and
 # the blend band must sit well inside what it saw (its own edges are the least reliable part):
@@ -80,8 +81,7 @@ FULL_MASK_WARNING = (
     "蒙版覆盖了整张图1, 已按普通编辑处理 / the mask covers all of 图1, so this ran as a plain edit"
 )
 _BINARY = [0] * (MASK_THRESHOLD + 1) + [255] * (255 - MASK_THRESHOLD)
-_UPRIGHT = _TRANSPOSE  # EXIF orientation -> the turn that makes the stored image upright
-_STORED = {**_UPRIGHT, 6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270}  # the way back
+_STORED = {**_TRANSPOSE, 6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270}  # the way back
 
 
 @dataclass(frozen=True)
@@ -137,14 +137,6 @@ def upright_size(image: Image.Image) -> tuple[int, int]:
     """Width and height of an image once its EXIF orientation is applied."""
     width, height = image.size
     return (height, width) if _orientation(image) in (5, 6, 7, 8) else (width, height)
-
-
-def _orientation(image: Image.Image) -> int:
-    try:
-        value = int(image.getexif().get(0x0112, 1) or 1)
-    except Exception:  # a broken EXIF block must not stop the edit
-        return 1
-    return value if value in _UPRIGHT else 1
 
 
 def _mask_values(image: Image.Image) -> Image.Image:
@@ -329,11 +321,11 @@ def _decode(data: bytes | None, image: Image.Image, lossless: bool) -> tuple[Ima
         image.draft("YCbCr", image.size)  # the planes as stored: no colour conversion either way
         image.load()
         if image.mode == "YCbCr" and subsampling in (0, 1, 2):
-            turn = _UPRIGHT.get(orientation)
+            turn = _TRANSPOSE.get(orientation)
             upright = image.transpose(turn) if turn else image
             return upright, SourceLayout(fmt, orientation, icc, tables, subsampling)
         image = open_image(data)
-    turn = _UPRIGHT.get(orientation)
+    turn = _TRANSPOSE.get(orientation)
     upright = _rgb(image.transpose(turn) if turn else image)
     return upright, SourceLayout(fmt, orientation, icc)
 
@@ -477,7 +469,7 @@ def encode_result(region: Region, image: Image.Image) -> tuple[bytes, str]:
         if turn:
             image = image.transpose(turn)  # back to the stored orientation: the blocks line up
             exif = Image.Exif()
-            exif[0x0112] = source.orientation
+            exif[ORIENTATION_TAG] = source.orientation
             options["exif"] = exif.tobytes()
         image.save(
             out,

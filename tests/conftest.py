@@ -113,6 +113,33 @@ def run_client(request: pytest.FixtureRequest) -> Callable[..., Any]:
 # --- steps shared by the app tests ---------------------------------------------------------------
 
 
+T0 = 1_750_000_000.0
+
+
+class Clock:
+    """A settable clock, in seconds since the epoch."""
+
+    def __init__(self, now: float = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """The result store's clock, moved by the test."""
+    return Clock()
+
+
+@pytest.fixture
+def store(tmp_path, clock: Clock):
+    """An empty result store in the test's folder: 30 days' retention, no size bound."""
+    from webapp.store import ResultStore
+
+    return ResultStore(tmp_path / "outputs", keep_days=30, max_bytes=0, clock=clock)
+
+
 def marker() -> str:
     """A tag that makes one prompt (and so its requests at the simulator) unique."""
     return "t" + uuid.uuid4().hex[:12]

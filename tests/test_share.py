@@ -7,7 +7,6 @@ import hashlib
 import io
 import re
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -28,14 +27,6 @@ from webapp.store import DAY_S, ResultStore
 
 HOSTILE = "<img src=x onerror=alert(1)> \"quoted\" 'single' </script><script>alert(2)</script> & &amp;"
 HAN = re.compile(r"[\u4e00-\u9fff]")
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_750_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Page(HTMLParser):
@@ -81,16 +72,6 @@ def png(width: int = 320, height: int = 240, colour: str = "red") -> bytes:
 
 async def trivial_app(scope, receive, send):
     await PlainTextResponse(f"the app: {scope['path']}")(scope, receive, send)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def store(tmp_path: Path, clock: Clock) -> ResultStore:
-    return ResultStore(tmp_path / "outputs", keep_days=30, max_bytes=0, clock=clock)
 
 
 def add(store: ResultStore, prompt: str = "把猫换成狗", before: bytes | None = b"", images: int = 1):

@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from conftest import T0
 from PIL import Image
 
 from juhe import EditResult
@@ -24,18 +25,6 @@ from webapp.store import (
     Unavailable,
     default_output_dir,
 )
-
-T0 = 1_750_000_000.0
-
-
-class Clock:
-    """A settable clock, in seconds since the epoch."""
-
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def png(width: int = 64, height: int = 48, colour: str = "red", mode: str = "RGB") -> bytes:
@@ -64,16 +53,6 @@ def save(folder: Path, order_id: str, data: bytes | None = None, prompt: str = "
 def files_on_disk(folder: Path) -> int:
     """Bytes of every regular file under the folder, however deep."""
     return sum(p.lstat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def store(tmp_path: Path, clock: Clock) -> ResultStore:
-    return ResultStore(tmp_path / "outputs", keep_days=30, max_bytes=0, clock=clock)
 
 
 def add(store: ResultStore, order_id: str, **options) -> object:
