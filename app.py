@@ -35,7 +35,7 @@ def main() -> None:
         print(line, flush=True)
     backend = Backend(settings)
     demo = build_demo(settings, backend)
-    demo.launch(**launch_options(settings, backend))
+    demo.launch(**launch_options(settings, backend, demo))
 
 
 if __name__ == "__main__":

@@ -110,7 +110,7 @@ def running_app(
             quiet=quiet,
             server_name="127.0.0.1",
             server_port=port,
-            **launch_options(settings, backend),
+            **launch_options(settings, backend, demo),
         )
         try:
             yield RunningApp(

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from juhe import AsyncImageEditClient, EditResult, is_http_url
 from juhe.simulator import Simulator
+from webapp.gate import Issued
 from webapp.settings import AppSettings
 from webapp.spend import SPEND_FILE, DailySpend
 from webapp.store import Record, ResultStore
@@ -87,6 +88,7 @@ class Backend:
         self._waiting = 0
         self._recent: collections.deque[float] = collections.deque(maxlen=RECENT_EDITS)
         self._late: dict[str, _Late] = {}
+        self.issued = Issued()  # cache files handed to each session and visitor (webapp.gate)
         self.store = ResultStore(
             self.output_dir, keep_days=settings.keep_days, max_bytes=settings.output_max_bytes
         )

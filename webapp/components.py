@@ -7,7 +7,7 @@ import functools
 import gradio as gr
 from PIL import Image
 
-from webapp.handlers import user_error
+from webapp.errors import user_error
 from webapp.texts import TITLES, error_text
 
 

@@ -26,16 +26,19 @@ from PIL import Image, ImageChops
 from juhe import ORIGINAL_SIZE, JuheError, is_http_url, parse_size
 from webapp import snippets
 from webapp.backend import Backend, BusyError, SavedEdit
-from webapp.guards import address_key, visitor_address
-from webapp.limits import RateLimiter
-from webapp.pictures import fit_before, heif_preview, mask_preview, mime_of, pixel_size
+from webapp.errors import juhe_error, user_error
+from webapp.pictures import editor_preview, fit_before, heif_preview, mime_of, pixel_size
 from webapp.settings import AppSettings
 from webapp.spend import DailyLimitError
-from webapp.texts import API_DESCRIPTION, TITLES, error_text, say, wants_chinese
+from webapp.texts import API_DESCRIPTION, EXAMPLES_DIR, REGION_EXAMPLE, TITLES, error_text, say, wants_chinese
+from webapp.visitors import visitor_key
+from webapp.window import Window
 
 HISTORY_KEPT = 60  # results a browser remembers
 NAMES_AN_IMAGE = re.compile(r"图\s*[123一二三]|(image|picture|photo|pic|img)\s*#?\s*[123]", re.IGNORECASE)
 TICK_S = 0.5  # how often the progress bar moves while the provider works
+# The ready-made masks of the region examples, chosen by index: no event takes a path from outside.
+PRESET_MASKS = (EXAMPLES_DIR / REGION_EXAMPLE[2],)
 logger = logging.getLogger("webapp")
 
 # The page's outputs a handler may set, in the order `webapp.ui` wires them.
@@ -69,21 +72,6 @@ def view(**values) -> tuple:
     return tuple(values.get(name, gr.skip()) for name in VIEW)
 
 
-def user_error(message: str, title: str = TITLES["error"], duration: float | None = 10) -> gr.Error:
-    """A visitor's mistake or a refusal: a toast and one log line, never a traceback."""
-    logger.info("refused: %s", message.partition(" / ")[2] or message)
-    return gr.Error(message, title=title, duration=duration, print_exception=False)
-
-
-def juhe_error(exc: JuheError) -> gr.Error:
-    """The toast for a failed edit, made from the error's fields: its label (the provider's code, or
-    a word such as "timeout") and both languages. Toasts render HTML, and the text may hold the
-    provider's words: escaped."""
-    title = f"错误 Error {exc.code}" if exc.code else TITLES["error"]
-    message = f"{exc.label}: {exc.explanation}"
-    return user_error(html.escape(message, quote=False), title=title, duration=None)
-
-
 def edit_error(exc: Exception) -> gr.Error:
     """The toast for an edit that did not happen or failed."""
     if isinstance(exc, BusyError):
@@ -113,27 +101,25 @@ class Handlers:
     def __init__(self, settings: AppSettings, backend: Backend) -> None:
         self.settings = settings
         self.backend = backend
-        self.limiter = RateLimiter(settings.rate_limit)
+        self.edits = Window()  # edits per minute, per visitor and per session
 
     # --- the shared core ---------------------------------------------------------------------
 
     def check_rate(self, request: gr.Request | None) -> None:
-        """Refuse when this session or this client address is over the per-minute limit."""
+        """Refuse when this visitor or this session is over the per-minute limit."""
         if not self.settings.rate_limit or request is None:
             return
-        address = visitor_address(
+        key = visitor_key(
             request.client.host if request.client else None,
             request.headers.get("x-forwarded-for"),
             self.settings.trusted_proxies,
             self.settings.on_space,
         )
-        # Per address only where the address is the visitor's (behind an untrusted proxy it is the
-        # proxy's, shared by all); calls with neither share one key.
-        keys = [f"address:{address_key(address)}"] if address else []
+        keys = [f"visitor:{key}"]
         session = getattr(request, "session_hash", None)  # MCP calls come without a session
         if session:
             keys.append(f"session:{session}")
-        wait = self.limiter.retry_after(*(keys or ["anonymous"]))
+        wait = self.edits.take(keys, self.settings.rate_limit)
         if wait:
             message = error_text("rate_limit", wait=f"{wait:.0f}", limit=self.settings.rate_limit)
             raise user_error(message, title=TITLES["rate_limit"])
@@ -201,7 +187,7 @@ class Handlers:
         api_key: str | None,
         region: dict | None,
         painting: bool,
-        preset_mask: str | None,
+        preset_mask: int | None,
         history: list | None,
         browser_ids: list | None,
         request: gr.Request = None,
@@ -213,7 +199,8 @@ class Handlers:
         chinese = wants_chinese(request.headers.get("accept-language") if request else None)
         images = ordered_images(page_images([image1, image2, image3], [url1, url2, url3]))
         size = page_size(size_choice, width, height)
-        mask = painted_mask(region, preset_mask) if painting else None
+        preset = PRESET_MASKS[preset_mask] if isinstance(preset_mask, int) else None
+        mask = painted_mask(region, preset) if painting else None
         if mask is not None and size not in ("auto", ORIGINAL_SIZE):
             gr.Warning(error_text("region_size"))  # a region edit is always at 图1's own size
             size = "auto"
@@ -489,33 +476,34 @@ class Handlers:
         jpeg = await asyncio.to_thread(heif_preview, image, get_upload_folder())
         return jpeg or gr.skip()
 
-    def open_region(self, image1: str | None):
+    async def open_region(self, image1: str | None):
         """Show the region editor with 图1 to paint on."""
         if not image1:
             raise user_error(error_text("paint_first"), title=TITLES["image1"])
-        return gr.update(visible=True), _editor_value(image1), gr.update(visible=False), True, None
+        value = await _editor_value(image1)
+        return gr.update(visible=True), value, gr.update(visible=False), True, None
 
-    async def load_region_example(self, image1: str | None, prompt: str, mask: str):
-        """The region-edit example: 图1 and the instruction are filled by the example; its mask is
-        shown tinted in the editor (more strokes can be added) and used as the painting."""
+    async def load_region_example(self, image1: str | None, prompt: str):
+        """The region-edit example: 图1 and the instruction are filled by the example; its mask
+        (chosen here, by the example's index) is shown tinted in the editor (more strokes can be
+        added) and used as the painting."""
         if not image1:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        preview = await asyncio.to_thread(mask_preview, image1, mask, get_upload_folder())
-        value = {"background": preview, "layers": [], "composite": preview}
-        return gr.update(visible=True), value, gr.update(visible=False), True, mask
+        value = await _editor_value(image1, PRESET_MASKS[0])
+        return gr.update(visible=True), value, gr.update(visible=False), True, 0
 
     def close_region(self):
         """Back to editing the whole image: the painting is dropped."""
         return gr.update(visible=False), None, gr.update(visible=True), False, None
 
-    def follow_image1(self, image1: str | None, painting: bool):
+    async def follow_image1(self, image1: str | None, painting: bool):
         """The visitor put another 图1 while painting: paint on the new one (the old strokes, and a
         ready-made mask, no longer apply)."""
         if not painting:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
         if not image1:
             return self.close_region()
-        return gr.skip(), _editor_value(image1), gr.skip(), gr.skip(), None
+        return gr.skip(), await _editor_value(image1), gr.skip(), gr.skip(), None
 
 
 # --- pure helpers -------------------------------------------------------------------------------
@@ -573,7 +561,7 @@ def api_mask(value: object) -> str | Path | None:
     raise user_error(error_text("mask_form"), title=TITLES["image"])
 
 
-def painted_mask(region: dict | None, preset: str | None = None) -> Image.Image | None:
+def painted_mask(region: dict | None, preset: Path | None = None) -> Image.Image | None:
     """The mask of what the visitor painted over 图1 in the region editor (any stroke, at any
     opacity, means change) together with a ready-made `preset` mask (white: change), or None when
     nothing is painted."""
@@ -627,8 +615,10 @@ def ordered_images(images: list) -> list:
     return chosen
 
 
-def _editor_value(image1: str) -> dict:
-    return {"background": image1, "layers": [], "composite": image1}
+async def _editor_value(image1: str, mask: Path | None = None) -> dict:
+    """The region editor's value: a preview-sized copy of 图1 (with a ready-made mask tinted)."""
+    preview = await asyncio.to_thread(editor_preview, image1, get_upload_folder(), mask)
+    return {"background": preview, "layers": [], "composite": preview}
 
 
 def _gallery(history: list) -> list:

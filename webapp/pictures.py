@@ -11,6 +11,9 @@ from juhe import heif_to_jpeg, sniff_heif
 
 BEFORE_BACKGROUND = (128, 128, 128)  # neutral grey bars where 图1's shape differs from the result's
 HEIF_PREVIEW_SIDE = 4096  # an iPhone photo shown (and then edited) at up to this long side
+# The region editor paints over a copy of 图1 at most this long (its mask is scaled to 图1 for the
+# edit): the browser then sends back canvases of at most 1280×1280, whatever 图1's size.
+EDITOR_SIDE = 1280
 
 
 def pixel_size(path: str | Path) -> tuple[int, int]:
@@ -64,16 +67,19 @@ def accept_heif_uploads() -> None:
     register_heif_opener()
 
 
-def mask_preview(image: str | Path, mask: str | Path, folder: str | Path) -> str:
-    """图1 with the mask's area tinted, as the region editor's background for a ready-made mask (the
-    editor paints strokes over it; the edit itself uses the mask and the original 图1). Saved as a
-    new PNG in `folder`."""
-    with Image.open(image) as opened, Image.open(mask) as painted:
+def editor_preview(image: str | Path, folder: str | Path, mask: str | Path | None = None) -> str:
+    """图1 upright, at most `EDITOR_SIDE` long, as the region editor's background; with a ready-made
+    `mask` (white: change), its area tinted (the editor paints strokes over it; the edit itself uses
+    the mask and the original 图1). Saved as a new PNG in `folder`. File work: run it in a thread."""
+    with Image.open(image) as opened:
+        opened.draft("RGB", (EDITOR_SIDE, EDITOR_SIDE))  # a big JPEG decodes at a reduced scale
         base = ImageOps.exif_transpose(opened).convert("RGB")
-        alpha = painted.convert("L").resize(base.size).point(lambda v: 140 if v > 127 else 0)
-    tint = Image.new("RGB", base.size, (255, 0, 128))
-    base.paste(tint, mask=alpha)
-    target = Path(folder) / "juhe-mask" / secrets.token_hex(16) / "preview.png"
+    base.thumbnail((EDITOR_SIDE, EDITOR_SIDE), Image.Resampling.BICUBIC)
+    if mask is not None:
+        with Image.open(mask) as painted:
+            alpha = painted.convert("L").resize(base.size).point(lambda v: 140 if v > 127 else 0)
+        base.paste(Image.new("RGB", base.size, (255, 0, 128)), mask=alpha)
+    target = Path(folder) / "juhe-editor" / secrets.token_hex(16) / "preview.png"
     target.parent.mkdir(parents=True)
     base.save(target)
     return str(target)

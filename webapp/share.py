@@ -29,8 +29,9 @@ import anyio.to_thread
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from webapp.limits import RateLimiter, client_address
 from webapp.store import Record, ResultStore, Unavailable
+from webapp.visitors import visitor_key
+from webapp.window import Window
 
 logger = logging.getLogger("webapp.share")
 
@@ -368,6 +369,7 @@ class SharePages:
         enabled: bool = True,
         public_url: str | None = None,
         trusted_proxies: Sequence[str] = (),
+        behind_proxy: bool = False,
         rate_limit: int = SHARE_RATE_LIMIT,
     ) -> None:
         self.app = app
@@ -375,7 +377,9 @@ class SharePages:
         self.enabled = enabled
         self.public_url = check_public_url(public_url)
         self.trusted_proxies = list(trusted_proxies)
-        self.limiter = RateLimiter(rate_limit)
+        self.behind_proxy = behind_proxy
+        self.rate_limit = rate_limit
+        self.window = Window()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -421,15 +425,15 @@ class SharePages:
             return
         headers = Headers(scope=scope)
         peer = (scope.get("client") or (None,))[0]
-        address = client_address(peer, headers.get("x-forwarded-for"), self.trusted_proxies)
-        wait = self.limiter.retry_after(f"address:{address}")
+        key = visitor_key(peer, headers.get("x-forwarded-for"), self.trusted_proxies, self.behind_proxy)
+        wait = self.window.take([key], self.rate_limit) if self.rate_limit else 0.0
         if wait:
             seconds = math.ceil(wait)
             text = render_message(
                 "请求太频繁",
                 "Too many requests",
                 f"请 {seconds} 秒后再试。",
-                f"At most {self.limiter.limit} requests per minute; try again in {seconds} s.",
+                f"At most {self.rate_limit} requests per minute; try again in {seconds} s.",
             )
             extra = [(b"retry-after", str(seconds).encode())]
             await _respond(send, scope, 429, text.encode(), "text/html; charset=utf-8", MESSAGE_CSP, extra)

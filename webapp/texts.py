@@ -4,6 +4,7 @@ the API's description. Limits come from `juhe`, never retyped."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import gradio as gr
 
@@ -138,6 +139,7 @@ ZH = {
 }
 
 # The built-in examples: (label, 图1, 图2, instruction, size); files are in examples/.
+EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"  # the files EXAMPLES name
 EXAMPLES = [
     ("🐱→🐶 换物体 · Object swap", "cat.jpg", None, "将图中的小猫换成小狗", "auto"),
     ("🎨 Style · 风格", "coffee.jpg", None, "Turn this photo into a watercolor painting", "auto"),
@@ -258,6 +260,14 @@ ERRORS = {
         "无法读取图{n}: 文件为空、已损坏或不是图片",
         "图{n} (Image {n}) could not be read: the file is empty, corrupt or not an image (JPEG, PNG, "
         "BMP, TIFF, WebP or GIF).",
+    ),
+    "gate_value": (
+        "请求中第 {n} 项不是页面会发送的值 ({why}); 请重新加载页面后再试",
+        "Value {n} of this request is not one the page sends ({why}); reload the page and try again.",
+    ),
+    "editor_blobs": (
+        "涂抹区域的上传被拒绝 ({why}); 请重新加载页面后再试",
+        "The painted region's upload was refused ({why}); reload the page and try again.",
     ),
     "file_link": (
         "本服务器不下载图片链接: 请上传文件; 通过 API 时请把链接作为普通字符串发送 (由服务方下载)",

@@ -16,19 +16,18 @@ from starlette.middleware import Middleware
 from juhe import MAX_PROMPT_CHARS
 from webapp.backend import Backend
 from webapp.components import checked_image
-from webapp.guards import guard_middleware, install_download_guard, password_check
+from webapp.gate import Gate
 from webapp.handlers import VIEW, Handlers
-from webapp.limits import forwarded_allow_ips
+from webapp.middleware import stack
+from webapp.middleware.logins import password_check
+from webapp.patches import install_all
 from webapp.pictures import accept_heif_uploads
-from webapp.routes import CloseRoutes, RequireBearer
 from webapp.settings import AppSettings
 from webapp.share import SharePages, default_public_url
-from webapp.sweep import sweep_lifespan
-from webapp.texts import AUTH_MESSAGE, EXAMPLES, I18N, REGION_EXAMPLE, page_script
-from webapp.tuning import install_fast_failed_imports, install_light_sessions
+from webapp.sweep import kept_files, sweep_lifespan
+from webapp.texts import AUTH_MESSAGE, EXAMPLES, EXAMPLES_DIR, I18N, REGION_EXAMPLE, page_script
+from webapp.visitors import forwarded_allow_ips, visitor_key
 
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES_DIR = ROOT / "examples"
 STATIC = Path(__file__).resolve().parent / "static"
 SIZE_CHOICES = [
     (I18N("size_auto"), "auto"),
@@ -43,7 +42,6 @@ SIZE_CHOICES = [
     (I18N("l169"), "1280*720"),
     (I18N("size_custom"), "custom"),
 ]
-MCP_PATH = "/gradio_api/mcp"
 PRIVATE = {"api_visibility": "private"}  # every page event: not an API endpoint, not an MCP tool
 HISTORY_STORAGE_KEY = "juhe-image-edit-history"
 
@@ -199,11 +197,10 @@ def examples_panel(form: dict) -> None:
 
 def region_example_panel(form: dict, state: dict, handlers: Handlers) -> None:
     """One region edit to try: fills 图1 and the instruction, and paints the example's mask."""
-    label, image, mask, text = REGION_EXAMPLE
-    mask_path = gr.Textbox(visible=False)  # carries the mask's file to the handler
+    label, image, _mask, text = REGION_EXAMPLE  # the mask is chosen on the server, never sent
     gr.Examples(
-        [[str(EXAMPLES_DIR / image), text, str(EXAMPLES_DIR / mask)]],
-        inputs=[form["images"][0], form["prompt"], mask_path],
+        [[str(EXAMPLES_DIR / image), text]],
+        inputs=[form["images"][0], form["prompt"]],
         outputs=[
             form["region_panel"],
             form["region"],
@@ -237,9 +234,6 @@ def history_panel() -> gr.Gallery:
 
 def build_demo(settings: AppSettings, backend: Backend | None = None) -> gr.Blocks:
     """The whole app: the page for people and the `edit` endpoint for scripts and agents."""
-    install_download_guard()  # no event makes the server fetch a visitor's link
-    install_light_sessions()  # a new visitor's session costs no render of the whole page
-    install_fast_failed_imports()
     accept_heif_uploads()  # iPhone photos: Gradio's upload check opens them; the page shows a JPEG
     for note in settings.notes:
         logging.getLogger("webapp").warning(note)
@@ -271,7 +265,30 @@ def build_demo(settings: AppSettings, backend: Backend | None = None) -> gr.Bloc
         region_example_panel(form, state, handlers)
         wire(demo, settings, handlers, form, shown, history, state)
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=settings.concurrency)
+    # every event's values pass the gate; the files the app keeps in its cache are anyone's to send
+    backend.issued.public = lambda: kept_files(demo)
+    install_all(demo, Gate(backend.issued, request_visitor(settings)))
     return demo
+
+
+def request_visitor(settings: AppSettings):
+    """The gate's name for the caller of an event: the visitor key every limit counts by."""
+
+    def visitor(request) -> str | None:
+        if isinstance(request, list):
+            request = request[0] if request else None
+        if request is None:
+            return None
+        client = getattr(request, "client", None)
+        headers = getattr(request, "headers", None) or {}
+        return visitor_key(
+            client.host if client else None,
+            headers.get("x-forwarded-for"),
+            settings.trusted_proxies,
+            settings.on_space,
+        )
+
+    return visitor
 
 
 def wire(demo: gr.Blocks, settings: AppSettings, handlers: Handlers, form, shown, history, state) -> None:
@@ -391,25 +408,32 @@ def wire(demo: gr.Blocks, settings: AppSettings, handlers: Handlers, form, shown
     )
 
 
-def middleware(settings: AppSettings, backend: Backend) -> list[Middleware]:
-    """The ASGI middleware in front of Gradio: closed routes, share pages, the MCP token."""
-    stack = [
-        *guard_middleware(settings),
-        Middleware(CloseRoutes),
-        Middleware(
-            SharePages,
-            store=backend.store,
-            enabled=settings.sharing,
-            public_url=default_public_url(settings.public_url, os.environ.get("SPACE_HOST")),
-            trusted_proxies=settings.trusted_proxies,
-        ),
-    ]
-    if settings.mcp_enabled and settings.mcp_token:
-        stack.append(Middleware(RequireBearer, prefix=MCP_PATH, token=settings.mcp_token))
-    return stack
+def middleware(settings: AppSettings, backend: Backend, demo: gr.Blocks | None = None) -> list[Middleware]:
+    """The ASGI middleware in front of Gradio (`webapp.middleware`), share pages included."""
+    share = Middleware(
+        SharePages,
+        store=backend.store,
+        enabled=settings.sharing,
+        public_url=default_public_url(settings.public_url, os.environ.get("SPACE_HOST")),
+        trusted_proxies=settings.trusted_proxies,
+        behind_proxy=settings.on_space,
+    )
+    return stack(
+        settings,
+        backend.issued,
+        editor=lambda: _find(demo, "region"),
+        image_fns=lambda: [i for i, fn in (demo.fns.items() if demo else ()) if fn.api_name == "edit"],
+        share=share,
+    )
 
 
-def launch_options(settings: AppSettings, backend: Backend) -> dict:
+def _find(demo: gr.Blocks | None, elem_id: str):
+    """The component of `demo` with this elem_id, or None."""
+    blocks = demo.blocks.values() if demo is not None else ()
+    return next((block for block in blocks if getattr(block, "elem_id", None) == elem_id), None)
+
+
+def launch_options(settings: AppSettings, backend: Backend, demo: gr.Blocks | None = None) -> dict:
     """Keyword arguments of `demo.launch()` for these settings and this backend."""
     # uvicorn rewrites the client address from X-Forwarded-For itself; make it trust the same
     # proxies as the rate limit (an explicit FORWARDED_ALLOW_IPS still wins).
@@ -426,7 +450,10 @@ def launch_options(settings: AppSettings, backend: Backend) -> dict:
         # text, the visitor's own API key included; the page promises that key is never stored.
         "run_history": False,
         # Gradio's deep-link route would write a session's inputs, that key too, to disk: closed.
-        "app_kwargs": {"middleware": middleware(settings, backend), "lifespan": sweep_lifespan(settings)},
+        "app_kwargs": {
+            "middleware": middleware(settings, backend, demo),
+            "lifespan": sweep_lifespan(settings),
+        },
         "mcp_server": settings.mcp_enabled,
     }
     if settings.access_password:

@@ -1,4 +1,4 @@
-"""Gradio routes this app closes: an ASGI middleware, passed to `launch(app_kwargs=...)`."""
+"""Routes this app closes (deep links) or locks (MCP behind a page password)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,28 @@
+"""The errors a visitor sees: one toast each, both languages, one log line, never a traceback."""
+
+from __future__ import annotations
+
+import html
+import logging
+
+import gradio as gr
+
+from juhe import JuheError
+from webapp.texts import TITLES
+
+logger = logging.getLogger("webapp")
+
+
+def user_error(message: str, title: str = TITLES["error"], duration: float | None = 10) -> gr.Error:
+    """A visitor's mistake or a refusal: a toast and one log line, never a traceback."""
+    logger.info("refused: %s", message.partition(" / ")[2] or message)
+    return gr.Error(message, title=title, duration=duration, print_exception=False)
+
+
+def juhe_error(exc: JuheError) -> gr.Error:
+    """The toast for a failed edit, made from the error's fields: its label (the provider's code, or
+    a word such as "timeout") and both languages. Toasts render HTML, and the text may hold the
+    provider's words: escaped."""
+    title = f"错误 Error {exc.code}" if exc.code else TITLES["error"]
+    message = f"{exc.label}: {exc.explanation}"
+    return user_error(html.escape(message, quote=False), title=title, duration=None)

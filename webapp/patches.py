@@ -1,0 +1,169 @@
+"""Every place this app replaces a part of Gradio (or sets a process-wide Pillow limit), in one module.
+
+`check_targets()` runs first: each replaced name must still exist with the shape this app expects, so
+an upgrade of Gradio that moves one fails at start, loudly, instead of silently protecting nothing.
+
+- The gate (`webapp.gate`) in front of `Blocks.process_api`, where every event ends.
+- No server-side fetch of a link: Gradio's fetch functions refuse instead.
+- Light sessions: Gradio 6.31's `SessionState.__init__` renders the config of every component for
+  each new session, and keeps it only for deep links, a route this app closes. That was 40 % of the
+  app's CPU in a burst of new visitors (every gradio_client and MCP caller is a new session).
+- Fast failed imports: Gradio imports matplotlib twice per call; where it is not installed, each
+  failed import searched the whole `sys.path` again (5 % of a burst's CPU).
+- Bounded decoding: Pillow's `MAX_IMAGE_PIXELS` is process-wide and checked in `Image.open`; it raises
+  only above twice its value, so it is set to half the input bound: every decode in this process,
+  however it is reached, refuses more than `juhe`'s input bound. Between half and the whole bound
+  Pillow warns; those images are allowed, so that warning is silenced by name.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import sys
+import warnings
+from typing import Any
+
+import gradio as gr
+from gradio import processing_utils
+from gradio.components.image_editor import ImageEditor
+from gradio.state_holder import SessionState
+from PIL import Image
+
+from webapp.errors import user_error
+from webapp.gate import Gate
+from webapp.texts import TITLES, error_text
+
+MAX_INPUT_PIXELS = 50_000_000  # juhe's input bound: a 48-MP phone photo fits
+
+# The functions through which Gradio fetches a link on the server; module attributes, so every
+# caller (Block.async_move_resource_to_block_cache and its sync twin, the file components, SVG and
+# audio handling) looks them up at call time.
+ASYNC_FETCHES = ("async_ssrf_protected_download", "async_ssrf_protected_get")
+SYNC_FETCHES = ("ssrf_protected_download", "save_url_to_cache")
+PROCESS_API_PARAMETERS = ("block_fn", "inputs", "state", "request", "iterator", "session_hash")
+
+
+class GradioChangedError(RuntimeError):
+    """A part of Gradio this app replaces is gone or changed shape: upgrade this module with it."""
+
+
+def check_targets() -> None:
+    """Raise `GradioChangedError` unless every target of this module exists as expected."""
+    problems = [
+        name for name in ASYNC_FETCHES + SYNC_FETCHES if not callable(getattr(processing_utils, name, None))
+    ]
+    parameters = list(inspect.signature(gr.Blocks.process_api).parameters)[1:]
+    if parameters[: len(PROCESS_API_PARAMETERS)] != list(PROCESS_API_PARAMETERS):
+        problems.append(f"Blocks.process_api{tuple(parameters)}")
+    if list(inspect.signature(SessionState.__init__).parameters) != ["self", "blocks"]:
+        problems.append("SessionState.__init__")
+    if "blob_storage" not in inspect.getsource(ImageEditor.preprocess):
+        problems.append("ImageEditor.preprocess")
+    if not getattr(ImageEditor.accept_blobs, "_is_server_fn", False):
+        problems.append("ImageEditor.accept_blobs")
+    if problems:
+        raise GradioChangedError(f"gradio {gr.__version__} changed what this app replaces: {problems}")
+
+
+# --- the gate ------------------------------------------------------------------------------------
+
+
+def install_gate(demo: gr.Blocks, gate: Gate) -> None:
+    """Put `gate` in front of this app's `process_api`: inputs are checked before Gradio reads them,
+    and every file an output names is issued to the event's session."""
+    original = demo.process_api
+
+    async def process_api(
+        block_fn: Any,
+        inputs: list[Any],
+        state: Any = None,
+        request: Any = None,
+        iterator: Any = None,
+        session_hash: str | None = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        fn = demo.fns[block_fn] if isinstance(block_fn, int) else block_fn
+        if iterator is None:  # a generator's next step sends no inputs
+            inputs = gate.check(fn, inputs, session_hash, request)
+        result = await original(fn, inputs, state, request, iterator, session_hash, *args, **kwargs)
+        gate.record(result.get("data"), session_hash)
+        return result
+
+    demo.process_api = process_api
+
+
+# --- no server-side fetch of a visitor's link ------------------------------------------------------
+
+
+def _link_refused() -> gr.Error:
+    return user_error(error_text("file_link"), title=TITLES["link"])
+
+
+async def _refuse_async(*_args: Any, **_kwargs: Any) -> Any:
+    raise _link_refused()
+
+
+def _refuse_sync(*_args: Any, **_kwargs: Any) -> Any:
+    raise _link_refused()
+
+
+def refuse_server_fetches() -> None:
+    """Make Gradio refuse, with a bilingual `gr.Error`, every link it would fetch on the server.
+    Process-wide and idempotent: this app never wants Gradio to fetch a link."""
+    for name in ASYNC_FETCHES:
+        setattr(processing_utils, name, _refuse_async)
+    for name in SYNC_FETCHES:
+        setattr(processing_utils, name, _refuse_sync)
+
+
+# --- cheaper sessions and calls --------------------------------------------------------------------
+
+
+class _WithoutBlocks:
+    """What `SessionState.__init__` reads of a `Blocks`: its default config, and no blocks to render."""
+
+    def __init__(self, blocks: Any) -> None:
+        self.default_config = blocks.default_config
+        self.blocks: dict = {}
+
+
+def install_light_sessions() -> None:
+    """Make new Gradio sessions start without rendered configs (process-wide; idempotent). Gradio
+    fills in a component's config when it first needs it (`SessionState._update_value_in_config`)."""
+    init = SessionState.__init__
+    if getattr(init, "_juhe_light", False):
+        return
+
+    def light_init(self: SessionState, blocks: Any) -> None:
+        init(self, _WithoutBlocks(blocks))
+
+    light_init._juhe_light = True  # type: ignore[attr-defined]
+    SessionState.__init__ = light_init  # type: ignore[method-assign]
+
+
+def install_fast_failed_imports() -> None:
+    """Where matplotlib is not installed, make `import matplotlib` fail at once (`sys.modules` None)."""
+    if "matplotlib" not in sys.modules and importlib.util.find_spec("matplotlib") is None:
+        sys.modules["matplotlib"] = None  # type: ignore[assignment]
+
+
+# --- bounded decoding ------------------------------------------------------------------------------
+
+
+def bound_decoding(max_pixels: int = MAX_INPUT_PIXELS) -> None:
+    """Every `Image.open` in this process refuses more than `max_pixels` (DecompressionBombError);
+    images up to it open without a warning."""
+    Image.MAX_IMAGE_PIXELS = max_pixels // 2
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
+
+def install_all(demo: gr.Blocks, gate: Gate) -> None:
+    """Check the targets, then make every replacement this app needs."""
+    check_targets()
+    install_gate(demo, gate)
+    refuse_server_fetches()
+    install_light_sessions()
+    install_fast_failed_imports()
+    bound_decoding()
