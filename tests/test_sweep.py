@@ -77,3 +77,14 @@ def test_the_thread_sweeps_at_start_and_stops(tmp_path):
     sweep.stop()
     assert not old.exists()
     assert not sweep._thread.is_alive()
+
+
+def test_in_a_shared_folder_only_what_this_app_wrote_goes(tmp_path):
+    """GRADIO_TEMP_DIR set by the operator (maybe Gradio's own /tmp/gradio, shared by every app):
+    the sweep deletes the app's own folders and the files it recorded, nothing of another app's."""
+    other_app = write(tmp_path / "f1e2d3" / "their-upload.png")
+    our_upload = write(tmp_path / "a1b2c3" / "photo.jpg")
+    shown = write(tmp_path / "juhe-results" / "f00" / "result.png")
+    sweep = CacheSweep(tmp_path, DAY, clock=later(2 * DAY), ours=lambda: [str(our_upload)])
+    assert sweep.sweep() == (2, 200)
+    assert other_app.exists() and not our_upload.exists() and not shown.exists()

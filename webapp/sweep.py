@@ -4,6 +4,11 @@ than a bound are deleted from GRADIO_TEMP_DIR by a background thread, never on t
 Files the app itself keeps in the cache (examples, initial values) and the app's output folder, if
 it lies inside, are never touched. A file's age is counted from its last change or touch (the later
 of mtime and ctime), so a copy Gradio hands out again is young again.
+
+By default the cache is a folder of this app's own (`gradio-cache` beside the output folder), and
+the sweep may delete anything old in it. When the operator points GRADIO_TEMP_DIR elsewhere (maybe
+a folder other apps share, such as Gradio's own default /tmp/gradio), it deletes only what this app
+wrote: its own `juhe-*` folders and the files its visitors uploaded or its events handed out.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from webapp.settings import AppSettings
 
 # A pass runs at start, then every hour (or every max age, if shorter).
 SWEEP_INTERVAL_S = 3600.0
+OWN_PREFIX = "juhe-"  # the folders this app makes in the cache (results shown, befores, previews)
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +44,10 @@ class CacheSweep:
         keep: Callable[[], Iterable[str]] = tuple,
         skip: Iterable[Path] = (),
         clock: Callable[[], float] = time.time,
+        ours: Callable[[], Iterable[str]] | None = None,
     ) -> None:
         self.root = Path(root)
+        self.ours = ours  # None: everything under root is this app's
         self.max_age_s = max_age_s
         self.keep = keep
         self.skip = {os.path.realpath(path) for path in skip}
@@ -56,6 +64,7 @@ class CacheSweep:
             with contextlib.suppress(OSError):
                 info = os.stat(path)
                 kept.add((info.st_dev, info.st_ino))
+        ours = None if self.ours is None else {os.path.realpath(p) for p in self.ours()}
         removed, freed, emptied = 0, 0, []
         for folder, subfolders, names in os.walk(self.root):
             subfolders[:] = [
@@ -63,6 +72,8 @@ class CacheSweep:
             ]
             for name in names:
                 path = os.path.join(folder, name)
+                if ours is not None and not self._ours(path, ours):
+                    continue
                 try:
                     info = os.lstat(path)
                     if (info.st_dev, info.st_ino) in kept or now - max(
@@ -82,6 +93,11 @@ class CacheSweep:
                     break
                 folder = os.path.dirname(folder)
         return removed, freed
+
+    def _ours(self, path: str, ours: set[str]) -> bool:
+        """True for a file this app wrote: in one of its own folders, or one it recorded."""
+        first = Path(path).relative_to(self.root).parts[0]
+        return first.startswith(OWN_PREFIX) or os.path.realpath(path) in ours
 
     def start(self) -> None:
         """Sweep now and then every `interval_s`, in a daemon thread, until `stop`."""
@@ -109,10 +125,13 @@ class CacheSweep:
                 return
 
 
-def sweep_lifespan(settings: AppSettings) -> Callable:
+def sweep_lifespan(
+    settings: AppSettings, own_cache: bool = True, ours: Callable[[], Iterable[str]] = tuple
+) -> Callable:
     """A lifespan for Gradio's app (`launch(app_kwargs={"lifespan": ...})`): the sweep runs while the
     server does (JUHE_CACHE_HOURS=0: never). Files kept are those of the app's components; the
-    output folder is skipped."""
+    output folder is skipped. Unless the cache is the app's `own_cache`, only `ours()` and the app's
+    own folders are swept."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app) -> AsyncIterator[None]:
@@ -124,6 +143,7 @@ def sweep_lifespan(settings: AppSettings) -> Callable:
             settings.cache_hours * 3600,
             keep=lambda: kept_files(app.get_blocks()),
             skip=[settings.output_dir],
+            ours=None if own_cache else ours,
         )
         sweep.start()
         try:
