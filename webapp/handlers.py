@@ -15,6 +15,7 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict
 
 import gradio as gr
 from gradio.data_classes import FileData
@@ -30,6 +31,7 @@ from webapp.errors import juhe_error, user_error
 from webapp.pictures import editor_preview, fit_before, heif_preview, mime_of, pixel_size
 from webapp.settings import AppSettings
 from webapp.spend import DailyLimitError
+from webapp.store import Record
 from webapp.texts import API_DESCRIPTION, EXAMPLES_DIR, REGION_EXAMPLE, TITLES, error_text, say, wants_chinese
 from webapp.visitors import visitor_key
 from webapp.window import Window
@@ -85,6 +87,28 @@ def md_code(text: str) -> str:
     """Provider text (an order id) shown as Markdown code: nothing in it can close the span or
     become markup."""
     return "`" + re.sub(r"[^\w.:-]", "_", text)[:80] + "`"
+
+
+class HistoryEntry(TypedDict):
+    """One image of the visitor's history as the page's State keeps it (server-side only)."""
+
+    id: str | None  # the result's id in the store (None when it could not be registered)
+    n: int  # which image of the result
+    path: str  # its shown copy in Gradio's cache
+    prompt: str
+    order: str
+    before: str | None  # the store's copy of 图1, for the before/after
+
+
+def history_entries(record: Record | None, paths: list[str], prompt: str, order: str) -> list[HistoryEntry]:
+    """The history entries of one result, one per image: the only place entries are made."""
+    before = str(record.before) if record and record.before else None
+    return [
+        HistoryEntry(
+            id=record.id if record else None, n=n, path=path, prompt=prompt, order=order, before=before
+        )
+        for n, path in enumerate(paths)
+    ]
 
 
 @dataclass
@@ -230,7 +254,10 @@ class Handlers:
         for note in result.warnings:
             gr.Warning(html.escape(note, quote=False))
         before = images[0] if isinstance(images[0], str) and not is_http_url(images[0]) else None
-        compare = await self._compare(before, shown.paths[0])
+        rid = shown.saved.record.id if shown.saved.record else None
+        compare = await self._compare(before, shown.paths[0], rid)
+        if rid and before and _visitor_file(before):  # Delete removes the visitor's upload too
+            await self.backend.run_file_work(self.backend.store.register_copy, rid, before)
         entries = self._entries(shown)
         history = (entries + list(history or []))[:HISTORY_KEPT]
         ids = _remember(browser_ids, shown)
@@ -293,29 +320,22 @@ class Handlers:
             text += say("simulated", chinese)
         return text + region
 
-    def _entries(self, shown: Shown) -> list[dict]:
+    def _entries(self, shown: Shown) -> list[HistoryEntry]:
         """History entries of one edit: one per image, all carrying the result's id."""
-        record = shown.saved.record
-        return [
-            {
-                "id": record.id if record else None,
-                "n": n,
-                "path": path,
-                "prompt": shown.saved.result.prompt,
-                "order": shown.saved.result.order_id,
-                "before": str(record.before) if record and record.before else None,
-            }
-            for n, path in enumerate(shown.paths)
-        ]
+        result = shown.saved.result
+        return history_entries(shown.saved.record, shown.paths, result.prompt, result.order_id)
 
-    async def _compare(self, before: str | None, after: str):
-        """The slider's value: 图1 fitted into the result's frame, so both layers cover one box."""
+    async def _compare(self, before: str | None, after: str, rid: str | None = None):
+        """The slider's value: 图1 fitted into the result's frame, so both layers cover one box; a
+        copy the result's Delete removes."""
         if not before:
             return gr.update(value=None, visible=False)
         try:
             fitted = await asyncio.to_thread(fit_before, before, after, get_upload_folder())
         except (OSError, ValueError):
             return gr.update(value=None, visible=False)
+        if rid:
+            await self.backend.run_file_work(self.backend.store.register_copy, rid, fitted)
         return gr.update(value=(fitted, after), visible=True)
 
     def cancel_edit(self, request: gr.Request = None):
@@ -372,7 +392,7 @@ class Handlers:
 
     async def _item_compare(self, entry: dict) -> dict:
         """The before/after of a result opened again: from the store's copy of its 图1."""
-        return {"compare": await self._compare(entry.get("before"), entry["path"])}
+        return {"compare": await self._compare(entry.get("before"), entry["path"], entry.get("id"))}
 
     def reuse_result(self, entry: dict | None):
         """Continue editing: the result on show becomes 图1 (a link typed for 图1 is cleared, or it
@@ -393,17 +413,7 @@ class Handlers:
                 continue  # deleted, expired, or never ours: forgotten
             paths = await asyncio.to_thread(self.backend.show, list(record.images), record)
             kept.append(rid)
-            history += [
-                {
-                    "id": rid,
-                    "n": n,
-                    "path": path,
-                    "prompt": record.prompt,
-                    "order": record.order_id,
-                    "before": str(record.before) if record.before else None,
-                }
-                for n, path in enumerate(paths)
-            ]
+            history += history_entries(record, paths, record.prompt, record.order_id)
         return view(
             history=gr.update(value=_gallery(history), visible=bool(history)),
             history_state=history,
@@ -632,6 +642,11 @@ def _remember(browser_ids: list | None, shown: Shown) -> list:
     if record is not None:
         ids = [record.id] + [i for i in ids if i != record.id]
     return ids[:HISTORY_KEPT]
+
+
+def _visitor_file(path: str) -> bool:
+    """True for a file a visitor sent (an upload, a HEIC preview), not a result shown again."""
+    return _in_upload_folder(path) and "juhe-results" not in Path(path).parts
 
 
 def _in_upload_folder(path: str) -> bool:
