@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from juhe import is_http_url
 from webapp.errors import user_error
 from webapp.texts import TITLES, error_text
 
@@ -281,6 +282,8 @@ class Gate:
         path = value.get("path")
         if not isinstance(path, str) or not path:
             raise RefusedError("a file of this page expected, not a link or data")
+        if is_http_url(path):
+            raise RefusedError("a link as a file: send links as plain strings, the provider downloads them")
         if not self.issued.admits(path, session, visitor):
             raise RefusedError("not a file this page was given")
         clean = {"path": path, "meta": {"_type": "gradio.FileData"}}
