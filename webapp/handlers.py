@@ -264,6 +264,7 @@ class Handlers:
             own_key=key is not None,
             original=size == ORIGINAL_SIZE or mask is not None,
             region=result.region if mask is not None else None,
+            offline=self.settings.offline,
         )
         yield view(
             status=self._done(shown, chinese),
