@@ -39,6 +39,7 @@ EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130  # argparse exits 2 on bad ar
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".heic", ".heif"})
 MAX_JOBS = 32
 MAX_INFO_BYTES = 256 * 1024 * 1024  # `info` reads a whole file; a 50-MP RGBA PNG of noise is 200 MB
+SIMULATOR_URL = "http://127.0.0.1:8765/image_edit/edit"  # where `juhe simulator` listens by default
 _UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 TAG_LENGTH = 10  # hex digits of the tag that makes a batch result's name unique
 # A batch sidecar: `<stem>.json`, `<stem>_1.json` for several images, `-N` added if a name was taken.
@@ -88,8 +89,13 @@ def load_settings() -> Settings:
     """Settings from the environment and `.env`; raise ConfigError if unusable or keyless."""
     settings = Settings.resolve()
     if not settings.api_key:
+        # a first-time user without a key can still try every command: name the simulator too
         raise ConfigError(
-            "未配置 API key", "no API key: set JUHE_API_KEY in the environment or a .env file", kind="key"
+            "未配置 API key：请设置 JUHE_API_KEY，或先用本地模拟器试用",
+            "no API key: set JUHE_API_KEY in the environment or a .env file, or try the local simulator: "
+            f"run `{program_name()} simulator` in another terminal, then "
+            f"JUHE_API_URL={SIMULATOR_URL} JUHE_API_KEY=test",
+            kind="key",
         )
     return settings
 
@@ -158,12 +164,17 @@ def _add_edit_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def program_name() -> str:
+    """How the command line was started: `juhe` (the installed script) or `python -m juhe`."""
+    return "juhe" if Path(sys.argv[0]).name == "juhe" else "python -m juhe"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of `python -m juhe` and its commands."""
     raw = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
         # the `juhe` command installed with the package, or `python -m juhe`
-        prog="juhe" if Path(sys.argv[0]).name == "juhe" else "python -m juhe",
+        prog=program_name(),
         description="Edit images with the Juhe AI image-edit API (接口 1985).",
         epilog=MAIN_EXAMPLES,
         formatter_class=raw,
@@ -283,6 +294,8 @@ def describe_label(record: dict) -> list[str]:
         lines.append("edit / 编辑:")
     names = {"order_id": "order id", "inputs_sha256": "inputs", "output_size": "output size"}
     for key, value in ours.items():
+        if key == "size" and not value:  # an auto-size edit records "" (the provider chose the size)
+            value = "auto (the provider's choice / 服务商自选)"
         if key == "inputs_sha256" and isinstance(value, list):
             for number, digest in enumerate(value, start=1):
                 shown = _printable(digest) if digest else "- (a link or a PIL image)"
@@ -573,10 +586,10 @@ def print_summary(
 
 
 def run_simulator(argv: Sequence[str]) -> int:
-    """`simulator`: the same as `python -m juhe.simulator`."""
+    """`simulator`: the same as `python -m juhe.simulator`, its usage line named as it was called."""
     from .simulator import main as simulator_main
 
-    simulator_main(list(argv))
+    simulator_main(list(argv), prog=f"{program_name()} simulator")
     return EXIT_OK
 
 

@@ -504,10 +504,11 @@ class Simulator:
             }
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Command line: serve the simulator until Ctrl-C."""
+def main(argv: list[str] | None = None, prog: str = "python -m juhe.simulator") -> None:
+    """Command line: serve the simulator until Ctrl-C. `prog` is how the usage line names it (`juhe
+    simulator` when the `juhe` command line runs it)."""
     parser = argparse.ArgumentParser(
-        prog="python -m juhe.simulator",
+        prog=prog,
         description="Serve a local simulator of the Juhe image-edit API.",
         epilog="example: python -m juhe.simulator --port 8765 --latency 2\n"
         "then: JUHE_API_URL=http://127.0.0.1:8765/image_edit/edit JUHE_API_KEY=test python app.py",

@@ -607,3 +607,31 @@ def test_info_prints_the_label_of_a_saved_result(sim, tmp_path, cli):
     assert unlabelled == {"file": "photo.jpg", "label": None} and as_json.returncode == 1
     plain = cli("info", "photo.jpg", env=cli_env(None))
     assert plain.returncode == 1 and "no AIGC label / 没有 AIGC 标识" in plain.stdout
+
+
+# ---------------------------------------------------------------- first steps (issue 17, part 5)
+
+
+def test_no_key_names_the_simulator_as_a_way_to_try(sim, tmp_path, cli):
+    make_image(tmp_path / "cat.jpg")
+    done = cli("edit", "cat.jpg", "--prompt", "hi", env=cli_env(sim, JUHE_API_KEY=""))
+    assert done.returncode == 1 and edit_requests(sim) == []
+    assert "JUHE_API_KEY" in done.stderr and "python -m juhe simulator" in done.stderr
+    assert "JUHE_API_URL=http://127.0.0.1:8765/image_edit/edit" in done.stderr
+    assert "模拟器" in done.stderr
+
+
+def test_simulator_help_names_the_command_it_was_started_by(tmp_path, cli):
+    done = cli("simulator", "--help", env=cli_env(None))
+    assert done.returncode == 0
+    assert done.stdout.startswith("usage: python -m juhe simulator ")
+    assert "juhe.simulator" not in done.stdout.partition("\n")[0]
+
+
+def test_info_says_auto_for_an_auto_size_edit(sim, tmp_path, cli):
+    write_photo(tmp_path / "photo.jpg", (640, 480))
+    path = cli("edit", "photo.jpg", "--prompt", "p", env=cli_env(sim)).stdout.strip()
+    shown = cli("info", path, env=cli_env(None))
+    assert shown.returncode == 0, shown.stderr
+    [size_line] = [line for line in shown.stdout.splitlines() if line.split()[:1] == ["size"]]
+    assert size_line.split(None, 1)[1].startswith("auto")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import asyncio
 import base64
 import io
@@ -13,13 +12,14 @@ import httpx
 import pytest
 from apphost import CAT, SERVER_KEY, RunningApp, running_app
 from conftest import marker
+from gradio_client import handle_file
 from mcp import ClientSession
 from mcp.client.streamable_http import streamablehttp_client
 from PIL import Image
 
 from juhe.simulator import Simulator
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.e2e, pytest.mark.app, pytest.mark.loopback, pytest.mark.timeout(120)]
 
 CAT_URI = "data:image/jpeg;base64," + base64.b64encode(CAT.read_bytes()).decode()
 
@@ -51,8 +51,19 @@ def call(running: RunningApp, arguments: dict, *, progress: bool = False, header
 
 
 def record_of(result) -> dict:
-    """The record the tool returns as its last text (a Python dict printed by Gradio)."""
-    return ast.literal_eval(result.content[-1].text)
+    """The record the tool returns as its last text: a JSON object."""
+    return json.loads(result.content[-1].text)
+
+
+def links_of(result) -> list[str]:
+    """Every link in an answer: the "Image URL: …" line Gradio adds and the record's images."""
+    [url_line] = [c.text for c in result.content if c.type == "text" and c.text.startswith("Image URL: ")]
+    return [url_line.removeprefix("Image URL: "), *record_of(result)["images"]]
+
+
+def shown_pixels(data: bytes) -> tuple[tuple[int, int], bytes]:
+    with Image.open(io.BytesIO(data)) as image:
+        return image.size, image.convert("RGB").tobytes()
 
 
 @pytest.fixture(scope="module")
@@ -195,3 +206,48 @@ def test_an_agent_can_make_a_region_edit_with_a_data_uri_mask(running):
         assert shown.size == (640, 480)
         assert shown.convert("RGB").getpixel((10, 10)) == (20, 90, 160)  # far from the mask: untouched
     assert record_of(result)["size"] == "640*480"
+
+
+def test_every_link_in_an_answer_opens_its_image_without_a_login(running):
+    result, _ = call(running, {"image1": CAT_URI, "prompt": f"links {marker()}", "size": "800*600"})
+    assert not result.isError, result.content
+    expected = shown_pixels(base64.b64decode(result.content[0].data))
+    links = links_of(result)
+    assert len(links) == 2
+    for link in links:
+        assert link.startswith(running.url + "/gradio_api/file="), link
+        assert "/gradio_api/mcp" not in link  # the mount's prefix, doubled before (404)
+        # a fresh client: no cookie, no session, no header of the MCP call
+        answer = httpx.get(link, timeout=10, trust_env=False)
+        assert answer.status_code == 200, (link, answer.status_code)
+        assert shown_pixels(answer.content) == expected
+
+
+def test_the_record_is_json_for_agents_and_a_dict_for_gradio_client(running, tmp_path):
+    result, _ = call(running, {"image1": CAT_URI, "prompt": f"json {marker()}"})
+    text = result.content[-1].text
+    assert text.startswith('{"order_id": "')  # JSON, not a Python repr ('order_id')
+    assert json.loads(text)["simulated"] is False
+    image, record = running.client().predict(
+        image1=handle_file(str(CAT)), prompt=f"client {marker()}", api_name="/edit"
+    )
+    assert isinstance(record, dict) and record["images"][0].startswith(running.url + "/gradio_api/file=")
+    assert httpx.get(record["images"][0], timeout=10, trust_env=False).status_code == 200
+
+
+def test_with_a_password_the_image_is_in_the_answer_and_its_links_need_a_login(tmp_path, provider):
+    env = {"JUHE_MCP": "1", "JUHE_ACCESS_PASSWORD": "pw-links", "JUHE_MCP_TOKEN": "tok-links"}
+    with running_app(tmp_path, provider=provider, **env) as app:
+        result, _ = call(
+            app,
+            {"image1": CAT_URI, "prompt": f"locked {marker()}"},
+            headers={"Authorization": "Bearer tok-links"},
+        )
+        assert not result.isError, result.content
+        expected = shown_pixels(base64.b64decode(result.content[0].data))  # the image itself, inline
+        for link in links_of(result):
+            assert httpx.get(link, timeout=10, trust_env=False).status_code in (401, 403)
+        with httpx.Client(base_url=app.url, timeout=10, trust_env=False) as person:
+            person.post("/login", data={"username": "agent", "password": "pw-links"}).raise_for_status()
+            for link in links_of(result):
+                assert shown_pixels(person.get(link).content) == expected

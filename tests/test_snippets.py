@@ -11,6 +11,7 @@ import sys
 
 import pytest
 from apphost import CAT, COFFEE, ROOT, running_app
+from PIL import Image
 
 from juhe.simulator import Simulator
 from webapp import snippets
@@ -73,6 +74,12 @@ def workdir(tmp_path):
     return tmp_path
 
 
+def opens_as_image(path) -> bool:
+    with Image.open(path) as image:
+        image.load()
+        return image.width > 0
+
+
 def environment(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JUHE_", "GRADIO_"))}
     env.update(PYTHONPATH=str(ROOT), GRADIO_ANALYTICS_ENABLED="False", **extra)
@@ -91,8 +98,9 @@ def test_the_curl_snippet_runs_against_the_provider(workdir):
             timeout=60,
         )
         assert run.returncode == 0, run.stderr
-        answer = json.loads(run.stdout)
+        answer = json.loads((workdir / "answer.json").read_text())
         assert answer["error_code"] == 0, answer
+        assert run.stdout.strip() == b"result.png" and opens_as_image(workdir / "result.png")
         [sent] = provider.stats()["requests"]
     assert sent["text"] == HOSTILE[:200] and sent["images"] == 2 and sent["size"] == "1024*768"
     assert not (workdir / "pwned").exists() and not (workdir / "pwned2").exists()
@@ -123,3 +131,87 @@ def test_the_gradio_client_snippet_runs_against_the_app(workdir, tmp_path_factor
         assert run.returncode == 0, run.stderr
         [sent] = app.provider.stats()["requests"]
     assert sent["text"] == HOSTILE[:200] and sent["size"] == "1024*768"
+
+
+# --- offline preview: the snippets as the page shows them, run as copied ---------------------------
+
+
+@pytest.fixture
+def reader_simulator(tmp_path_factory):
+    """The simulator a reader starts as the snippets say (`python -m juhe simulator`), as a real
+    subprocess; on a free port, since 8765 may be taken by another run on this machine."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "juhe", "simulator", "--port", "0"],
+        cwd=tmp_path_factory.mktemp("simulator"),
+        env=environment(),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        banner = server.stdout.readline()
+        assert "JUHE_API_URL=" in banner, banner
+        yield banner.split("JUHE_API_URL=", 1)[1].strip()
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+def as_copied(text: str, simulator_url: str) -> str:
+    """The snippet with only the simulator's port changed to the one this test's simulator got."""
+    assert text.count(snippets.SIMULATOR_URL) == 1
+    return text.replace(snippets.SIMULATOR_URL, simulator_url)
+
+
+def offline_call(**changes) -> snippets.Call:
+    return call("https://gpt.juhe.cn/image_edit/edit", offline=True, **changes)
+
+
+def test_offline_snippets_say_they_target_the_simulator_and_what_to_install():
+    for text in (snippets.curl(offline_call()), snippets.python_client(offline_call())):
+        assert "python -m juhe simulator" in text and "pip install ." in text
+        assert "gpt.juhe.cn" not in text and "JUHE_API_KEY" not in text
+        assert "Run it in a folder holding cat.jpg" in text
+    live = snippets.curl(call("https://gpt.juhe.cn/image_edit/edit"))
+    assert "https://gpt.juhe.cn/image_edit/edit" in live and '"key=$JUHE_API_KEY"' in live
+    assert "simulator" not in live
+
+
+@pytest.mark.e2e
+@pytest.mark.subprocess
+@pytest.mark.loopback
+def test_offline_curl_snippet_runs_as_copied_and_saves_an_image(workdir, reader_simulator):
+    text = as_copied(snippets.curl(offline_call()), reader_simulator)
+    run = subprocess.run(
+        ["bash", "-c", text], cwd=workdir, env=environment(), capture_output=True, timeout=60
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == b"result.png", run.stdout
+    assert opens_as_image(workdir / "result.png")
+
+
+@pytest.mark.e2e
+@pytest.mark.subprocess
+@pytest.mark.loopback
+def test_offline_juhe_snippet_runs_as_copied_and_saves_an_image(workdir, reader_simulator):
+    text = as_copied(snippets.python_client(offline_call()), reader_simulator)
+    # PYTHONPATH stands for the README's `pip install .`; the folder is outside the checkout
+    run = subprocess.run(
+        [sys.executable, "-c", text], cwd=workdir, env=environment(), capture_output=True, timeout=60
+    )
+    assert run.returncode == 0, run.stderr
+    [image] = list((workdir / "outputs").glob("*.png"))
+    assert opens_as_image(image)
+
+
+@pytest.mark.e2e
+@pytest.mark.app
+@pytest.mark.subprocess
+@pytest.mark.timeout(120)
+def test_offline_gradio_client_snippet_runs_as_copied_against_the_preview(workdir, tmp_path_factory):
+    with running_app(tmp_path_factory.mktemp("offline-app"), live=False) as app:
+        text = snippets.gradio_client(offline_call(app_url=app.url))
+        run = subprocess.run(
+            [sys.executable, "-c", text], cwd=workdir, env=environment(), capture_output=True, timeout=90
+        )
+    assert run.returncode == 0, run.stderr
+    assert "simulated" in text and b"'simulated': True" in run.stdout

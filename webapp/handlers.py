@@ -9,6 +9,7 @@ name in `VIEW`, `gr.skip()` for the rest, so a handler says only what it changes
 
 import asyncio
 import html
+import json
 import logging
 import math
 import re
@@ -38,6 +39,7 @@ from webapp.window import Window
 
 HISTORY_KEPT = 60  # results a browser remembers
 NAMES_AN_IMAGE = re.compile(r"图\s*[123一二三]|(image|picture|photo|pic|img)\s*#?\s*[123]", re.IGNORECASE)
+MCP_MOUNT = "/gradio_api/mcp"  # where Gradio mounts its MCP sub-app
 TICK_S = 0.5  # how often the progress bar moves while the provider works
 # The ready-made masks of the region examples, chosen by index: no event takes a path from outside.
 PRESET_MASKS = (EXAMPLES_DIR / REGION_EXAMPLE[2],)
@@ -166,7 +168,7 @@ class Handlers:
         api_key: str | None = None,
         mask: str | None = None,
         request: gr.Request = None,
-    ) -> tuple[FileData, dict]:
+    ) -> tuple[FileData, dict | str]:
         images = ordered_images([api_image(value, n) for n, value in enumerate((image1, image2, image3), 1)])
         size = api_size(size)
         region = api_mask(mask)
@@ -189,6 +191,10 @@ class Handlers:
             "simulated": saved.simulated,
             "warnings": list(result.warnings),
         }
+        if _called_by_mcp(request):
+            # MCP hands a dict to its clients as str(dict), a Python repr; agents parse JSON.
+            # gradio_client callers keep their dict.
+            return FileData(path=shown.paths[0]), json.dumps(record, ensure_ascii=False)
         return FileData(path=shown.paths[0]), record
 
     edit.__doc__ = API_DESCRIPTION
@@ -272,6 +278,7 @@ class Handlers:
             own_key=key is not None,
             original=size == ORIGINAL_SIZE or mask is not None,
             region=result.region if mask is not None else None,
+            offline=self.settings.offline,
         )
         yield view(
             status=self._done(shown, chinese),
@@ -660,8 +667,24 @@ def _root_url(request: gr.Request | None) -> str:
     """The app's public address as this caller reached it (Gradio's own rule, proxies included).
 
     A queued call gets a `gr.Request`; an MCP call run directly gets Starlette's request itself.
+    Inside the MCP sub-app (a Starlette mount) `root_path` already ends in `/gradio_api/mcp`; a
+    root built from it doubled that prefix (links that answered 404), so the mount is cut off. (Not
+    `app_root_path`: for an app mounted in another that is the outer app's root, not this one's.)
     """
-    inner = request.request if isinstance(request, gr.Request) else request
-    if inner is None or not hasattr(inner, "scope"):
+    inner = _starlette_request(request)
+    if inner is None:
         return ""
-    return get_root_url(request=inner, route_path=inner.url.path, root_path=inner.scope.get("root_path"))
+    root_path = str(inner.scope.get("root_path") or "")
+    root_path = root_path.removesuffix(MCP_MOUNT)
+    return get_root_url(request=inner, route_path=inner.url.path, root_path=root_path)
+
+
+def _starlette_request(request: gr.Request | None):
+    inner = request.request if isinstance(request, gr.Request) else request
+    return inner if inner is not None and hasattr(inner, "scope") else None
+
+
+def _called_by_mcp(request: gr.Request | None) -> bool:
+    """True when this call came through the MCP route (its scope is the MCP sub-app's)."""
+    inner = _starlette_request(request)
+    return inner is not None and str(inner.scope.get("root_path") or "").endswith(MCP_MOUNT)

@@ -2,6 +2,10 @@
 
 Pure text: every value is quoted for its language (`shlex.quote` for the shell, `repr` for Python),
 and no key ever appears, not even the visitor's own: the snippets read `$JUHE_API_KEY`.
+
+Each snippet runs as copied, in a folder holding the files it names, and saves an image. In the
+offline preview there is no provider to call: the curl and `juhe` snippets then target the local
+simulator (`python -m juhe simulator`, which the reader starts) and say so in their first lines.
 """
 
 from __future__ import annotations
@@ -11,6 +15,10 @@ from dataclasses import dataclass
 from pathlib import PurePath
 
 from juhe import is_http_url
+
+SIMULATOR_URL = "http://127.0.0.1:8765/image_edit/edit"  # where `python -m juhe simulator` listens
+SIMULATOR_KEY = "simulator"  # the simulator takes any non-empty key
+INSTALL = "pip install . in this project's checkout (see the README)"
 
 
 @dataclass(frozen=True)
@@ -27,6 +35,26 @@ class Call:
     own_key: bool = False  # the visitor edited with their own key
     original: bool = False  # the result was brought to 图1's exact size
     region: dict | None = None  # a region edit's plan: what the app sent instead of the whole 图1
+    offline: bool = False  # the app is an offline preview: no provider, no key
+
+
+def _preamble(call: Call, names: list[str], python: bool) -> list[str]:
+    """The snippet's first comment lines: what it targets, what to start and install, which files."""
+    lines = []
+    if python:
+        lines.append(f"# needs the juhe package: {INSTALL}")
+    if call.offline:
+        lines += [
+            "# Offline preview: this calls the local simulator, not the provider (simulated results).",
+            "# Start it first in another terminal: python -m juhe simulator"
+            + ("" if python else f"  (needs the juhe package: {INSTALL})"),
+        ]
+    else:
+        lines.append("# Calls the provider: set JUHE_API_KEY to your key first (never paste it here).")
+    files = [name for name in names if not is_http_url(name)]
+    if files:
+        lines.append(f"# Run it in a folder holding {', '.join(files)}.")
+    return lines
 
 
 def file_names(paths: list[str]) -> tuple[str, ...]:
@@ -64,9 +92,12 @@ def curl(call: Call) -> str:
     if call.size:
         fields.append(("size", call.size))
     fields.append(("model", call.model))
-    command = [f"curl -sS --max-time 90 {shlex.quote(call.endpoint)}"]
+    endpoint = SIMULATOR_URL if call.offline else call.endpoint
+    command = [f"curl -sS --max-time 90 {shlex.quote(endpoint)}"]
     for name, value in fields:
-        if value is None:
+        if value is None and call.offline:
+            command.append(f"--data-urlencode key={SIMULATOR_KEY}")
+        elif value is None:
             command.append('--data-urlencode "key=$JUHE_API_KEY"')
         elif name.endswith("@"):
             command.append(f"--data-urlencode {shlex.quote(name + value)}")
@@ -84,7 +115,16 @@ def curl(call: Call) -> str:
         ]
     elif call.original:
         lines[:0] = ["# size=original: the answer (at the size below) was then resized to 图1's exact size."]
-    return "\n".join([*lines, " \\\n  ".join(command)]) + "\n"
+    command.append("-o answer.json")
+    names = [name for name, mime in zip(images, mimes, strict=True) if mime is not None]
+    lines[:0] = _preamble(call, names, python=False)
+    download = [
+        "# the answer's image link, downloaded at once (links expire after 24 h); an error is printed",
+        """url=$(sed -n 's/.*"image": *"\\([^"]*\\)".*/\\1/p' answer.json | sed 's#\\\\/#/#g')""",
+        'if [ -n "$url" ]; then curl -sS --max-time 90 -o result.png "$url" && echo result.png;'
+        " else cat answer.json; fi",
+    ]
+    return "\n".join([*lines, " \\\n  ".join(command), *download]) + "\n"
 
 
 def python_client(call: Call) -> str:
@@ -98,9 +138,15 @@ def python_client(call: Call) -> str:
         arguments.append(f"size={call.size!r}")
     arguments.append(f"model={call.model!r}")
     body = "".join(f"        {argument},\n" for argument in arguments)
+    names = [*call.images, "mask.png"] if call.region else list(call.images)
+    head = "".join(line + "\n" for line in _preamble(call, names, python=True))
+    if call.offline:
+        opening = f"with ImageEditClient(api_key={SIMULATOR_KEY!r}, api_url={SIMULATOR_URL!r}) as client:\n"
+    else:
+        opening = "with ImageEditClient() as client:  # JUHE_API_KEY from the environment or .env\n"
     return (
-        "from juhe import ImageEditClient\n\n"
-        "with ImageEditClient() as client:  # JUHE_API_KEY (and JUHE_API_URL) from the environment or .env\n"
+        f"{head}from juhe import ImageEditClient\n\n"
+        f"{opening}"
         f"    result = client.edit(\n{body}    )\n"
         "    print(client.download(result, 'outputs'))  # the image(s) and a JSON sidecar\n"
     )
@@ -121,7 +167,13 @@ def gradio_client(call: Call) -> str:
         arguments.append("mask=handle_file('mask.png')")
     arguments.append("api_name='/edit'")
     body = "".join(f"    {argument},\n" for argument in arguments)
-    head = "import os\n\n" if call.own_key else ""
+    files = [name for name in call.images if not is_http_url(name)] + (["mask.png"] if call.region else [])
+    notes = ["# needs: pip install gradio_client; calls this app's edit endpoint"]
+    if call.offline:
+        notes.append("# (an offline preview: the results are simulated)")
+    if files:
+        notes.append(f"# Run it in a folder holding {', '.join(files)}.")
+    head = "\n".join(notes) + "\n" + ("import os\n\n" if call.own_key else "")
     return (
         f"{head}from gradio_client import Client, handle_file\n\n"
         f"client = Client({call.app_url.rstrip('/') + '/'!r})\n"

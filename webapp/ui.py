@@ -464,6 +464,12 @@ def launch_options(settings: AppSettings, backend: Backend, demo: gr.Blocks | No
             "lifespan": sweep_lifespan(settings, own_cache(settings), backend.issued.files),
         },
         "mcp_server": settings.mcp_enabled,
+        # Client-side rendering, chosen rather than inherited: the Spaces image sets
+        # GRADIO_SSR_MODE=true, and under SSR the public port is a Node proxy that never forwards
+        # /share/... (a share link opened the app) and adds no X-Forwarded-For (every visitor of a
+        # self-hosted app became 127.0.0.1: one key for rate limits, uploads and the login
+        # throttle). Measured, SSR opened the page no faster. An explicit False wins over the variable.
+        "ssr_mode": False,
     }
     if settings.access_password:
         options["auth"] = password_check(settings.access_password)
