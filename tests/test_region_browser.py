@@ -3,10 +3,12 @@ result at 图1's exact size, and an iPhone photo that the browser could not show
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 
@@ -89,6 +91,18 @@ def test_a_painted_region_is_the_only_part_that_changes(page: Page, running, pho
     for image in page.locator("#compare img").all():  # the before/after at full resolution
         wait_loaded(image)
         assert image.evaluate("i => [i.naturalWidth, i.naturalHeight]") == [720, 480]
+    # the API panel offers the two files its snippets name, as the client made them
+    page.locator("#api-call").get_by_text("API call").first.click()
+    links = page.locator("#api-files a[download]")
+    expect(links).to_have_count(2)
+    files = {}
+    for link in links.all():
+        href = link.get_attribute("href")
+        files[href.rsplit("/", 1)[-1]] = Image.open(io.BytesIO(httpx.get(href, timeout=30).content))
+    left, top, right, bottom = sidecar["region"]["crop_box"]
+    pad = sidecar["region"]["padding"]
+    assert files["mask.png"].size == (720, 480)
+    assert files["image1-crop.png"].size == (right - left + pad[0] + pad[2], bottom - top + pad[1] + pad[3])
 
 
 def test_painting_needs_an_image_first(page: Page):

@@ -29,7 +29,7 @@ from juhe import ORIGINAL_SIZE, JuheError, is_http_url, parse_size
 from webapp import snippets
 from webapp.backend import Backend, BusyError, SavedEdit
 from webapp.errors import juhe_error, user_error
-from webapp.pictures import editor_preview, fit_before, heif_preview, mime_of, pixel_size
+from webapp.pictures import editor_preview, fit_before, heif_preview, mime_of, pixel_size, region_files
 from webapp.settings import AppSettings
 from webapp.spend import DailyLimitError
 from webapp.store import Record
@@ -60,6 +60,7 @@ VIEW = (
     "curl",
     "python",
     "gradio",
+    "api_files",
     "history",
     "history_state",
     "results_state",
@@ -294,12 +295,23 @@ class Handlers:
             curl=snippets.curl(call),
             python=snippets.python_client(call),
             gradio=snippets.gradio_client(call),
+            api_files=await self._snippet_files(images[0], mask),
             history=gr.update(value=_gallery(history), visible=True),
             history_state=history,
             results_state=entries,
             open_state=entries[0],
             browser_ids=ids,
         )
+
+    async def _snippet_files(self, image1: object, mask: Image.Image | None):
+        """For a region edit, the crop and mask its code snippets name, to download beside them."""
+        if mask is None or not isinstance(image1, str) or is_http_url(image1):
+            return gr.update(value=None, visible=False)
+        try:
+            files = await asyncio.to_thread(region_files, image1, mask, get_upload_folder())
+        except (OSError, ValueError, JuheError):
+            files = []
+        return gr.update(value=files or None, visible=bool(files))
 
     async def _wait(self, pending, progress: gr.Progress, chinese: bool) -> SavedEdit:
         """Wait for the edit, moving the progress bar by the typical time of recent edits."""

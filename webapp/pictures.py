@@ -83,3 +83,22 @@ def editor_preview(image: str | Path, folder: str | Path, mask: str | Path | Non
     target.parent.mkdir(parents=True)
     base.save(target)
     return str(target)
+
+
+def region_files(image1: str | Path, mask: Image.Image, folder: str | Path) -> list[str]:
+    """The files a region edit's code snippets name, saved as new files in `folder`:
+    `image1-crop.png` (the crop of upright 图1 sent to the provider as image1, padded as planned) and
+    `mask.png` (white where painted, the size of upright 图1). Empty when the mask covers all of 图1
+    (then 图1 itself was sent). File work: run it in a worker thread."""
+    from juhe._region import crop_image, prepare_region  # the client's own plan, not a copy of it
+
+    region = prepare_region(str(image1), mask, lenient=True)
+    if region.plan is None:
+        return []
+    saved = []
+    for name, picture in (("image1-crop.png", crop_image(region)), ("mask.png", region.mask)):
+        target = Path(folder) / "juhe-snippet" / secrets.token_hex(16) / name
+        target.parent.mkdir(parents=True)
+        picture.save(target)
+        saved.append(str(target))
+    return saved

@@ -176,6 +176,13 @@ def result_panel(sharing: bool) -> dict:
         parts["gradio"] = gr.Code(
             language="python", label=I18N("api_gradio"), buttons=["copy"], elem_id="api-gradio"
         )
+        parts["api_files"] = gr.File(
+            label=I18N("api_files"),
+            file_count="multiple",
+            interactive=False,
+            visible=False,
+            elem_id="api-files",
+        )
     return parts
 
 
