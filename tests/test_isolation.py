@@ -12,6 +12,8 @@ from apphost import image_file, is_bilingual, running_app
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 
+from webapp.store import STORE_DIR
+
 pytestmark = pytest.mark.e2e
 
 
@@ -66,7 +68,7 @@ def test_history_state_cannot_be_injected(hosted, tmp_path):
             path = http.post("/gradio_api/upload", files={"files": ("ok.jpg", handle)}).json()[0]
         upload = {"path": path, "orig_name": "ok.jpg", "meta": {"_type": "gradio.FileData"}}
         # 图1-图3, prompt, size, width, height, model, link1-3, key, region, then the States painting,
-        # preset mask and history, and ids (BrowserState)
+        # preset mask and history, ids (BrowserState), and the State of the chain's parent
         data = [
             upload,
             None,
@@ -85,6 +87,7 @@ def test_history_state_cannot_be_injected(hosted, tmp_path):
             None,
             fake,
             fake,
+            {"id": "injected-parent-id-000", "path": path},
         ]
         body = {"data": data, "fn_index": run_event_index(config), "session_hash": "rawsession1"}
         assert http.post("/gradio_api/queue/join", json=body).status_code == 200
@@ -92,6 +95,8 @@ def test_history_state_cannot_be_injected(hosted, tmp_path):
     assert "process_completed" in stream and '"success": true' in stream.replace('":true', '": true')
     assert "raw-call" in stream
     assert "injected" not in stream and "/etc/passwd" not in stream
+    records = [json.loads(p.read_text()) for p in (hosted.output_dir / STORE_DIR / "records").glob("*.json")]
+    assert [r.get("parent") for r in records if r["prompt"] == "raw-call"] == [None]  # never from a request
 
 
 def saved_files(hosted) -> list:

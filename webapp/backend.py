@@ -157,12 +157,14 @@ class Backend:
         on_stage: Callable[[str], None] | None = None,
         page: bool = True,
         mask: object | None = None,
+        parent: str | None = None,
     ) -> SavedEdit:
         """Run one edit, save its images and register them in the store; a visitor's own key always
         goes to the live API. For the page (`page`) the record, with a small copy of 图1 for the
         before/after, is made before this returns: the browser keeps its id. For a program it is
         made in the background, only for the retention of the output folder. With a `mask` it is a
-        region edit (the page's mask is scaled to 图1 when it was painted on a smaller canvas)."""
+        region edit (the page's mask is scaled to 图1 when it was painted on a smaller canvas). `parent`
+        is the id of the result 图1 came from ("Continue editing"), kept in the record."""
         simulated = self.offline and not visitor_key
         client = self._offline_client() if simulated else self._live_client()
         if self.spend is not None and not visitor_key:  # the server's key: within today's cap
@@ -185,7 +187,8 @@ class Backend:
         self._recent.append(result.elapsed_s)
         saved = SavedEdit(result, paths, simulated)
         if page:
-            saved.record = await asyncio.to_thread(self._register, saved, images[0] if images else None)
+            image1 = images[0] if images else None
+            saved.record = await asyncio.to_thread(self._register, saved, image1, parent)
         else:
             self._files.submit(self._register, saved, None)
         self._files.submit(self._sweep)
@@ -195,7 +198,7 @@ class Backend:
         """Run store and file work on the store's own thread."""
         return await asyncio.get_running_loop().run_in_executor(self._files, function, *args)
 
-    def _register(self, saved: SavedEdit, image1: object) -> Record | None:
+    def _register(self, saved: SavedEdit, image1: object, parent: str | None = None) -> Record | None:
         try:
             return self.store.add(
                 saved.paths,
@@ -206,6 +209,7 @@ class Backend:
                 order_id=saved.result.order_id,
                 before=_local_image(image1),
                 thumbnail=False,  # made on the first share
+                parent=parent,
             )
         except (OSError, ValueError):  # the result is saved; only its history entry is lost
             logger.exception("could not register result %s", saved.result.order_id)
@@ -238,11 +242,14 @@ class Backend:
         visitor_key: str | None = None,
         on_stage: Callable[[str], None] | None = None,
         mask: object | None = None,
+        parent: str | None = None,
     ) -> PendingEdit:
         """Start a page's edit on its own task; it goes on (holding its slot) if the visitor cancels."""
         pending = PendingEdit(session)
         pending.task = asyncio.create_task(
-            self.edit(prompt, images, size, model, visitor_key, pending.progress(on_stage), mask=mask)
+            self.edit(
+                prompt, images, size, model, visitor_key, pending.progress(on_stage), mask=mask, parent=parent
+            )
         )
         return pending
 

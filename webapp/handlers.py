@@ -16,6 +16,7 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TypedDict
 
 import gradio as gr
@@ -26,14 +27,23 @@ from gradio_client.utils import encode_file_path
 from PIL import Image, ImageChops
 
 from juhe import ORIGINAL_SIZE, JuheError, is_http_url, parse_size
-from webapp import snippets
+from webapp import chains, snippets
 from webapp.backend import Backend, BusyError, SavedEdit
 from webapp.errors import juhe_error, user_error
 from webapp.pictures import editor_preview, fit_before, heif_preview, mime_of, pixel_size, region_files
 from webapp.settings import AppSettings
 from webapp.spend import DailyLimitError
 from webapp.store import Record
-from webapp.texts import API_DESCRIPTION, EXAMPLES_DIR, REGION_EXAMPLE, TITLES, error_text, say, wants_chinese
+from webapp.texts import (
+    API_DESCRIPTION,
+    EXAMPLES_DIR,
+    REGION_EXAMPLE,
+    TITLES,
+    chain_say,
+    error_text,
+    say,
+    wants_chinese,
+)
 from webapp.visitors import visitor_key
 from webapp.window import Window
 
@@ -101,14 +111,22 @@ class HistoryEntry(TypedDict):
     prompt: str
     order: str
     before: str | None  # the store's copy of 图1, for the before/after
+    parent: str | None  # the id of the result this one was made from ("Continue editing")
 
 
 def history_entries(record: Record | None, paths: list[str], prompt: str, order: str) -> list[HistoryEntry]:
     """The history entries of one result, one per image: the only place entries are made."""
     before = str(record.before) if record and record.before else None
+    parent = record.parent if record else None
     return [
         HistoryEntry(
-            id=record.id if record else None, n=n, path=path, prompt=prompt, order=order, before=before
+            id=record.id if record else None,
+            n=n,
+            path=path,
+            prompt=prompt,
+            order=order,
+            before=before,
+            parent=parent,
         )
         for n, path in enumerate(paths)
     ]
@@ -221,6 +239,7 @@ class Handlers:
         preset_mask: int | None,
         history: list | None,
         browser_ids: list | None,
+        chain: dict | None = None,
         request: gr.Request = None,
         progress: gr.Progress = gr.Progress(),
     ):
@@ -242,7 +261,8 @@ class Handlers:
 
         key = (api_key or "").strip() or None
         session = getattr(request, "session_hash", None)
-        pending = self.backend.start(session, prompt, images, size, model, key, mask=mask)
+        parent = chains.chain_parent(chain, image1, url1)  # the record remembers what 图1 came from
+        pending = self.backend.start(session, prompt, images, size, model, key, mask=mask, parent=parent)
         try:
             saved = await self._wait(pending, progress, chinese)
         except asyncio.CancelledError:  # Cancel: the status is the cancel's own
@@ -439,11 +459,12 @@ class Handlers:
             browser_ids=kept,
         )
 
-    async def share_result(self, entry: dict | None, request: gr.Request = None):
-        """Make (or show again) the share link of the result on show."""
+    async def share_result(self, entry: dict | None, steps: bool = False, request: gr.Request = None):
+        """Make (or show again) the share link of the result on show; with `steps` its page shows the
+        edits that led to it too."""
         if not entry or not entry.get("id") or not self.settings.sharing:
             raise user_error(error_text("no_result"))
-        token = await self.backend.run_file_work(self.backend.store.share, entry["id"])
+        token = await self.backend.run_file_work(self.backend.store.share, entry["id"], steps is True)
         if token is None:
             raise user_error(error_text("no_result"))
         base = self.settings.public_url or _root_url(request)
@@ -533,6 +554,104 @@ class Handlers:
         if not image1:
             return self.close_region()
         return gr.skip(), await _editor_value(image1), gr.skip(), gr.skip(), None
+
+    # --- the page: edit chains and reordering 图1-图3 (issue 18) ----------------------------------
+
+    def remember_parent(self, entry: dict | None):
+        """Continue editing: remember which result now sits in 图1 (its id and shown path), so the
+        next edit's record names it as its parent."""
+        if not entry or not entry.get("id"):
+            return None
+        return {"id": entry["id"], "path": entry["path"]}
+
+    def forget_parent(self):
+        """The visitor put another 图1 (or cleared it): the next edit is made from nothing saved."""
+        return None
+
+    def show_made_from(self, entry: dict | None, history: list | None, request: gr.Request = None):
+        """The "made from …" line and its button under the result on show: only when its parent is in
+        this browser's history (a chain never leads into results this browser does not hold)."""
+        parent = _parent_entry(entry, history)
+        if parent is None:
+            hidden = gr.update(visible=False)
+            return gr.update(value="", visible=False), hidden, gr.update(value=False, visible=False)
+        chinese = wants_chinese(request.headers.get("accept-language") if request else None)
+        prompt = html.escape(parent["prompt"][:120], quote=False) or "—"
+        text = chain_say("made_from", chinese, prompt=prompt)
+        steps = gr.update(visible=self.settings.sharing)  # "share the steps too": only for a chain
+        return gr.update(value=text, visible=True), gr.update(visible=True), steps
+
+    async def open_parent(self, entry: dict | None, history: list | None):
+        """Open the result the one on show was made from, as a click on it in the history would."""
+        parent = _parent_entry(entry, history)
+        if parent is None:
+            return view()
+        return await self.open_history(history, SimpleNamespace(index=history.index(parent)))
+
+    def swapper(self, a: int, b: int):
+        """The handler of the button that swaps slots `a` and `b`: images and links move together
+        (returned, so the gate issues the moved files to this session), and when the instruction names
+        an image that moved, a suggestion to renumber it is shown; the instruction itself is left
+        alone until the visitor applies it."""
+
+        def swap_slots(
+            image_a: str | None,
+            image_b: str | None,
+            link_a: str | None,
+            link_b: str | None,
+            prompt: str | None,
+            order: list | None,
+            request: gr.Request = None,
+        ):
+            moved = chains.compose_swap(order, a, b)
+            chinese = wants_chinese(request.headers.get("accept-language") if request else None)
+            return (
+                image_b,
+                image_a,
+                link_b or "",
+                link_a or "",
+                list(moved),
+                *_suggestion(prompt, moved, chinese),
+            )
+
+        swap_slots.__name__ = f"swap_slots_{a}{b}"
+        return swap_slots
+
+    def suggest_renumber(self, prompt: str | None, order: list | None, request: gr.Request = None):
+        """The instruction changed while a swap is pending: say again what applying would give."""
+        if tuple(chains.compose_swap(order, 1, 1)) == chains.IDENTITY:
+            return gr.skip(), gr.skip()  # no swap pending: nothing to say
+        chinese = wants_chinese(request.headers.get("accept-language") if request else None)
+        return _suggestion(prompt, chains.compose_swap(order, 1, 1), chinese)
+
+    def apply_renumber(self, prompt: str | None, order: list | None):
+        """Apply: the instruction's 图N references follow the swapped images; the suggestion goes."""
+        moved = chains.compose_swap(order, 1, 1)
+        return chains.renumber(prompt or "", moved), list(chains.IDENTITY), *_suggestion("", chains.IDENTITY)
+
+    def keep_prompt(self):
+        """Keep the instruction as it is: the suggestion goes, and the swaps so far are settled."""
+        return list(chains.IDENTITY), *_suggestion("", chains.IDENTITY)
+
+
+def _parent_entry(entry: dict | None, history: list | None) -> dict | None:
+    """The history entry (first image) of the result `entry` was made from, if this browser has it."""
+    parent = (entry or {}).get("parent")
+    if not parent:
+        return None
+    return next((h for h in history or [] if h.get("id") == parent and h.get("n") == 0), None)
+
+
+def _suggestion(prompt: str | None, moved, chinese: bool = False) -> tuple:
+    """The renumbering suggestion's text and its row's visibility (hidden when nothing moved that the
+    instruction names)."""
+    named = chains.moved_references(prompt or "", moved)
+    if not named:
+        return gr.update(value="", visible=False), gr.update(visible=False)
+    names = ", ".join(f"图{n}" for n in named)
+    preview = html.escape(chains.renumber(prompt or "", moved)[:300], quote=False)
+    text = chain_say("swap_suggest", chinese, names=names, preview=f"<q>{preview}</q>")
+    return gr.update(value=text, visible=True), gr.update(visible=True)
 
 
 # --- pure helpers -------------------------------------------------------------------------------
@@ -651,7 +770,11 @@ async def _editor_value(image1: str, mask: Path | None = None) -> dict:
 
 
 def _gallery(history: list) -> list:
-    return [(entry["path"], entry["prompt"][:120]) for entry in history]
+    captions = chains.chain_captions(history)  # "⛓ 2/3 · " for the steps of an edit chain
+    return [
+        (entry["path"], caption + entry["prompt"][:120])
+        for entry, caption in zip(history, captions, strict=True)
+    ]
 
 
 def _remember(browser_ids: list | None, shown: Shown) -> list:

@@ -3,9 +3,10 @@
 `GET /share/<token>` shows the before/after comparison, the instruction, size, model and time, and a
 download button. The files of that one result are served under paths made of the token alone:
 `/share/<token>/result/<n>`, `/share/<token>/download/<n>`, `/share/<token>/before.jpg` and
-`/share/<token>/thumb.jpg`. No path from the URL reaches the file system: the token is looked up in
-the store, which names the files. The page needs neither the access password nor a Gradio session;
-the link is the capability.
+`/share/<token>/thumb.jpg`; when the owner shared the steps too, each earlier step of the edit chain
+as `/share/<token>/step/<k>/result` and `/share/<token>/step/<k>/before.jpg`. No path from the URL
+reaches the file system: the token is looked up in the store, which names the files. The page
+needs neither the access password nor a Gradio session; the link is the capability.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ IMAGE_MAX_AGE_S = 300  # browsers may keep an image this long; the page itself i
 DESCRIPTION_CHARS = 200  # characters of the instruction in og:description
 ROUTE = re.compile(
     r"/share/(?P<token>[A-Za-z0-9_-]{1,64})"
-    r"(?:/(?P<part>before\.jpg|thumb\.jpg|(?:result|download)/(?P<n>[1-9][0-9]{0,2})))?/?"
+    r"(?:/(?P<part>before\.jpg|thumb\.jpg|(?:result|download)/(?P<n>[1-9][0-9]{0,2})"
+    r"|step/(?P<k>[1-9][0-9]?)/(?:result|before\.jpg)))?/?"
 )
 HOST_FORM = re.compile(
     r"(?:[A-Za-z0-9-]{1,63}\.)*[A-Za-z0-9-]{1,63}(?::[0-9]{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](?::[0-9]{1,5})?"
@@ -84,6 +86,9 @@ dt{color:var(--muted)}dd{margin:0;overflow-wrap:anywhere}
 text-decoration:none;font-weight:600;margin:0 8px 8px 0}
 .more img{display:block;max-width:100%;height:auto;margin:0 0 8px}
 footer{color:var(--muted);font-size:.85em;margin-top:24px}
+.steps ol{list-style:none;padding:0;margin:0}
+.steps li{margin:0 0 24px}
+.steps h3{font-size:1em;margin:0 0 8px}
 """
 PAGE_JS = """
 for (const box of document.querySelectorAll(".compare")) {
@@ -258,9 +263,55 @@ def _page(title: str, head: str, body: str, script: bool) -> str:
     )
 
 
-def render_share_page(record: Record, token: str, base_url: str | None, root_path: str = "") -> str:
+def shared_steps(store: ResultStore, record: Record) -> list[Record]:
+    """The earlier steps a share page shows, oldest first: none unless its owner shared the steps;
+    a step whose own link was revoked is left out (deleted ones are gone from the chain already).
+    File work: call it from a worker thread."""
+    if not record.share_steps:
+        return []
+    return [step for step in store.chain(record.id)[:-1] if not step.withdrawn]
+
+
+def _steps_html(steps: Sequence[Record], here: str) -> str:
+    """The section of earlier steps: each one's instruction and before/after, from the step's own
+    files under this link (`step/<k>/...`); no order id, file name or time of a step is shown."""
+    e = html.escape
+    total = len(steps) + 1
+    items = []
+    for k, step in enumerate(steps, start=1):
+        after = f'src="{here}/step/{k}/result" loading="lazy"'
+        if step.width and step.height:
+            after += f' width="{step.width}" height="{step.height}"'
+        if step.before:
+            picture = (
+                '<figure class="compare">\n'
+                f'<img class="after" {after} alt="第 {k} 步编辑后 · Step {k}, after">\n'
+                f'<img class="before" src="{here}/step/{k}/before.jpg" loading="lazy" '
+                f'alt="第 {k} 步原图 · Step {k}, before">\n'
+                '<span class="divider"></span><span class="tag l">原图 · Before</span>'
+                '<span class="tag r">编辑后 · After</span>\n'
+                '<input type="range" min="0" max="100" value="50" '
+                f'aria-label="第 {k} 步前后对比 · Step {k}, before and after">\n</figure>\n'
+            )
+        else:
+            picture = f'<img class="single" {after} alt="第 {k} 步编辑后 · Step {k}, after">\n'
+        items.append(
+            f'<li class="step">\n<h3>第 {k} 步 (共 {total} 步) · Step {k} of {total}</h3>\n'
+            f"<blockquote>{e(step.prompt.strip()) or '—'}</blockquote>\n{picture}</li>\n"
+        )
+    return (
+        '<section class="card steps">\n<h2>编辑步骤 · The steps that led here</h2>\n<ol>\n'
+        + "".join(items)
+        + f"</ol>\n<p>第 {total} 步即上方的结果 · Step {total} is the result above.</p>\n</section>\n"
+    )
+
+
+def render_share_page(
+    record: Record, token: str, base_url: str | None, root_path: str = "", steps: Sequence[Record] = ()
+) -> str:
     """The HTML of a share page. Every value from the record is escaped; `base_url` (absolute, or
-    None) makes the Open Graph image URL."""
+    None) makes the Open Graph image URL. `steps` are the earlier steps the owner shared too
+    (`shared_steps`), oldest first."""
     e = html.escape
     here = e(share_path(token, root_path))
     prompt = record.prompt.strip()
@@ -315,13 +366,15 @@ def render_share_page(record: Record, token: str, base_url: str | None, root_pat
         f"<dt>模型 · Model</dt><dd>{e(record.model or 'auto')}</dd>\n"
         f"<dt>时间 · Time</dt><dd>{e(when) or '—'}</dd>\n</dl>\n{downloads}\n</section>\n"
         + (f'<section class="more">\n{more}</section>\n' if more else "")
+        + (_steps_html(steps, here) if steps else "")
         + "<footer>只读分享页"
         + (f", 有效期至 {e(expiry)}" if expiry else "")
         + " · Read-only shared result"
         + (f", available until {e(expiry)}" if expiry else "")
         + "</footer>\n"
     )
-    return _page(title, head, body, script=record.before is not None)
+    script = record.before is not None or any(step.before for step in steps)
+    return _page(title, head, body, script=script)
 
 
 def render_message(zh_title: str, en_title: str, zh_text: str, en_text: str) -> str:
@@ -455,11 +508,19 @@ class SharePages:
             base = public_base(
                 self.public_url, scope.get("scheme", "http"), headers, peer, self.trusted_proxies, root_path
             )
-            body = render_share_page(found, token, base, root_path).encode()
+            steps = await anyio.to_thread.run_sync(shared_steps, self.store, found)
+            body = render_share_page(found, token, base, root_path, steps).encode()
             extra = [(b"x-frame-options", b"DENY"), (b"cross-origin-opener-policy", b"same-origin")]
             await _respond(send, scope, 200, body, "text/html; charset=utf-8", PAGE_CSP, extra)
             return
         n = int(match["n"]) if match["n"] else 0
+        if match["k"]:  # a file of an earlier step: only of the steps this page shows
+            steps = await anyio.to_thread.run_sync(shared_steps, self.store, found)
+            k = int(match["k"])
+            step = steps[k - 1] if k <= len(steps) else None
+            file = None if step is None else step.before if part.endswith("before.jpg") else step.images[0]
+            await _send_file(scope, send, file, None)
+            return
         if part == "before.jpg":
             file, download = found.before, None
         elif part == "thumb.jpg":

@@ -53,6 +53,7 @@ PROMPT_KEPT = 2000  # characters of the instruction kept in a record
 TEXT_KEPT = 128  # characters of size, model, time and order id kept in a record
 MAX_COPIES = 64  # shown copies remembered per result; the oldest is deleted beyond
 MAX_REVOKED = 32  # revoked links remembered per result (older ones then answer "unknown")
+MAX_CHAIN = 20  # steps of an edit chain a share page shows (the newest ones)
 MAX_EXPIRED = 10_000  # links remembered as expired after their result was deleted
 EXPIRED_KEPT_S = 30 * DAY_S  # how long an expired link says "expired" rather than "unknown"
 STALE_TEMP_S = 3600  # a temporary file this old was left by a crash: deleted at load
@@ -101,6 +102,9 @@ class Record:
     share: str | None  # the live share token, if any
     expires: float | None  # when the result and its links expire; None without an age limit
     bytes: int  # every file of this result in the output folder
+    parent: str | None = None  # the result this one was made from by "Continue editing"
+    share_steps: bool = False  # its share page shows the steps that led to it too
+    withdrawn: bool = False  # a share link of it was revoked and none is live: left out of chains
 
 
 def default_output_dir(
@@ -252,6 +256,8 @@ class _Entry:
     share: str | None = None
     revoked: list[str] = field(default_factory=list)
     copies: list[str] = field(default_factory=list)
+    parent: str | None = None
+    share_steps: bool = False
     sizes: dict[str, int] = field(default_factory=dict)  # path -> bytes; not stored
 
     def to_json(self) -> bytes:
@@ -278,6 +284,8 @@ class _Entry:
             isinstance(revoked, list) and all(_token(t) for t in revoked),
             isinstance(copies, list) and all(isinstance(c, str) and os.path.isabs(c) for c in copies),
             all(data.get(k) is None or type(data.get(k)) is int for k in ("width", "height")),
+            # absent in records written before edit chains: None, as for a result made from scratch
+            data.get("parent") is None or _result_id(data.get("parent")),
         )
         if not all(checks):
             raise ValueError("a field has the wrong form")
@@ -298,6 +306,8 @@ class _Entry:
             share=share,
             revoked=revoked[-MAX_REVOKED:],
             copies=copies[-MAX_COPIES:],
+            parent=data.get("parent"),
+            share_steps=data.get("share_steps") is True,
         )
 
 
@@ -392,6 +402,12 @@ class ResultStore:
         for token in entry.revoked:
             self._revoked.pop(token, None)
         self._total -= sum(entry.sizes.values())
+        # a result made from this one now comes from this one's parent: a chain closes over the gap
+        # and keeps its earlier steps, and no record names an id that is gone
+        for other in self._entries.values():
+            if other.parent == entry.id:
+                other.parent = entry.parent
+                self._persist(other)
         # the record first: a crash part-way then leaves files that the next start adopts and sweeps
         paths = self._paths(entry)
         return [paths[-1], *paths[:-1], *entry.copies]
@@ -417,6 +433,9 @@ class ResultStore:
             share=entry.share,
             expires=self._expires(entry),
             bytes=sum(entry.sizes.values()),
+            parent=entry.parent,
+            share_steps=entry.share_steps,
+            withdrawn=bool(entry.revoked) and entry.share is None,
         )
 
     def _set_aux(self, path: Path) -> None:
@@ -592,13 +611,16 @@ class ResultStore:
         order_id: str = "",
         before: ImageSource | None = None,
         thumbnail: bool = True,
+        parent: str | None = None,
     ) -> Record:
         """Register a saved result and make its previews; return its record with a fresh random id.
 
         `images` are the saved files (directly inside the output folder; `ValueError` otherwise);
         `sidecar` defaults to the `<first image stem>.json` that lists the first image. `before` is
         图1 as bytes or a path; when it cannot be read the result is registered without it. With
-        `thumbnail=False` the link-preview thumbnail waits for the first `share`.
+        `thumbnail=False` the link-preview thumbnail waits for the first `share`. `parent` is the id of
+        the result this one was made from ("Continue editing"); it is kept only when it names a
+        result of this store (anything else is dropped: a record never points outside its store).
         """
         names = [self._inside(p) for p in images]
         if not names:
@@ -631,6 +653,7 @@ class ResultStore:
         doomed: list[Path | str] = []
         with self._lock:
             self._ensure_loaded()
+            entry.parent = parent if _result_id(parent) and parent in self._entries else None
             # the files may already belong to an entry the load adopted a moment ago: this one wins
             for name in [*names, *([side] if side else [])]:
                 old = self._entries.get(self._owner.get(name, ""))
@@ -698,9 +721,27 @@ class ResultStore:
 
     # --- share links ---------------------------------------------------------------------------
 
-    def share(self, result_id: str) -> str | None:
+    def chain(self, result_id: str) -> list[Record]:
+        """The steps that led to a result, oldest first and the result itself last: its parent, that
+        one's parent, and so on, at most `MAX_CHAIN` steps (the newest). Deleted steps are not there
+        (see `_forget`); empty when there is no such result."""
+        if not _result_id(result_id):
+            return []
+        with self._lock:
+            self._ensure_loaded()
+            steps: list[_Entry] = []
+            seen: set[str] = set()  # a loop (a hand-edited record) ends the walk
+            entry = self._entries.get(result_id)
+            while entry is not None and entry.id not in seen and len(steps) < MAX_CHAIN:
+                steps.append(entry)
+                seen.add(entry.id)
+                entry = self._entries.get(entry.parent or "")
+            return [self._snapshot(step) for step in reversed(steps)]
+
+    def share(self, result_id: str, steps: bool | None = None) -> str | None:
         """The result's share token, made on first call (the same token until it is revoked); None
-        when there is no such result. Makes the thumbnail if the result has none yet."""
+        when there is no such result. Makes the thumbnail if the result has none yet. `steps` says
+        whether its page shows the chain of edits that led to it (None leaves that as it was)."""
         record = self.get(result_id)
         if record is None:
             return None
@@ -713,6 +754,8 @@ class ResultStore:
                 _unlink(self._thumb_path(result_id))
                 return None
             entry.thumbnail = entry.thumbnail or made
+            if steps is not None:
+                entry.share_steps = steps
             if entry.share is None:
                 entry.share = secrets.token_urlsafe(SHARE_BYTES)
                 self._shares[entry.share] = entry.id
@@ -734,6 +777,7 @@ class ResultStore:
                 return False
             del self._shares[token]
             entry.share = None
+            entry.share_steps = False  # a new link shows the steps only when asked again
             entry.revoked.append(token)
             self._revoked[token] = entry.id
             for old in entry.revoked[:-MAX_REVOKED]:
@@ -849,6 +893,10 @@ class ResultStore:
                 logger.error("could not keep the browser secret in %s: %s", self._root, exc)
             self._set_aux(path)
             return value
+
+
+def _result_id(value: object) -> bool:
+    return isinstance(value, str) and ID_FORM.fullmatch(value) is not None
 
 
 def _token(value: object) -> bool:

@@ -172,6 +172,46 @@ REGION_EXAMPLE = (
     "把航天飞机模型换成一盆绿植 / replace the shuttle model with a potted plant",
 )
 
+# --- edit chains and reordering 图1-图3 (issue 18): the page's labels, then phrases said at run time
+EN.update(
+    {
+        "swap12": "⇄ Swap 图1 and 图2",
+        "swap23": "⇄ Swap 图2 and 图3",
+        "swap_apply": "Apply to the instruction",
+        "swap_keep": "Keep the instruction as is",
+        "open_parent": "⛓ Open the result it was made from",
+        "share_steps": "Share the steps that led here too",
+        "share_steps_info": "The share page then also shows each earlier step of this chain: its "
+        "instruction and its before/after.",
+    }
+)
+ZH.update(
+    {
+        "swap12": "⇄ 交换图1和图2",
+        "swap23": "⇄ 交换图2和图3",
+        "swap_apply": "应用到编辑描述",
+        "swap_keep": "保持描述不变",
+        "open_parent": "⛓ 打开它所基于的结果",
+        "share_steps": "同时分享得到此结果的各个步骤",
+        "share_steps_info": "分享页还会显示这条编辑链中之前的每一步: 它的编辑描述和前后对比。",
+    }
+)
+CHAIN_RUNTIME = {
+    "made_from": ("⛓ 基于上一步的结果: {prompt}", "⛓ Made from the result of: {prompt}"),
+    "swap_suggest": (
+        "图片已交换。编辑描述中提到了 {names}: 也要交换吗? 应用后为: {preview}",
+        "The images were swapped. The instruction names {names}: swap them there too? It would read: "
+        "{preview}",
+    ),
+}
+
+
+def chain_say(key: str, chinese: bool, **values: object) -> str:
+    """One phrase of edit chains and reordering, in the visitor's language."""
+    zh, en = CHAIN_RUNTIME[key]
+    return (zh if chinese else en).format(**values)
+
+
 I18N = gr.I18n(en=EN, zh=ZH, **{"zh-CN": ZH, "zh-TW": ZH, "zh-HK": ZH})
 
 # Words returned by handlers at run time, in the visitor's language (from Accept-Language).

@@ -71,6 +71,7 @@ def input_panel() -> dict:
             )
             for i in (1, 2, 3)
         ]
+    parts.update(reorder_panel())
     parts["link_note"] = gr.HTML("", elem_id="link-note")
     parts["paint"] = gr.Button(I18N("paint"), size="sm", elem_id="paint")
     # the region editor is built only when asked for: it is the page's heaviest part to load
@@ -158,6 +159,7 @@ def result_panel(sharing: bool) -> dict:
                 elem_id="share-link",
             )
             parts["revoke"] = gr.Button(I18N("revoke"), size="sm", visible=False, scale=1, elem_id="revoke")
+        parts.update(chain_panel())
     parts["compare"] = gr.ImageSlider(
         label=I18N("compare"),
         type="filepath",
@@ -183,6 +185,34 @@ def result_panel(sharing: bool) -> dict:
             visible=False,
             elem_id="api-files",
         )
+    return parts
+
+
+def reorder_panel() -> dict:
+    """Swap 图1/图2 or 图2/图3 (upload and link together), and the suggestion to renumber the
+    instruction's 图N references after a swap (applied only on click)."""
+    parts: dict = {}
+    with gr.Row(elem_id="reorder"):
+        parts["swap12"] = gr.Button(I18N("swap12"), size="sm", elem_id="swap12")
+        parts["swap23"] = gr.Button(I18N("swap23"), size="sm", elem_id="swap23")
+    with gr.Column(visible=False, elem_id="renumber") as parts["renumber"]:
+        parts["renumber_text"] = gr.HTML("", elem_id="renumber-text")
+        with gr.Row():
+            parts["renumber_apply"] = gr.Button(I18N("swap_apply"), size="sm", elem_id="renumber-apply")
+            parts["renumber_keep"] = gr.Button(I18N("swap_keep"), size="sm", elem_id="renumber-keep")
+    return parts
+
+
+def chain_panel() -> dict:
+    """Under the result on show: "made from …" with a button that opens the parent, and the owner's
+    choice to share the steps of the chain; shown only for a result made by Continue editing."""
+    parts: dict = {}
+    with gr.Row(elem_id="chain"):
+        parts["made_from"] = gr.HTML("", visible=False, elem_id="made-from")
+        parts["open_parent"] = gr.Button(I18N("open_parent"), size="sm", visible=False, elem_id="open-parent")
+    parts["share_steps"] = gr.Checkbox(
+        False, label=I18N("share_steps"), info=I18N("share_steps_info"), visible=False, elem_id="share-steps"
+    )
     return parts
 
 
@@ -254,6 +284,8 @@ def build_demo(settings: AppSettings, backend: Backend | None = None) -> gr.Bloc
             "history_state": gr.State([]),
             "results_state": gr.State([]),
             "open_state": gr.State(None),
+            "chain_state": gr.State(None),  # {"id", "path"} of the result Continue editing put in 图1
+            "swap_order": gr.State([1, 2, 3]),  # where each slot's image went since the last renumber
             "browser_ids": gr.BrowserState(
                 [],
                 storage_key=HISTORY_STORAGE_KEY,
@@ -327,6 +359,7 @@ def wire(demo: gr.Blocks, settings: AppSettings, handlers: Handlers, form, shown
             state["preset_mask"],
             state["history_state"],
             state["browser_ids"],
+            state["chain_state"],
         ],
         outputs=outputs,
         concurrency_limit=settings.concurrency,
@@ -354,7 +387,9 @@ def wire(demo: gr.Blocks, settings: AppSettings, handlers: Handlers, form, shown
         outputs=[form["images"][0], form["links"][0], *region],
         **PRIVATE,
     )
-    shown["share"].click(handlers.share_result, inputs=state["open_state"], outputs=outputs, **PRIVATE)
+    shown["share"].click(
+        handlers.share_result, inputs=[state["open_state"], shown["share_steps"]], outputs=outputs, **PRIVATE
+    )
     shown["revoke"].click(handlers.revoke_share, inputs=state["open_state"], outputs=outputs, **PRIVATE)
     shown["delete"].click(
         handlers.delete_result,
@@ -413,6 +448,61 @@ def wire(demo: gr.Blocks, settings: AppSettings, handlers: Handlers, form, shown
         js="(size, width, height) => window.juheSizeNote(size, width, height)",
         **PRIVATE,
     )
+    wire_chains(handlers, form, shown, history, state, outputs)
+
+
+def wire_chains(handlers: Handlers, form: dict, shown: dict, history, state: dict, outputs: list) -> None:
+    """Edit chains and reordering 图1-图3 (issue 18)."""
+    image1 = form["images"][0]
+    shown["reuse"].click(
+        handlers.remember_parent, inputs=state["open_state"], outputs=state["chain_state"], **PRIVATE
+    )
+    # the visitor's own new 图1 ends the chain (an example or a swap is caught at the run: see chain_parent)
+    gr.on([image1.upload, image1.clear], handlers.forget_parent, outputs=state["chain_state"], **PRIVATE)
+    state["open_state"].change(
+        handlers.show_made_from,
+        inputs=[state["open_state"], state["history_state"]],
+        outputs=[shown["made_from"], shown["open_parent"], shown["share_steps"]],
+        **PRIVATE,
+    )
+    shown["open_parent"].click(
+        handlers.open_parent, inputs=[state["open_state"], state["history_state"]], outputs=outputs, **PRIVATE
+    )
+    suggestion = [form["renumber_text"], form["renumber"]]
+    region = [form["region_panel"], form["region"], form["paint"], state["painting"], state["preset_mask"]]
+    for a, b in ((1, 2), (2, 3)):
+        swap = form[f"swap{a}{b}"].click(
+            handlers.swapper(a, b),
+            inputs=[
+                form["images"][a - 1],
+                form["images"][b - 1],
+                form["links"][a - 1],
+                form["links"][b - 1],
+                form["prompt"],
+                state["swap_order"],
+            ],
+            outputs=[
+                form["images"][a - 1],
+                form["images"][b - 1],
+                form["links"][a - 1],
+                form["links"][b - 1],
+                state["swap_order"],
+                *suggestion,
+            ],
+            **PRIVATE,
+        )
+        if a == 1:  # a painting was made for the old 图1: paint on the new one
+            swap.then(handlers.follow_image1, inputs=[image1, state["painting"]], outputs=region, **PRIVATE)
+    form["prompt"].blur(
+        handlers.suggest_renumber, inputs=[form["prompt"], state["swap_order"]], outputs=suggestion, **PRIVATE
+    )
+    form["renumber_apply"].click(
+        handlers.apply_renumber,
+        inputs=[form["prompt"], state["swap_order"]],
+        outputs=[form["prompt"], state["swap_order"], *suggestion],
+        **PRIVATE,
+    )
+    form["renumber_keep"].click(handlers.keep_prompt, outputs=[state["swap_order"], *suggestion], **PRIVATE)
 
 
 def middleware(settings: AppSettings, backend: Backend, demo: gr.Blocks | None = None) -> list[Middleware]:

@@ -1,7 +1,8 @@
 """One sliding-window counter for every per-minute limit: edits, uploads, bytes, logins, share pages.
 
 Kept on the server on purpose: a limit kept in the visitor's own state could be reset by reloading
-the page. Amounts are kept in one-second buckets per key, so a key costs at most 60 small entries.
+the page. Amounts are kept in one-second buckets per key, so a key costs at most 60 small entries;
+an amount leaves the window when its second does (up to a second early, never late).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ class Window:
         """Seconds until the oldest amount of `key` leaves the window (0 for none)."""
         with self._lock:
             buckets = self._buckets.get(key)
-            return max(0.0, buckets[0][0] + 1 + self.window_s - self.clock()) if buckets else 0.0
+            return max(0.0, buckets[0][0] + self.window_s - self.clock()) if buckets else 0.0
 
     def clear(self, key: str) -> None:
         """Forget what `key` counted."""
@@ -57,7 +58,7 @@ class Window:
             wait = 0.0
             for key in keys:
                 buckets = self._buckets.get(key, collections.deque())
-                while buckets and buckets[0][0] + 1 <= now - self.window_s:
+                while buckets and buckets[0][0] <= now - self.window_s:
                     buckets.popleft()
                 if sum(a for _, a in buckets) + amount > limit:
                     wait = max(wait, self._until_room(buckets, limit - amount, now))
@@ -73,7 +74,7 @@ class Window:
         for second, amount in buckets:
             held -= amount
             if held <= allowed:
-                return max(0.001, second + 1 + self.window_s - now)
+                return max(0.001, second + self.window_s - now)
         return self.window_s
 
     def _add(self, key: str, amount: float, now: float) -> None:
@@ -90,7 +91,7 @@ class Window:
         self._pruned = now
         for key in list(self._buckets):
             buckets = self._buckets[key]
-            while buckets and buckets[0][0] + 1 <= now - self.window_s:
+            while buckets and buckets[0][0] <= now - self.window_s:
                 buckets.popleft()
             if not buckets:
                 del self._buckets[key]
