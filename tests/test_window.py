@@ -177,3 +177,16 @@ def test_edits_are_limited_per_visitor_and_per_session(clock):
         limits.check_rate(request("198.51.100.1, 203.0.113.1", "d"))
     at(clock, 62.0)
     limits.check_rate(request("203.0.113.1", "c"))
+
+
+def test_behind_an_untrusted_proxy_edits_are_limited_per_session_not_for_everyone(clock):
+    space = {"SPACE_ID": "me/demo", "JUHE_API_KEY": "k-1", "JUHE_RATE_LIMIT": "1"}
+    limits = handlers(clock, **space, JUHE_TRUSTED_PROXIES="10.9.9.9")
+    proxy = "172.31.0.5"  # the platform's proxy, not trusted: its address is no visitor's
+    limits.check_rate(request("203.0.113.7", "a", peer=proxy))
+    with pytest.raises(gr.Error, match="Too many edits"):
+        limits.check_rate(request("203.0.113.7", "a", peer=proxy))
+    limits.check_rate(request("203.0.113.8", "b", peer=proxy))  # another visitor is not locked out
+    limits.check_rate(request("203.0.113.9", None, peer=proxy))  # calls with neither share one key
+    with pytest.raises(gr.Error, match="Too many edits"):
+        limits.check_rate(request("203.0.113.10", None, peer=proxy))
