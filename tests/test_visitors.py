@@ -26,6 +26,8 @@ TRUSTED = ("10.0.0.0/8", "127.0.0.1")
         ("203.0.113.9", "1.2.3.4", False, "203.0.113.9"),  # forged by an untrusted peer
         ("10.1.2.3", "1.2.3.4, 203.0.113.9", False, "203.0.113.9"),  # trusted proxy: right-most
         ("10.1.2.3", "1.2.3.4, 203.0.113.9", True, "203.0.113.9"),  # Space, proxy trusted
+        ("203.0.113.9", "1.2.3.4, 203.0.113.9", True, "203.0.113.9"),  # Space, uvicorn rewrote the peer
+        ("1.2.3.4", "1.2.3.4, 203.0.113.9", True, None),  # ... to a hop the visitor wrote: not theirs
         ("10.1.2.3", "203.0.113.9, 10.9.9.9", True, "203.0.113.9"),  # trusted hops skipped
         ("10.1.2.3", "garbage, 1.2.3.4", False, "1.2.3.4"),
         ("10.1.2.3", "10.0.0.7, 10.0.0.9", False, "10.1.2.3"),  # only trusted hops: the peer
@@ -91,3 +93,5 @@ def test_a_space_trusts_its_proxy():
     assert settings.on_space
     assert visitor_key("10.20.30.40", "203.0.113.9", settings.trusted_proxies, True) == "203.0.113.9"
     assert visitor_key("127.0.0.1", "1.2.3.4, 203.0.113.9", settings.trusted_proxies, True) == "203.0.113.9"
+    # uvicorn, told the same proxies, hands the app the visitor's address as the peer
+    assert visitor_key("203.0.113.9", "203.0.113.9", settings.trusted_proxies, True) == "203.0.113.9"
