@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import struct
 import uuid
+import zlib
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
@@ -138,6 +140,22 @@ def store(tmp_path, clock: Clock):
     from webapp.store import ResultStore
 
     return ResultStore(tmp_path / "outputs", keep_days=30, max_bytes=0, clock=clock)
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG that declares `width` x `height` grey pixels and holds none: what `Image.open` reads (the
+    header) of a huge image, in 60 bytes."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b""))
+        + chunk(b"IEND", b"")
+    )
 
 
 def marker() -> str:

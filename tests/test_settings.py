@@ -213,3 +213,40 @@ def test_every_setting_is_documented():
     assert len(read) >= 20
     assert sorted(name for name in read if f"\n{name}=" not in example) == []
     assert sorted(name for name in read if f"| `{name}` |" not in table) == []
+
+
+def test_a_space_trusts_its_proxy_and_limits_edits_by_default():
+    settings = AppSettings.from_mapping({"SPACE_ID": "me/demo", "JUHE_API_KEY": "k-1"})
+    assert settings.on_space and settings.rate_limit == 10 and settings.notes
+    assert "10.0.0.0/8" in settings.trusted_proxies and "127.0.0.0/8" in settings.trusted_proxies
+    env = {"SPACE_ID": "me/demo", "JUHE_API_KEY": "k-1", "JUHE_RATE_LIMIT": "3"}
+    explicit = AppSettings.from_mapping({**env, "JUHE_TRUSTED_PROXIES": "10.9.9.9"})
+    assert (explicit.rate_limit, explicit.trusted_proxies, explicit.notes) == (3, ("10.9.9.9",), [])
+    offline = AppSettings.from_mapping({"SPACE_ID": "me/demo"})
+    assert offline.rate_limit == 0 and not offline.notes
+    anywhere = AppSettings.from_mapping({"JUHE_API_KEY": "k-1"})
+    assert (anywhere.on_space, anywhere.rate_limit, anywhere.trusted_proxies) == (False, 0, ())
+
+
+def test_the_daily_limit_and_cache_hours_are_read_and_checked():
+    settings = AppSettings.from_mapping({"JUHE_DAILY_LIMIT": "50", "JUHE_CACHE_HOURS": "6"})
+    assert (settings.daily_limit, settings.cache_hours) == (50, 6.0)
+    defaults = AppSettings.from_mapping({})
+    assert (defaults.daily_limit, defaults.cache_hours) == (0, 24.0)
+    for name, value in [("JUHE_DAILY_LIMIT", "-1"), ("JUHE_DAILY_LIMIT", "lots"), ("JUHE_CACHE_HOURS", "x")]:
+        with pytest.raises(ConfigError, match=name):
+            AppSettings.from_mapping({name: value})
+
+
+def test_the_page_script_gets_limits_and_words_from_python_safely():
+    """app.js types no figure or word: both come from juhe and texts.py, and no text can end the
+    <script> they are written into."""
+    import json
+
+    from webapp.texts import PAGE_SCRIPT_TEXTS, page_script
+
+    script = page_script()
+    assert script.startswith("<script>window.JUHE = ") and script.count("</script>") == 1
+    payload = json.loads(script.removeprefix("<script>window.JUHE = ").split("; window.JUHE_LIMITS")[0])
+    assert payload["limits"] == {"promptChars": 800, "minSide": 512, "maxSide": 2048}
+    assert set(payload["texts"]) == set(PAGE_SCRIPT_TEXTS)

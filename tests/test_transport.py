@@ -109,3 +109,10 @@ def test_a_clients_max_connections_sizes_its_pool_and_cannot_be_ignored():
         ImageEditClient(
             api_key="k" * 20, transport=httpx.MockTransport(lambda r: answer(200)), max_connections=7
         )
+
+
+def test_the_pool_keeps_a_bounded_number_of_idle_connections():
+    limits = juhe._transport._limits(256)
+    assert limits.max_connections == 256
+    assert limits.max_keepalive_connections == juhe._transport.KEEPALIVE_CONNECTIONS == 32
+    assert juhe._transport._limits(8).max_keepalive_connections == 8

@@ -44,7 +44,7 @@ from webapp.texts import (
     say,
     wants_chinese,
 )
-from webapp.visitors import visitor_key
+from webapp.visitors import address_key, visitor_address
 from webapp.window import Window
 
 HISTORY_KEPT = 60  # results a browser remembers
@@ -154,17 +154,19 @@ class Handlers:
         """Refuse when this visitor or this session is over the per-minute limit."""
         if not self.settings.rate_limit or request is None:
             return
-        key = visitor_key(
+        address = visitor_address(
             request.client.host if request.client else None,
             request.headers.get("x-forwarded-for"),
             self.settings.trusted_proxies,
             self.settings.on_space,
         )
-        keys = [f"visitor:{key}"]
+        # Per visitor only where the address is the visitor's: behind an untrusted proxy it is the
+        # proxy's, shared by all, and one visitor would lock out every other; then per session.
+        keys = [f"visitor:{address_key(address)}"] if address else []
         session = getattr(request, "session_hash", None)  # MCP calls come without a session
         if session:
             keys.append(f"session:{session}")
-        wait = self.edits.take(keys, self.settings.rate_limit)
+        wait = self.edits.take(keys or ["anonymous"], self.settings.rate_limit)
         if wait:
             message = error_text("rate_limit", wait=f"{wait:.0f}", limit=self.settings.rate_limit)
             raise user_error(message, title=TITLES["rate_limit"])

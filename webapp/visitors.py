@@ -42,7 +42,9 @@ def visitor_address(
     appended = next((hop for hop in reversed(hops) if not within(hop, nets)), None)
     if within(peer, nets) and appended is not None:
         return appended
-    return None if behind_proxy else (peer or None)
+    if behind_proxy:  # the peer counts only where uvicorn already replaced it by the appended hop
+        return peer if peer and peer == appended else None
+    return peer or None
 
 
 def address_key(address: str) -> str:
