@@ -120,7 +120,7 @@ def test_handle_file_of_a_link_is_refused_through_gradio_client(hosted, visitor,
     before = hosted.sent()
     with pytest.raises(AppError) as info:
         visitor.predict(handle_file(probe.link("cat.png", scheme)), prompt="x", api_name="/edit")
-    assert "not a file this page was given" in str(info.value) and is_bilingual(str(info.value))
+    assert "send links as plain strings" in str(info.value) and is_bilingual(str(info.value))
     assert probe.hits == [] and hosted.sent() == before
 
 
