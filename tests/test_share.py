@@ -10,11 +10,11 @@ from html.parser import HTMLParser
 
 import pytest
 from PIL import Image
+from saving import save_result
 from starlette.responses import PlainTextResponse
 from starlette.testclient import TestClient
 
 from juhe import EditResult
-from juhe._download import save_result
 from webapp.share import (
     SHARE_RATE_LIMIT,
     SharePages,

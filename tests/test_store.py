@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from conftest import T0
 from PIL import Image
+from saving import save_result
 
 from juhe import EditResult
-from juhe._download import save_result
 from webapp.store import (
     BEFORE_SIDE,
     DAY_S,
@@ -45,7 +45,7 @@ def photo_with_exif(width: int, height: int, orientation: int = 6) -> bytes:
 
 
 def save(folder: Path, order_id: str, data: bytes | None = None, prompt: str = "p") -> list[Path]:
-    """Save a result the way the app does (juhe's save_result: image plus JSON sidecar)."""
+    """Save a result the way the app does (image plus JSON sidecar)."""
     result = EditResult(order_id=order_id, image_urls=["https://x/1.png"], prompt=prompt, size="auto")
     return save_result(result, folder, [("https://x/1.png", data or png(), "PNG")])
 
