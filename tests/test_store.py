@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import stat
+import struct
 import threading
 from pathlib import Path
 
@@ -14,7 +16,8 @@ from conftest import T0
 from PIL import Image
 from saving import save_result
 
-from juhe import EditResult
+from juhe import MAX_INPUT_PIXELS, EditResult
+from juhe._metadata import png_chunk
 from webapp.store import (
     BEFORE_SIDE,
     DAY_S,
@@ -24,6 +27,7 @@ from webapp.store import (
     ResultStore,
     Unavailable,
     default_output_dir,
+    make_preview,
 )
 
 
@@ -121,6 +125,17 @@ def test_before_copy_is_downscaled_upright_and_stripped_of_metadata(store):
         assert not before.getexif()
         assert "exif" not in before.info and "icc_profile" not in before.info
     assert b"SecretCam" not in record.before.read_bytes()
+
+
+def test_a_before_source_beyond_the_edit_pixel_bound_is_not_read(store, caplog):
+    """juhe refuses an input over MAX_INPUT_PIXELS; the store reads none either (from its header)."""
+    side = math.isqrt(MAX_INPUT_PIXELS) + 1
+    header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    declared = b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IEND", b"")
+    with pytest.raises(ValueError, match=f"more than {MAX_INPUT_PIXELS} pixels"):
+        make_preview(declared, BEFORE_SIDE, 85)
+    assert add(store, "o1", before=declared).before is None
+    assert "no before preview" in caplog.text
 
 
 def test_before_from_a_path_and_with_transparency(store, tmp_path):

@@ -29,6 +29,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from juhe import MAX_INPUT_PIXELS, OTHER_EXTENSION, RESULT_EXTENSIONS, upright_turn
+
 logger = logging.getLogger("webapp.store")
 
 ImageSource = bytes | str | os.PathLike
@@ -46,7 +48,6 @@ BEFORE_QUALITY = 85
 THUMB_SIDE = 600  # long side of the link-preview thumbnail
 THUMB_QUALITY = 80
 MAX_SOURCE_BYTES = 64 * 1024 * 1024  # a before/thumbnail source larger than this is not read
-MAX_SOURCE_PIXELS = 80_000_000  # nor one with more pixels (the input bound of `juhe`)
 MAX_RECORD_BYTES = 256 * 1024  # a record file larger than this is foreign: skipped
 MAX_SIDECAR_BYTES = 1024 * 1024  # a sidecar larger than this is not parsed when adopting
 PROMPT_KEPT = 2000  # characters of the instruction kept in a record
@@ -59,18 +60,8 @@ STALE_TEMP_S = 3600  # a temporary file this old was left by a crash: deleted at
 SECRET_BYTES = 32
 SUBFOLDERS = ("records", "before", "thumbs")
 SECRET_FORM = re.compile(r"[A-Za-z0-9_-]{32,256}")
-# What `juhe` saves results as (juhe/_download.py EXTENSIONS); only these are adopted
-RESULT_SUFFIXES = (".png", ".jpg", ".webp", ".bmp", ".tif", ".gif", ".img")
-ORIENTATION_TAG = 0x0112
-_TRANSPOSE = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
+# What `juhe` saves result images as: only such files are adopted
+RESULT_SUFFIXES = (*RESULT_EXTENSIONS.values(), OTHER_EXTENSION)
 
 
 class Unavailable(enum.Enum):
@@ -188,8 +179,8 @@ def _open_source(source: ImageSource) -> Image.Image:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         image = Image.open(handle)
-    if image.width * image.height > MAX_SOURCE_PIXELS:
-        raise ValueError(f"{image.width}x{image.height} is more than {MAX_SOURCE_PIXELS} pixels")
+    if image.width * image.height > MAX_INPUT_PIXELS:  # nor more pixels than an edit may have
+        raise ValueError(f"{image.width}x{image.height} is more than {MAX_INPUT_PIXELS} pixels")
     return image
 
 
@@ -198,10 +189,7 @@ def make_preview(source: ImageSource, max_side: int, quality: int) -> bytes:
     with _open_source(source) as image:
         with contextlib.suppress(EOFError):
             image.seek(0)
-        try:
-            turn = _TRANSPOSE.get(int(image.getexif().get(ORIENTATION_TAG, 1) or 1))
-        except Exception:  # a broken EXIF block only loses the turn
-            turn = None
+        turn = upright_turn(image)  # a broken EXIF block only loses the turn
         if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):  # scale to 8 bits, not clip to white
             picture = image.point(lambda v: v / 256).convert("L")
         elif image.mode in ("1", "L", "RGB", "RGBA", "CMYK", "YCbCr"):
