@@ -10,7 +10,7 @@ with ImageEditClient() as client:               # JUHE_API_KEY from the environm
 """
 
 from ._client import AsyncImageEditClient, ImageEditClient
-from ._config import DEFAULT_API_URL, Settings
+from ._config import DEFAULT_API_URL, Settings, dotenv_file
 from ._download import OTHER_EXTENSION, RESULT_EXTENSIONS
 from ._exceptions import (
     ERROR_CODES,
@@ -77,6 +77,7 @@ __all__ = [
     "Settings",
     "TransportError",
     "__version__",
+    "dotenv_file",
     "error_for_code",
     "heif_to_jpeg",
     "is_http_url",
