@@ -30,7 +30,7 @@ from webapp.guards import (
     password_check,
     visitor_address,
 )
-from webapp.settings import AppSettings, ConfigError
+from webapp.settings import AppSettings, SettingsError
 
 LINK_REFUSED = "send links as plain strings"
 
@@ -423,5 +423,5 @@ def test_the_new_settings_are_read_and_checked():
     defaults = AppSettings.from_mapping({})
     assert (defaults.daily_limit, defaults.cache_hours) == (0, 24.0)
     for name, value in [("JUHE_DAILY_LIMIT", "-1"), ("JUHE_DAILY_LIMIT", "lots"), ("JUHE_CACHE_HOURS", "x")]:
-        with pytest.raises(ConfigError, match=name):
+        with pytest.raises(SettingsError, match=name):
             AppSettings.from_mapping({name: value})

@@ -26,7 +26,6 @@ from webapp.store import (
     THUMB_SIDE,
     ResultStore,
     Unavailable,
-    default_output_dir,
     make_preview,
 )
 
@@ -509,22 +508,3 @@ def test_browser_secret_is_made_once_kept_private_and_survives_restarts(store, c
     path.write_text("")  # damaged: replaced, not used
     fresh = ResultStore(store.folder, clock=clock).browser_secret(None)
     assert fresh != secret and len(fresh) >= 43
-
-
-# --- where results go --------------------------------------------------------------------------
-
-
-def test_output_dir_uses_persistent_storage_when_present_and_writable(tmp_path):
-    data = tmp_path / "data"
-    assert default_output_dir("custom", data, tmp_path / "outputs") == Path("custom")
-    assert default_output_dir(None, data, tmp_path / "outputs") == tmp_path / "outputs"  # no /data
-    data.mkdir()
-    assert default_output_dir(None, data, tmp_path / "outputs") == data / "outputs"
-    assert (data / "outputs").is_dir() and not list((data / "outputs").iterdir())
-
-
-def test_output_dir_falls_back_when_persistent_storage_is_not_writable(tmp_path):
-    data = tmp_path / "data"
-    data.mkdir()
-    (data / "outputs").write_text("a file where the folder would go")
-    assert default_output_dir("", data, "outputs") == Path("outputs")

@@ -94,26 +94,6 @@ class Record:
     bytes: int  # every file of this result in the output folder
 
 
-def default_output_dir(
-    configured: str | None, data_dir: str | os.PathLike = "/data", fallback: str | os.PathLike = "outputs"
-) -> Path:
-    """Where results go: JUHE_OUTPUT_DIR, else `<data_dir>/outputs` on a Space with persistent storage
-    (`/data` present and writable), else `outputs`."""
-    if configured:
-        return Path(configured)
-    data = Path(data_dir)
-    if data.is_dir():
-        target = data / "outputs"
-        try:
-            target.mkdir(exist_ok=True)
-            with tempfile.TemporaryFile(dir=target):
-                pass
-            return target
-        except OSError:
-            pass
-    return Path(fallback)
-
-
 def _plain(name: object) -> bool:
     """A file name with no folder part, not hidden: the only names a record may hold."""
     return (
