@@ -36,8 +36,6 @@ logger = logging.getLogger("webapp.store")
 ImageSource = bytes | str | os.PathLike
 
 STORE_DIR = ".juhe-store"
-KEEP_DAYS = 30  # JUHE_KEEP_DAYS: results (and their share links) older than this are deleted
-MAX_BYTES = 5 * 1024**3  # JUHE_OUTPUT_MAX_GB = 5 (GiB): the oldest results go first beyond this
 DAY_S = 86_400
 ID_BYTES = 16  # 128-bit result ids: 22 URL-safe characters
 SHARE_BYTES = 24  # 192-bit share tokens: 32 URL-safe characters, never mistaken for an id
@@ -272,7 +270,8 @@ class _Entry:
 class ResultStore:
     """The results in one output folder: ids, share links, shown copies and the retention sweep.
 
-    `keep_days` and `max_bytes` of 0 mean no limit of that kind. `clock` gives seconds since the
+    `keep_days` and `max_bytes` (the app passes JUHE_KEEP_DAYS and JUHE_OUTPUT_MAX_GB, whose defaults
+    live in its settings) of 0, as left unset, mean no limit of that kind. `clock` gives seconds since the
     epoch (tests pass a fake one). Thread-safe; the lock is never held while result files are
     deleted or previews are made.
     """
@@ -281,8 +280,8 @@ class ResultStore:
         self,
         folder: str | os.PathLike,
         *,
-        keep_days: float = KEEP_DAYS,
-        max_bytes: float = MAX_BYTES,
+        keep_days: float = 0,
+        max_bytes: float = 0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if not (isinstance(keep_days, (int, float)) and math.isfinite(keep_days) and keep_days >= 0):
