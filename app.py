@@ -12,19 +12,20 @@ from __future__ import annotations
 import os
 import sys
 
-from webapp.settings import AppSettings, ConfigError
+from webapp.folders import place_folders
+from webapp.settings import AppSettings, SettingsError
 
 
 def main() -> None:
-    """Settings, then the demo, then launch."""
+    """Settings, then the folders (the start's effects on the disk and the environment), then the
+    demo, then launch."""
     try:
         settings = AppSettings.load()
-    except ConfigError as exc:
+    except SettingsError as exc:
         sys.exit(f"config error: {exc}")
-    # Gradio's cache on the results' file system, so shown results are hard links, not copies (on a
-    # Space, /data is not where /tmp is); before Gradio is imported, which reads it once
-    if settings.cache_dir:
-        os.environ.setdefault("GRADIO_TEMP_DIR", str(settings.cache_dir))
+    settings = place_folders(settings)
+    # Gradio reads GRADIO_TEMP_DIR when it is imported: set before that (also when it came from .env)
+    os.environ["GRADIO_TEMP_DIR"] = str(settings.cache_dir)
 
     from webapp.backend import Backend
     from webapp.memory import return_large_buffers

@@ -10,7 +10,8 @@ with ImageEditClient() as client:               # JUHE_API_KEY from the environm
 """
 
 from ._client import AsyncImageEditClient, ImageEditClient
-from ._config import DEFAULT_API_URL, Settings
+from ._config import DEFAULT_API_URL, Settings, dotenv_file
+from ._download import OTHER_EXTENSION, RESULT_EXTENSIONS
 from ._exceptions import (
     ERROR_CODES,
     AuthenticationError,
@@ -29,7 +30,8 @@ from ._exceptions import (
     TransportError,
     error_for_code,
 )
-from ._heic import heif_to_jpeg, sniff_heif
+from ._formats import MAX_INPUT_PIXELS, read_orientation, sniff_format, sniff_heif, upright_turn
+from ._heic import heif_to_jpeg
 from ._models import EditResult
 from ._provenance import read_provenance
 from ._request import (
@@ -48,11 +50,14 @@ __all__ = [
     "DEFAULT_API_URL",
     "ERROR_CODES",
     "MAX_IMAGES",
+    "MAX_INPUT_PIXELS",
     "MAX_MODEL_CHARS",
     "MAX_PROMPT_CHARS",
     "MAX_SIDE",
     "MIN_SIDE",
     "ORIGINAL_SIZE",
+    "OTHER_EXTENSION",
+    "RESULT_EXTENSIONS",
     "AsyncImageEditClient",
     "AuthenticationError",
     "ConfigError",
@@ -72,10 +77,14 @@ __all__ = [
     "Settings",
     "TransportError",
     "__version__",
+    "dotenv_file",
     "error_for_code",
     "heif_to_jpeg",
     "is_http_url",
     "parse_size",
+    "read_orientation",
     "read_provenance",
+    "sniff_format",
     "sniff_heif",
+    "upright_turn",
 ]

@@ -11,13 +11,14 @@ import logging
 import os
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import MappingProxyType
 
 from PIL import Image
 
 from ._exceptions import DownloadError, download_error
-from ._images import sniff_format
+from ._formats import sniff_format
 from ._models import EditResult, now_iso
 from ._precise import PROVIDER_SUFFIX, finish_image
 from ._urls import is_http_url
@@ -28,7 +29,12 @@ MAX_DOWNLOAD_BYTES = 32 * 1024 * 1024  # a 2048x2048 RGBA PNG of pure noise is 1
 # The model returns about 1 MP, and the largest size one can ask for is 2048x2048 (4.2 MP).
 MAX_RESULT_PIXELS = 5_000_000
 MAX_STEM_BYTES = 128  # UTF-8 bytes of a file name's stem; names may take 255 on most file systems
-EXTENSIONS = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif", "GIF": ".gif"}
+# What a result image is saved as, by its format; one in any other format (none passes
+# `check_image` today) as OTHER_EXTENSION
+RESULT_EXTENSIONS: Mapping[str, str] = MappingProxyType(
+    {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif", "GIF": ".gif"}
+)
+OTHER_EXTENSION = ".img"
 
 
 def check_url(result: EditResult, url: str) -> None:
@@ -141,10 +147,10 @@ class ResultSaver:
         self.result.warnings.extend(finished.warnings)
         self.folder.mkdir(parents=True, exist_ok=True)
         name = self.stem if len(self.result.image_urls) == 1 else f"{self.stem}_{index}"
-        files = [(EXTENSIONS.get(finished.format, ".img"), finished.data)]
+        files = [(RESULT_EXTENSIONS.get(finished.format, OTHER_EXTENSION), finished.data)]
         if finished.provider is not None:
             own, own_format = finished.provider
-            files.append((PROVIDER_SUFFIX + EXTENSIONS.get(own_format, ".img"), own))
+            files.append((PROVIDER_SUFFIX + RESULT_EXTENSIONS.get(own_format, OTHER_EXTENSION), own))
         paths = _write_files(self.folder, name, files)
         self.saved[index] = paths[0]
         self.described[index] = {
@@ -197,17 +203,3 @@ class ResultSaver:
                 f"结果已保存, 但元数据文件写入失败 / the result was saved, but not its JSON sidecar: {exc}"
             )
         return paths
-
-
-def save_result(
-    result: EditResult,
-    directory: str | os.PathLike,
-    images: list[tuple[str, bytes, str]],
-    stem: str | None = None,
-    endpoint: str = "",
-) -> list[Path]:
-    """Save images already fetched, as (link, bytes, format), and the sidecar in one call."""
-    saver = ResultSaver(result, directory, stem, endpoint)
-    for index, (_url, data, fmt) in enumerate(images, start=1):
-        saver.save(index, data, fmt)
-    return saver.finish()

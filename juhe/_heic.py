@@ -13,29 +13,10 @@ import io
 from PIL import Image, ImageOps, features
 
 from ._exceptions import invalid
-from ._images import MAX_INPUT_PIXELS, open_image
+from ._formats import MAX_INPUT_PIXELS, open_image, sniff_heif
 
-# ISO-BMFF brands (the `ftyp` box): HEVC-coded HEIF, generic HEIF, and AV1-coded AVIF
-HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs"})
-GENERIC_BRANDS = frozenset({b"mif1", b"msf1"})
-AVIF_BRANDS = frozenset({b"avif", b"avis"})
-MAX_FTYP_BYTES = 1024  # a real ftyp box lists a handful of brands
 HEIF_JPEG_QUALITY = 90  # the first quality the client tries for a photo
 HEIF_BAND_ROWS = 128  # output rows per band when a large HEIF is shrunk while it is read
-
-
-def sniff_heif(data: bytes) -> str | None:
-    """ "HEIF" or "AVIF" from the `ftyp` box that opens the file, None for anything else."""
-    if len(data) < 16 or data[4:8] != b"ftyp":
-        return None
-    end = min(int.from_bytes(data[:4], "big"), len(data), MAX_FTYP_BYTES)
-    major = data[8:12]
-    brands = {major} | {data[i : i + 4] for i in range(16, end - 3, 4)}
-    if major in AVIF_BRANDS or (major in GENERIC_BRANDS and brands & AVIF_BRANDS):
-        return "AVIF"
-    if brands & (HEIF_BRANDS | GENERIC_BRANDS):
-        return "HEIF"
-    return None
 
 
 def _open_heif_file(data: bytes, max_pixels: int):

@@ -11,17 +11,18 @@ import io
 import math
 import os
 import threading
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from ._exceptions import InvalidRequestError, invalid
-from ._metadata import ORIENTATION_TAG, strip_metadata
+from ._formats import open_image, read_orientation, sniff_format, sniff_heif, upright_turn
+from ._heic import heif_size, heif_to_jpeg
+from ._metadata import strip_metadata
 from ._urls import is_http_url
 
 # The provider's formats; the mime must match the bytes.
@@ -32,9 +33,6 @@ SUPPORTED_MIME = {
     "TIFF": "image/tiff",
     "WEBP": "image/webp",
 }
-# The one bound on an input's pixels, whatever its format, read from the header before decoding:
-# a 48-MP phone photo (8064x6048) fits; decoded as RGBA it is at most 200 MB.
-MAX_INPUT_PIXELS = 50_000_000
 MAX_INPUT_BYTES = 64 * 1024 * 1024
 # Decoded pixels all preparations in this process may hold at once; one larger image runs alone.
 DECODE_MEMORY_BYTES = 256 * 1024 * 1024
@@ -49,16 +47,6 @@ STRIP_PIXELS = 2_000_000
 LARGE_IMAGE_BLOCK_BYTES = 64 * 1024 * 1024
 JPEG_QUALITIES = (90, 85, 78, 70, 60)
 WEBP_QUALITIES = (90, 80, 70, 60)
-# EXIF orientation -> the turn that makes the image upright (as ImageOps.exif_transpose does)
-_TRANSPOSE = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
 # TIFF tags that describe the person, the camera, the place or the file's history: a TIFF holding
 # any of them is re-encoded rather than sent as it is (its other tags only say how to read pixels).
 TIFF_METADATA_TAGS = {
@@ -140,23 +128,6 @@ class PreparedImage:
     metadata_removed: tuple[str, ...] = ()  # what the input held that was not sent
 
 
-def sniff_format(data: bytes) -> str | None:
-    """Name the image format from its first bytes, never from a file name."""
-    if data.startswith(b"\xff\xd8\xff"):
-        return "JPEG"
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "PNG"
-    if data.startswith(b"BM"):
-        return "BMP"
-    if data[:4] in (b"II*\x00", b"MM\x00*"):
-        return "TIFF"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "WEBP"
-    if data[:6] in (b"GIF87a", b"GIF89a"):
-        return "GIF"
-    return None
-
-
 def read_input(item: ImageInput) -> tuple[bytes | None, Image.Image | None, str | None]:
     """Return (bytes, PIL image, URL): exactly one is set. Raises on what is not an image input."""
     if isinstance(item, Image.Image):
@@ -193,37 +164,6 @@ def read_input(item: ImageInput) -> tuple[bytes | None, Image.Image | None, str 
         f"an image must be a path, bytes, a PIL image, an http(s) URL or a data URI, "
         f"not {type(item).__name__}",
     )
-
-
-def open_image(data: bytes) -> Image.Image:
-    """Open bytes as an image, reading the header only; refuse non-images and bombs."""
-    if not data:
-        raise invalid("图片文件为空", "the image is empty (0 bytes)")
-    try:
-        with warnings.catch_warnings():
-            # judged below against MAX_INPUT_PIXELS, whatever Pillow's process-wide limit warns at
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-    except Image.DecompressionBombError:
-        raise invalid("图片像素过多", f"the image has more than {MAX_INPUT_PIXELS:,} pixels") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
-        raise invalid(
-            "无法识别的图片", "not a readable image (JPEG, PNG, BMP, TIFF, WebP or GIF expected)"
-        ) from None
-    if image.width * image.height > MAX_INPUT_PIXELS:
-        raise invalid(
-            f"图片像素过多 ({image.width}x{image.height}), 最多 {MAX_INPUT_PIXELS:,} 像素, 请先缩小",
-            f"the image is {image.width}x{image.height}; at most {MAX_INPUT_PIXELS:,} pixels are "
-            "accepted (a 48-MP phone photo fits): scale it down first",
-        )
-    return image
-
-
-def _orientation(image: Image.Image) -> int:
-    try:
-        return int(image.getexif().get(ORIENTATION_TAG, 1) or 1)
-    except Exception:  # a broken EXIF block must not stop the edit
-        return 1
 
 
 def _check_decodes(image: Image.Image, data: bytes) -> None:
@@ -277,7 +217,7 @@ def _normalise(image: Image.Image, max_side: int, *, owned: bool) -> tuple[Image
     converted pixels; an image not `owned` (the caller's) is copied rather than scaled in place.
     """
     image.seek(0)
-    turn = _TRANSPOSE.get(_orientation(image))
+    turn = upright_turn(image)
     target = "RGBA" if _may_have_alpha(image) else "RGB"
     factor = max(image.size) // max_side
     if factor >= 2:
@@ -381,8 +321,6 @@ def _without_metadata(data: bytes | None, image: Image.Image) -> tuple[bytes | N
 
 def _prepare_heif(data: bytes, *, max_side: int, budget: int) -> PreparedImage:
     """A HEIC/HEIF photo turned upright into a JPEG of at most `max_side`, then prepared as one."""
-    from ._heic import heif_size, heif_to_jpeg  # _heic builds on this module
-
     width, height = heif_size(data)  # from the header: over MAX_INPUT_PIXELS is refused here
     with pixel_work(HEIF_BYTES_PER_PIXEL * width * height):
         jpeg = heif_to_jpeg(data, max_side=max_side)
@@ -406,11 +344,8 @@ def prepare_image(item: ImageInput, *, max_side: int, budget: int) -> PreparedIm
     data, image, url = read_input(item)
     if url is not None:
         return PreparedImage(url, None, None, None, True, len(url))
-    if data is not None and data[4:8] == b"ftyp":
-        from ._heic import sniff_heif
-
-        if sniff_heif(data) == "HEIF":  # AVIF is opened by Pillow, where it was built with it
-            return _prepare_heif(data, max_side=max_side, budget=budget)
+    if data is not None and sniff_heif(data) == "HEIF":  # AVIF is opened by Pillow, where built with it
+        return _prepare_heif(data, max_side=max_side, budget=budget)
     fmt = None
     if image is None:
         image = open_image(data)
@@ -422,7 +357,7 @@ def prepare_image(item: ImageInput, *, max_side: int, budget: int) -> PreparedIm
         and fmt == image.format
         and image.mode in PASSTHROUGH_MODES
         and max(image.size) <= max_side
-        and _orientation(image) == 1
+        and read_orientation(image) == 1
         and not getattr(image, "is_animated", False)
     ):
         uri = _fits(clean, SUPPORTED_MIME[fmt], budget)

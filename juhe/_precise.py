@@ -24,8 +24,9 @@ from urllib.parse import urlsplit
 from PIL import Image
 
 from ._exceptions import invalid, scrub_text
-from ._heic import heif_size, sniff_heif
-from ._images import ImageInput, PreparedImage, open_image, pixel_work, read_input
+from ._formats import open_image, sniff_heif, upright_size
+from ._heic import heif_size
+from ._images import ImageInput, PreparedImage, pixel_work, read_input
 from ._metadata import ORIENTATION_TAG, png_chunks, strip_metadata
 from ._models import EditResult
 from ._provenance import MAX_ID_CHARS, build_provenance, read_provenance, sha256_hex, write_provenance
@@ -39,7 +40,6 @@ from ._region import (
     prepare_region,
     resize_to,
     stitch,
-    upright_size,
 )
 from ._request import EditParams
 

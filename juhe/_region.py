@@ -46,8 +46,9 @@ from dataclasses import dataclass, field
 from PIL import Image, ImageFilter, ImageOps, JpegImagePlugin
 
 from ._exceptions import InvalidRequestError, invalid
-from ._heic import open_heif, sniff_heif
-from ._images import _TRANSPOSE, ImageInput, _orientation, open_image, read_input
+from ._formats import UPRIGHT_TURNS, open_image, read_orientation, sniff_heif, upright_size
+from ._heic import open_heif
+from ._images import ImageInput, read_input
 from ._metadata import ORIENTATION_TAG
 
 # The model needs to see around the region to match its light, colour, perspective and style, and
@@ -69,7 +70,6 @@ UNTOUCHED_DISTANCE = 16
 PROVIDER_MIN_SIDE, PROVIDER_MAX_SIDE, SIZE_STEP = 512, 2048, 16
 TARGET_PIXELS = 1024 * 1024
 AREA_RANGE = (0.75, 1.35)
-ASPECT_TOLERANCE = 0.01  # what the plans meet (the tests hold them to it); whole pixels allow it
 # How much a size's distance from one megapixel (in log area) counts against growing the crop:
 # 1% more crop weighs as much as a size 20% away from one megapixel.
 AREA_WEIGHT = 0.05
@@ -81,7 +81,7 @@ FULL_MASK_WARNING = (
     "蒙版覆盖了整张图1, 已按普通编辑处理 / the mask covers all of 图1, so this ran as a plain edit"
 )
 _BINARY = [0] * (MASK_THRESHOLD + 1) + [255] * (255 - MASK_THRESHOLD)
-_STORED = {**_TRANSPOSE, 6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270}  # the way back
+_STORED = {**UPRIGHT_TURNS, 6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270}  # the way back
 
 
 @dataclass(frozen=True)
@@ -133,12 +133,6 @@ class Region:
 # --- masks ------------------------------------------------------------------------------------
 
 
-def upright_size(image: Image.Image) -> tuple[int, int]:
-    """Width and height of an image once its EXIF orientation is applied."""
-    width, height = image.size
-    return (height, width) if _orientation(image) in (5, 6, 7, 8) else (width, height)
-
-
 def _mask_values(image: Image.Image) -> Image.Image:
     """The mask as grey levels (L), upright: alpha where it has transparency, else brightness.
 
@@ -157,7 +151,17 @@ def _mask_values(image: Image.Image) -> Image.Image:
     return image.convert("L")
 
 
-def _load_mask(item: ImageInput, size: tuple[int, int], lenient: bool) -> tuple[Image.Image, str | None]:
+def load_mask(
+    item: ImageInput, size: tuple[int, int], *, lenient: bool = False
+) -> tuple[Image.Image, str | None]:
+    """Read a mask (path, bytes, PIL image or data URI) as L with 255 where 图1 may change, and a
+    note when it had to be scaled.
+
+    For an L or RGB mask a brightness above 127 means change; for a mask with transparency (RGBA,
+    LA, P), an alpha above 127. The mask is turned upright by its own EXIF orientation and must be
+    `size` (图1's upright size): `lenient` scales it instead (a phone paints on a smaller canvas).
+    Raises InvalidRequestError for a link, a wrong size or an empty mask.
+    """
     data, image, url = read_input(item)
     if url is not None:
         raise invalid(
@@ -187,17 +191,6 @@ def _load_mask(item: ImageInput, size: tuple[int, int], lenient: bool) -> tuple[
             "the mask is empty: paint the area to change in white (or opaque on a transparent layer)",
         )
     return mask, note
-
-
-def load_mask(item: ImageInput, size: tuple[int, int], *, lenient: bool = False) -> Image.Image:
-    """Read a mask (path, bytes, PIL image or data URI) as L with 255 where 图1 may change.
-
-    For an L or RGB mask a brightness above 127 means change; for a mask with transparency (RGBA,
-    LA, P), an alpha above 127. The mask is turned upright by its own EXIF orientation and must be
-    `size` (图1's upright size): `lenient` scales it instead (a phone paints on a smaller canvas).
-    Raises InvalidRequestError for a link, a wrong size or an empty mask.
-    """
-    return _load_mask(item, size, lenient)[0]
 
 
 def covers_all(mask: Image.Image) -> bool:
@@ -311,7 +304,7 @@ def _rgb(image: Image.Image) -> Image.Image:
 
 def _decode(data: bytes | None, image: Image.Image, lossless: bool) -> tuple[Image.Image, SourceLayout]:
     """图1 fully decoded and upright, in the mode the result will be saved from."""
-    orientation = _orientation(image)
+    orientation = read_orientation(image)
     icc = image.info.get("icc_profile")
     fmt = image.format if data is not None else None
     image.seek(0)
@@ -321,11 +314,11 @@ def _decode(data: bytes | None, image: Image.Image, lossless: bool) -> tuple[Ima
         image.draft("YCbCr", image.size)  # the planes as stored: no colour conversion either way
         image.load()
         if image.mode == "YCbCr" and subsampling in (0, 1, 2):
-            turn = _TRANSPOSE.get(orientation)
+            turn = UPRIGHT_TURNS.get(orientation)
             upright = image.transpose(turn) if turn else image
             return upright, SourceLayout(fmt, orientation, icc, tables, subsampling)
         image = open_image(data)
-    turn = _TRANSPOSE.get(orientation)
+    turn = UPRIGHT_TURNS.get(orientation)
     upright = _rgb(image.transpose(turn) if turn else image)
     return upright, SourceLayout(fmt, orientation, icc)
 
@@ -351,7 +344,7 @@ def prepare_region(
         data = None
     elif image is None:
         image = open_image(data)
-    loaded, note = _load_mask(mask, upright_size(image), lenient)
+    loaded, note = load_mask(mask, upright_size(image), lenient=lenient)
     try:
         decoded, source = _decode(data, image, lossless)
     except InvalidRequestError:

@@ -27,7 +27,6 @@ MAX_MODEL_CHARS = 64  # model names are short words such as "auto"
 MAX_RESULT_LINKS = 8  # the model returns one image; more links are cut, with a warning
 MAX_PROVIDER_TEXT = 256  # characters kept of a provider's reason or order id
 SNIPPET_CHARS = 80  # characters of a non-JSON answer quoted in the error
-AUTO_SIZES = (None, "", "auto")
 ORIGINAL_SIZE = "original"  # size="original": ask for the nearest valid size, return 图1's exact one
 _SIZE_RE = re.compile(r"^\s*\(?\s*(\d+)\s*(?:\*|x|X|×|,)\s*(\d+)\s*\)?\s*$")
 # key=...&text=...&image1=&image2=&image3=&size=...&model=... without the field values

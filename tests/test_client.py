@@ -29,6 +29,7 @@ from juhe import (
     ReadTimeoutError,
     Settings,
     TransportError,
+    dotenv_file,
 )
 from juhe._metadata import png_chunks
 from juhe._provenance import read_provenance
@@ -416,11 +417,24 @@ def test_explicit_arguments_win_over_environment_and_dotenv(tmp_path, monkeypatc
     assert (settings.api_key, settings.max_side) == ("explicit", 1536)
 
 
-def test_dotenv_is_found_from_a_subfolder(tmp_path, monkeypatch):
+def test_dotenv_is_read_from_the_working_folder_only(tmp_path, monkeypatch):
+    """A parent folder's `.env` may be another project's: its key is not picked up."""
     write_dotenv(tmp_path, JUHE_API_KEY="parent-dotenv")
     (tmp_path / "sub").mkdir()
     monkeypatch.chdir(tmp_path / "sub")
-    assert Settings.resolve().api_key == "parent-dotenv"
+    assert dotenv_file() is None and Settings.resolve().api_key is None
+    assert dotenv_file(tmp_path) == tmp_path / ".env"
+    (tmp_path / "sub" / ".env").mkdir()  # not a file
+    assert dotenv_file() is None
+
+
+def test_settings_check_themselves_however_they_are_built():
+    with pytest.raises(ConfigError, match="JUHE_API_URL"):
+        Settings(api_url="ftp://example.com")
+    with pytest.raises(ConfigError, match="JUHE_MAX_SIDE"):
+        Settings(max_side=100)
+    with pytest.raises(ConfigError, match="JUHE_TIMEOUT"):
+        Settings(timeout=0)
 
 
 def test_client_sends_with_settings_from_the_environment(run_client, tmp_path, monkeypatch):

@@ -199,12 +199,3 @@ def test_every_public_exception_is_exported():
         if issubclass(obj, JuheError)
     }
     assert exported == defined
-
-
-def test_all_is_sorted_and_importable():
-    def isort_order(name: str) -> tuple[int, str]:  # CONSTANTS, then Classes, then functions
-        return (0 if name.isupper() else 1 if name[0].isupper() else 2, name)
-
-    assert juhe.__all__ == sorted(set(juhe.__all__), key=isort_order)
-    for name in juhe.__all__:
-        assert hasattr(juhe, name)

@@ -12,9 +12,8 @@ import pillow_heif
 import pytest
 from PIL import Image, ImageCms
 
-from juhe import InvalidRequestError
-from juhe._heic import heif_to_jpeg, open_heif, sniff_heif
-from juhe._images import MAX_INPUT_PIXELS as MAX_PIXELS
+from juhe import MAX_INPUT_PIXELS, InvalidRequestError, heif_to_jpeg, sniff_heif
+from juhe._heic import open_heif
 from juhe._metadata import jpeg_segments
 
 ORIENTATION = 0x0112
@@ -104,7 +103,7 @@ def test_the_pixel_bound_is_checked_before_decoding():
     with pytest.raises(InvalidRequestError, match="64x32.*2000 pixels") as caught:
         open_heif(data, max_pixels=2000)
     assert "图片像素过多" in str(caught.value)
-    assert MAX_PIXELS >= 8064 * 6048  # a 48-MP iPhone photo is within the shared bound
+    assert MAX_INPUT_PIXELS >= 8064 * 6048  # a 48-MP iPhone photo is within the shared bound
 
 
 def test_corrupt_and_foreign_bytes_are_clear_errors():

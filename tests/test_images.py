@@ -16,18 +16,16 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from juhe import InvalidRequestError
+from juhe import MAX_INPUT_PIXELS, InvalidRequestError, sniff_format
 from juhe._images import (
-    MAX_INPUT_PIXELS,
-    ORIENTATION_TAG,
     STRIP_PIXELS,
     PreparedImage,
     _MemoryBudget,
     _reduce_in_bands,
     _to_mode,
     prepare_image,
-    sniff_format,
 )
+from juhe._metadata import ORIENTATION_TAG
 from juhe._request import build_form, check_params, image_budget, prepare_images
 
 MiB = 1024 * 1024

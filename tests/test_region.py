@@ -14,7 +14,6 @@ from PIL import Image, ImageCms, ImageDraw, ImageOps
 
 from juhe import InvalidRequestError
 from juhe._region import (
-    ASPECT_TOLERANCE,
     FEATHER,
     FULL_MASK_WARNING,
     MIN_CONTEXT,
@@ -33,6 +32,7 @@ from juhe._region import (
 )
 
 GREEN = (20, 200, 40)
+ASPECT_TOLERANCE = 0.01  # the region plans and sizes keep 图1's aspect ratio this closely
 ICC = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
 
@@ -119,11 +119,11 @@ def assert_untouched_far_from(painted: np.ndarray, result: np.ndarray, original:
 def test_grey_and_colour_masks_change_what_is_brighter_than_127():
     grey = Image.new("L", (8, 4), 127)
     grey.putpixel((1, 1), 128)
-    assert np.array_equal(np.argwhere(np.asarray(load_mask(grey, (8, 4)))), [[1, 1]])
+    assert np.array_equal(np.argwhere(np.asarray(load_mask(grey, (8, 4))[0])), [[1, 1]])
     rgb = Image.new("RGB", (8, 4), (0, 0, 0))
     rgb.putpixel((2, 2), (255, 255, 255))
     rgb.putpixel((3, 3), (255, 0, 0))  # red: brightness 76, not a change
-    loaded = np.asarray(load_mask(rgb, (8, 4)))
+    loaded = np.asarray(load_mask(rgb, (8, 4))[0])
     assert set(np.unique(loaded)) == {0, 255}
     assert np.array_equal(np.argwhere(loaded), [[2, 2]])
 
@@ -131,21 +131,21 @@ def test_grey_and_colour_masks_change_what_is_brighter_than_127():
 def test_masks_with_transparency_change_what_is_opaque():
     layer = Image.new("RGBA", (8, 4), (255, 255, 255, 0))  # a painted layer: white but transparent
     layer.putpixel((5, 1), (0, 0, 0, 200))  # a dark but opaque stroke
-    assert np.array_equal(np.argwhere(np.asarray(load_mask(layer, (8, 4)))), [[1, 5]])
+    assert np.array_equal(np.argwhere(np.asarray(load_mask(layer, (8, 4))[0])), [[1, 5]])
     la = Image.new("LA", (8, 4), (0, 0))
     la.putpixel((0, 3), (0, 255))
-    assert np.array_equal(np.argwhere(np.asarray(load_mask(la, (8, 4)))), [[3, 0]])
+    assert np.array_equal(np.argwhere(np.asarray(load_mask(la, (8, 4))[0])), [[3, 0]])
     palette = Image.new("P", (8, 4), 0)
     palette.putpalette([255, 255, 255, 0, 0, 0] + [0] * 762)
     palette.putpixel((7, 0), 1)
     palette.info["transparency"] = 0  # white is transparent: only the black pixel is opaque
-    assert np.array_equal(np.argwhere(np.asarray(load_mask(palette, (8, 4)))), [[0, 7]])
+    assert np.array_equal(np.argwhere(np.asarray(load_mask(palette, (8, 4))[0])), [[0, 7]])
 
 
 def test_an_opaque_rgba_mask_is_read_by_brightness():
     drawing = Image.new("RGBA", (8, 4), (0, 0, 0, 255))
     drawing.putpixel((4, 2), (255, 255, 255, 255))
-    assert np.array_equal(np.argwhere(np.asarray(load_mask(drawing, (8, 4)))), [[2, 4]])
+    assert np.array_equal(np.argwhere(np.asarray(load_mask(drawing, (8, 4))[0])), [[2, 4]])
 
 
 def test_masks_come_in_every_input_form(tmp_path):
@@ -156,7 +156,7 @@ def test_masks_come_in_every_input_form(tmp_path):
     uri = "data:image/png;base64," + base64.b64encode(png).decode()
     expected = np.asarray(mask)
     for form in (mask, png, str(path), path, uri):
-        assert np.array_equal(np.asarray(load_mask(form, (40, 30))), expected)
+        assert np.array_equal(np.asarray(load_mask(form, (40, 30))[0]), expected)
 
 
 def test_bad_masks_are_clear_bilingual_errors():
@@ -174,7 +174,8 @@ def test_bad_masks_are_clear_bilingual_errors():
 
 def test_the_lenient_mask_is_scaled_to_the_image():
     small = ellipse_mask((100, 75), (40, 30, 60, 45))  # a phone's canvas at a quarter of the size
-    loaded = load_mask(small, (400, 300), lenient=True)
+    loaded, note = load_mask(small, (400, 300), lenient=True)
+    assert note and "100x75 to 400x300" in note
     assert loaded.size == (400, 300) and set(np.unique(np.asarray(loaded))) == {0, 255}
     assert 155 <= loaded.getbbox()[0] <= 165 and 235 <= loaded.getbbox()[2] <= 245
 
@@ -183,7 +184,7 @@ def test_a_mask_follows_its_own_exif_orientation():
     mask = ellipse_mask((40, 30), (0, 0, 10, 10))
     exif = Image.Exif()
     exif[0x0112] = 6
-    loaded = load_mask(encode(mask.convert("RGB"), "JPEG", quality=95, exif=exif.tobytes()), (30, 40))
+    loaded, _ = load_mask(encode(mask.convert("RGB"), "JPEG", quality=95, exif=exif.tobytes()), (30, 40))
     assert loaded.size == (30, 40) and loaded.getbbox()[0] >= 18  # the blob moved to the right
 
 

@@ -3,6 +3,7 @@ with a message naming the variable; and `python app.py` honouring a `.env` in it
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import socket
@@ -18,7 +19,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 from juhe.simulator import Simulator
-from webapp.settings import AppSettings, ConfigError
+from webapp.settings import AppSettings, SettingsError, check_public_url, parse_trusted_proxies
 
 EVERY_SETTING = {
     "JUHE_API_KEY": "k-123456",
@@ -84,9 +85,49 @@ def test_defaults_are_safe():
     ],
 )
 def test_a_bad_value_names_the_variable_and_what_it_accepts(name, value, says):
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(SettingsError) as info:
         AppSettings.from_mapping({name: value})
     assert name in str(info.value) and says in str(info.value)
+
+
+def test_trusted_proxies_are_addresses_or_networks():
+    assert parse_trusted_proxies(" 10.0.0.0/8, 192.168.1.1 ,::1,") == ("10.0.0.0/8", "192.168.1.1", "::1")
+    assert parse_trusted_proxies("") == ()
+    with pytest.raises(SettingsError, match="'proxy.local' is not an IP address"):
+        parse_trusted_proxies("10.0.0.1, proxy.local")
+
+
+def test_public_url_is_checked_and_named_in_the_error():
+    assert check_public_url(None) is None and check_public_url(" ") is None
+    assert check_public_url("https://a.example/app/") == "https://a.example/app"
+    for bad in (
+        "ftp://a.example",
+        "a.example",
+        "https://",
+        "https://a.example/?q=1",
+        "https://u:p@a.example",
+    ):
+        with pytest.raises(SettingsError, match="JUHE_PUBLIC_URL"):
+            check_public_url(bad)
+
+
+def test_unset_variables_keep_the_dataclass_defaults():
+    """One place per default: parsing an empty environment gives exactly the field defaults."""
+    assert AppSettings.from_mapping({}) == AppSettings()
+
+
+def test_parsing_reads_no_file_and_imports_nothing_of_the_app(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("JUHE_API_KEY=from-dotenv\nJUHE_TIMEOUT=5\n", encoding="utf-8")
+    parsed = AppSettings.from_mapping({})
+    assert parsed.client.api_key is None and parsed.output_dir is None  # neither .env nor /data looked at
+    assert AppSettings.load(environ={}).client.api_key == "from-dotenv"  # load reads the working folder's
+    assert AppSettings.load(environ={}, dotenv=False).client.api_key is None
+    source = ast.parse((ROOT / "webapp" / "settings.py").read_text(encoding="utf-8"))
+    imported = {node.module for node in ast.walk(source) if isinstance(node, ast.ImportFrom)} | {
+        alias.name for node in ast.walk(source) if isinstance(node, ast.Import) for alias in node.names
+    }
+    assert not {name for name in imported if name.split(".")[0] in ("webapp", "gradio")}
 
 
 def test_real_variables_win_over_dotenv(tmp_path):
@@ -234,7 +275,7 @@ def test_the_daily_limit_and_cache_hours_are_read_and_checked():
     defaults = AppSettings.from_mapping({})
     assert (defaults.daily_limit, defaults.cache_hours) == (0, 24.0)
     for name, value in [("JUHE_DAILY_LIMIT", "-1"), ("JUHE_DAILY_LIMIT", "lots"), ("JUHE_CACHE_HOURS", "x")]:
-        with pytest.raises(ConfigError, match=name):
+        with pytest.raises(SettingsError, match=name):
             AppSettings.from_mapping({name: value})
 
 

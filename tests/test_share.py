@@ -8,17 +8,15 @@ import io
 import re
 from html.parser import HTMLParser
 
-import pytest
 from PIL import Image
+from saving import save_result
 from starlette.responses import PlainTextResponse
 from starlette.testclient import TestClient
 
 from juhe import EditResult
-from juhe._download import save_result
 from webapp.share import (
     SHARE_RATE_LIMIT,
     SharePages,
-    check_public_url,
     default_public_url,
     public_base,
     share_path,
@@ -384,20 +382,6 @@ def test_under_a_root_path(store):
 
 
 # --- helpers -----------------------------------------------------------------------------------
-
-
-def test_public_url_is_checked_and_named_in_the_error():
-    assert check_public_url(None) is None and check_public_url(" ") is None
-    assert check_public_url("https://a.example/app/") == "https://a.example/app"
-    for bad in (
-        "ftp://a.example",
-        "a.example",
-        "https://",
-        "https://a.example/?q=1",
-        "https://u:p@a.example",
-    ):
-        with pytest.raises(ValueError, match="JUHE_PUBLIC_URL"):
-            check_public_url(bad)
 
 
 def test_default_public_url_on_a_space():

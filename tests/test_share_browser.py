@@ -21,10 +21,10 @@ if not CHROMIUM.exists():
 
 import uvicorn  # noqa: E402
 from PIL import Image  # noqa: E402
+from saving import save_result  # noqa: E402
 from starlette.responses import PlainTextResponse  # noqa: E402
 
 from juhe import EditResult  # noqa: E402
-from juhe._download import save_result  # noqa: E402
 from juhe.simulator import render_result  # noqa: E402
 from webapp.share import SharePages  # noqa: E402
 from webapp.store import ResultStore  # noqa: E402

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import stat
+import struct
 import threading
 from pathlib import Path
 
 import pytest
 from conftest import T0
 from PIL import Image
+from saving import save_result
 
-from juhe import EditResult
-from juhe._download import save_result
+from juhe import MAX_INPUT_PIXELS, EditResult
+from juhe._metadata import png_chunk
 from webapp.store import (
     BEFORE_SIDE,
     DAY_S,
@@ -23,7 +26,7 @@ from webapp.store import (
     THUMB_SIDE,
     ResultStore,
     Unavailable,
-    default_output_dir,
+    make_preview,
 )
 
 
@@ -45,7 +48,7 @@ def photo_with_exif(width: int, height: int, orientation: int = 6) -> bytes:
 
 
 def save(folder: Path, order_id: str, data: bytes | None = None, prompt: str = "p") -> list[Path]:
-    """Save a result the way the app does (juhe's save_result: image plus JSON sidecar)."""
+    """Save a result the way the app does (image plus JSON sidecar)."""
     result = EditResult(order_id=order_id, image_urls=["https://x/1.png"], prompt=prompt, size="auto")
     return save_result(result, folder, [("https://x/1.png", data or png(), "PNG")])
 
@@ -121,6 +124,17 @@ def test_before_copy_is_downscaled_upright_and_stripped_of_metadata(store):
         assert not before.getexif()
         assert "exif" not in before.info and "icc_profile" not in before.info
     assert b"SecretCam" not in record.before.read_bytes()
+
+
+def test_a_before_source_beyond_the_edit_pixel_bound_is_not_read(store, caplog):
+    """juhe refuses an input over MAX_INPUT_PIXELS; the store reads none either (from its header)."""
+    side = math.isqrt(MAX_INPUT_PIXELS) + 1
+    header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    declared = b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IEND", b"")
+    with pytest.raises(ValueError, match=f"more than {MAX_INPUT_PIXELS} pixels"):
+        make_preview(declared, BEFORE_SIDE, 85)
+    assert add(store, "o1", before=declared).before is None
+    assert "no before preview" in caplog.text
 
 
 def test_before_from_a_path_and_with_transparency(store, tmp_path):
@@ -494,22 +508,3 @@ def test_browser_secret_is_made_once_kept_private_and_survives_restarts(store, c
     path.write_text("")  # damaged: replaced, not used
     fresh = ResultStore(store.folder, clock=clock).browser_secret(None)
     assert fresh != secret and len(fresh) >= 43
-
-
-# --- where results go --------------------------------------------------------------------------
-
-
-def test_output_dir_uses_persistent_storage_when_present_and_writable(tmp_path):
-    data = tmp_path / "data"
-    assert default_output_dir("custom", data, tmp_path / "outputs") == Path("custom")
-    assert default_output_dir(None, data, tmp_path / "outputs") == tmp_path / "outputs"  # no /data
-    data.mkdir()
-    assert default_output_dir(None, data, tmp_path / "outputs") == data / "outputs"
-    assert (data / "outputs").is_dir() and not list((data / "outputs").iterdir())
-
-
-def test_output_dir_falls_back_when_persistent_storage_is_not_writable(tmp_path):
-    data = tmp_path / "data"
-    data.mkdir()
-    (data / "outputs").write_text("a file where the folder would go")
-    assert default_output_dir("", data, "outputs") == Path("outputs")

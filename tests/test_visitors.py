@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from webapp.limits import parse_trusted_proxies
 from webapp.settings import AppSettings
 from webapp.visitors import (
     address_key,
@@ -74,13 +73,6 @@ def test_networks_and_within():
     assert within("10.200.0.1", nets) and within("::1", nets) and within("192.168.1.1", nets)
     assert not within("192.168.1.2", nets) and not within(None, nets) and not within("garbage", nets)
     assert not within("10.0.0.1", [])
-
-
-def test_trusted_proxies_are_checked_when_read():
-    assert parse_trusted_proxies(" 10.0.0.0/8, 192.168.1.1 ,::1,") == ["10.0.0.0/8", "192.168.1.1", "::1"]
-    assert parse_trusted_proxies("") == []
-    with pytest.raises(ValueError, match="'proxy.local' is not an IP address"):
-        parse_trusted_proxies("10.0.0.1, proxy.local")
 
 
 def test_uvicorn_is_told_the_same_proxies():

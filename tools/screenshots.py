@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,6 +26,7 @@ os.chdir(tempfile.mkdtemp(prefix="juhe-shots-"))  # results land in ./outputs, a
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 from webapp.backend import Backend  # noqa: E402
+from webapp.folders import output_folder  # noqa: E402
 from webapp.settings import AppSettings  # noqa: E402
 from webapp.ui import build_demo, launch_options  # noqa: E402
 
@@ -104,7 +106,8 @@ def shoot_share(url: str, browser) -> Path:
 def main() -> None:
     """Launch the app, take the screenshots, close everything."""
     OUT.mkdir(parents=True, exist_ok=True)
-    settings = AppSettings.load(dotenv=None)
+    settings = AppSettings.load(dotenv=False)
+    settings = replace(settings, output_dir=output_folder(settings.output_dir))
     backend = Backend(settings)
     demo = build_demo(settings, backend)
     _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **launch_options(settings, backend))

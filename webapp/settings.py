@@ -1,28 +1,33 @@
 """The app's settings: one object, built once at start from the environment over a `.env` file.
 
 Every `JUHE_*` variable the README lists is read here and nowhere else; a bad value stops the app
-with one line naming the variable and what it accepts.
+with one line naming the variable and what it accepts. A leaf: it imports nothing of the app, and
+parsing touches no disk. The folders whose default depends on the machine (persistent storage, the
+cache) are chosen by `webapp.folders` when the app starts.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
-from juhe import JuheError, Settings
-from webapp.limits import parse_trusted_proxies
-from webapp.share import check_public_url
-from webapp.store import default_output_dir
+from juhe import JuheError, Settings, dotenv_file
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|k|mb|m|gb|g)?\s*$", re.IGNORECASE)
 _UNITS = {None: 1, "b": 1, "k": 1024, "kb": 1024, "m": 1024**2, "mb": 1024**2, "g": 1024**3, "gb": 1024**3}
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+# A URL's host part: a name or a bracketed IPv6 address, with an optional port (no user part)
+HOST_FORM = re.compile(
+    r"(?:[A-Za-z0-9-]{1,63}\.)*[A-Za-z0-9-]{1,63}(?::[0-9]{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](?::[0-9]{1,5})?"
+)
 # On a Hugging Face Space (SPACE_ID set) with the server's key: edits per minute per visitor unless
 # JUHE_RATE_LIMIT says otherwise.
 SPACE_RATE_LIMIT = 10
@@ -41,8 +46,12 @@ SPACE_TRUSTED_PROXIES = (
 )
 
 
-class ConfigError(ValueError):
-    """A setting the app cannot start with; the message names the variable and what it accepts."""
+class SettingsError(ValueError):
+    """A setting the app cannot start with; the message names the variable and what it accepts.
+
+    Not `juhe.ConfigError` (a client's bad setting, with texts in both languages): this one is only
+    ever shown to the operator, as the one line the app stops with.
+    """
 
 
 @dataclass(frozen=True)
@@ -50,7 +59,8 @@ class AppSettings:
     """Everything the app is configured with. Secrets are kept out of `repr`."""
 
     client: Settings = field(default_factory=Settings)
-    output_dir: Path = Path("outputs")
+    # JUHE_OUTPUT_DIR; None until `webapp.folders.place_folders` picks the default at start
+    output_dir: Path | None = None
     concurrency: int = 16
     queue_size: int = 64
     max_upload_bytes: int = 20 * 1024 * 1024
@@ -69,6 +79,9 @@ class AppSettings:
     space_rate_default: bool = False
     daily_limit: int = 0
     cache_hours: float = 24.0
+    # GRADIO_TEMP_DIR; None until `place_folders` gives the app a cache folder of its own
+    cache_dir: Path | None = None
+    owns_cache: bool = False  # cache_dir is the app's own, not one the operator named: all of it may go
 
     @property
     def offline(self) -> bool:
@@ -90,18 +103,6 @@ class AppSettings:
                 "edits per minute per visitor (set JUHE_RATE_LIMIT to change; 0 turns it off)"
             ]
         return []
-
-    @property
-    def cache_dir(self) -> Path | None:
-        """Where Gradio's cache should be when the system's temp folder is on another file system
-        than the output folder (shown results could then only be copies): beside the output folder."""
-        folder = self.output_dir.resolve().parent
-        try:
-            if folder.stat().st_dev == Path(tempfile.gettempdir()).stat().st_dev:
-                return None
-        except OSError:
-            return None
-        return folder / "gradio-cache"
 
     def summary(self) -> list[str]:
         """What an operator should know at start: the mode, where results go, the limits."""
@@ -125,7 +126,8 @@ class AppSettings:
         )
         lines = [
             f"juhe-image-edit: {mode}",
-            f"results saved in {self.output_dir.resolve()} ({keep}, {size})",
+            f"results saved in {self.output_dir.resolve() if self.output_dir else 'the default folder'} "
+            f"({keep}, {size})",
             "limits: " + ", ".join(limits),
             "page password: "
             + ("on" if self.access_password else "off")
@@ -137,109 +139,160 @@ class AppSettings:
         return lines
 
     @classmethod
-    def load(
-        cls, environ: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")
-    ) -> AppSettings:
-        """Build from `environ` (default: the process environment) over the `dotenv` file; validate."""
-        values = {k: v for k, v in dotenv_values(dotenv).items() if v is not None} if dotenv else {}
+    def load(cls, environ: Mapping[str, str] | None = None, dotenv: Path | bool = True) -> AppSettings:
+        """Build from `environ` (default: the process environment) over a `.env` file; validate.
+
+        `dotenv`: True reads the file `juhe.dotenv_file()` finds (the working folder's `.env`), the
+        client's rule too; a path reads that file; False reads none.
+        """
+        path = dotenv_file() if dotenv is True else dotenv or None
+        values = {k: v for k, v in dotenv_values(path).items() if v is not None} if path else {}
         values.update(os.environ if environ is None else environ)
         return cls.from_mapping(values)
 
     @classmethod
     def from_mapping(cls, env: Mapping[str, str]) -> AppSettings:
-        """Build from one mapping of variables; raise `ConfigError` naming the first bad one."""
-        defaults = Settings()
-        try:  # every value explicit, so the client reads no other `.env`
-            client = Settings.resolve(
-                api_key=_text(env, "JUHE_API_KEY"),
-                api_url=_text(env, "JUHE_API_URL") or defaults.api_url,
-                timeout=_number(env, "JUHE_TIMEOUT", defaults.timeout, 1.0, 3600.0),
-                max_body_bytes=_integer(env, "JUHE_MAX_BODY_BYTES", defaults.max_body_bytes, 1024, 1024**3),
-                max_side=_integer(env, "JUHE_MAX_SIDE", defaults.max_side, 512, 8192),
-                environ={},
+        """Build from one mapping of variables, touching no disk; raise `SettingsError` naming the
+        first bad one. A variable left unset keeps the field's default."""
+        try:
+            client = Settings(
+                **_given(
+                    api_key=_text(env, "JUHE_API_KEY") or None,
+                    api_url=_text(env, "JUHE_API_URL") or None,
+                    timeout=_number(env, "JUHE_TIMEOUT", 1.0, 3600.0),
+                    max_body_bytes=_integer(env, "JUHE_MAX_BODY_BYTES", 1024, 1024**3),
+                    max_side=_integer(env, "JUHE_MAX_SIDE", 512, 8192),
+                )
             )
         except JuheError as exc:
-            raise ConfigError(str(exc)) from None
-        try:
-            proxies = tuple(parse_trusted_proxies(_text(env, "JUHE_TRUSTED_PROXIES")))
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
+            raise SettingsError(str(exc)) from None
         on_space = bool(_text(env, "SPACE_ID"))
         space_rate_default = on_space and client.api_key is not None and not _text(env, "JUHE_RATE_LIMIT")
+        output_gib = _number(env, "JUHE_OUTPUT_MAX_GB", 0.0, 100_000.0)
         return cls(
             client=client,
-            output_dir=default_output_dir(_text(env, "JUHE_OUTPUT_DIR") or None),
-            concurrency=_integer(env, "JUHE_CONCURRENCY", 16, 1, 1024),
-            queue_size=_integer(env, "JUHE_QUEUE_SIZE", 64, 1, 100_000),
-            max_upload_bytes=_byte_size(env, "JUHE_MAX_UPLOAD", 20 * 1024 * 1024),
-            rate_limit=_integer(
-                env, "JUHE_RATE_LIMIT", SPACE_RATE_LIMIT if space_rate_default else 0, 0, 100_000
-            ),
-            trusted_proxies=proxies or (SPACE_TRUSTED_PROXIES if on_space else ()),
-            access_password=_text(env, "JUHE_ACCESS_PASSWORD") or None,
-            sim_latency=_number(env, "JUHE_SIM_LATENCY", 1.5, 0.0, 600.0),
-            mcp=_flag(env, "JUHE_MCP", True),
-            mcp_token=_text(env, "JUHE_MCP_TOKEN") or None,
-            keep_days=_number(env, "JUHE_KEEP_DAYS", 30.0, 0.0, 36_500.0),
-            output_max_bytes=int(_number(env, "JUHE_OUTPUT_MAX_GB", 5.0, 0.0, 100_000.0) * 1024**3),
-            sharing=_flag(env, "JUHE_SHARING", True),
-            public_url=_public_url(env),
-            browser_secret=_text(env, "JUHE_BROWSER_SECRET") or None,
             on_space=on_space,
             space_rate_default=space_rate_default,
-            daily_limit=_integer(env, "JUHE_DAILY_LIMIT", 0, 0, 1_000_000),
-            cache_hours=_number(env, "JUHE_CACHE_HOURS", 24.0, 0.0, 8760.0),
+            **_given(
+                output_dir=_path(env, "JUHE_OUTPUT_DIR"),
+                concurrency=_integer(env, "JUHE_CONCURRENCY", 1, 1024),
+                queue_size=_integer(env, "JUHE_QUEUE_SIZE", 1, 100_000),
+                max_upload_bytes=_byte_size(env, "JUHE_MAX_UPLOAD"),
+                rate_limit=(
+                    SPACE_RATE_LIMIT if space_rate_default else _integer(env, "JUHE_RATE_LIMIT", 0, 100_000)
+                ),
+                trusted_proxies=(
+                    parse_trusted_proxies(_text(env, "JUHE_TRUSTED_PROXIES"))
+                    or (SPACE_TRUSTED_PROXIES if on_space else None)
+                ),
+                access_password=_text(env, "JUHE_ACCESS_PASSWORD") or None,
+                sim_latency=_number(env, "JUHE_SIM_LATENCY", 0.0, 600.0),
+                mcp=_flag(env, "JUHE_MCP"),
+                mcp_token=_text(env, "JUHE_MCP_TOKEN") or None,
+                keep_days=_number(env, "JUHE_KEEP_DAYS", 0.0, 36_500.0),
+                output_max_bytes=None if output_gib is None else int(output_gib * 1024**3),
+                sharing=_flag(env, "JUHE_SHARING"),
+                public_url=check_public_url(_text(env, "JUHE_PUBLIC_URL")),
+                browser_secret=_text(env, "JUHE_BROWSER_SECRET") or None,
+                daily_limit=_integer(env, "JUHE_DAILY_LIMIT", 0, 1_000_000),
+                cache_hours=_number(env, "JUHE_CACHE_HOURS", 0.0, 8760.0),
+                cache_dir=_path(env, "GRADIO_TEMP_DIR"),
+            ),
         )
+
+
+def parse_trusted_proxies(spec: str) -> tuple[str, ...]:
+    """The entries of JUHE_TRUSTED_PROXIES (comma-separated addresses or networks), checked at start.
+
+    A bad entry raises `SettingsError` naming it, rather than failing every visitor's edit later.
+    """
+    entries = tuple(p.strip() for p in spec.split(",") if p.strip())
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise SettingsError(
+                f"JUHE_TRUSTED_PROXIES: {entry!r} is not an IP address or network "
+                "(expected e.g. 10.0.0.1 or 10.0.0.0/8, comma-separated)"
+            ) from None
+    return entries
+
+
+def check_public_url(value: str | None) -> str | None:
+    """JUHE_PUBLIC_URL without its trailing slash, or None when unset; `SettingsError` (a
+    `ValueError`) naming it if it is not an http(s) URL with a host and nothing after the path."""
+    if not value or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        parts = urlsplit(value)
+        valid = (
+            parts.scheme in ("http", "https")
+            and parts.hostname
+            and not (parts.username or parts.password or parts.query or parts.fragment)
+            and HOST_FORM.fullmatch(parts.netloc)
+        )
+    except ValueError:
+        valid = False
+    if not valid:
+        raise SettingsError(
+            f"JUHE_PUBLIC_URL: {value!r} is not a public address of the app "
+            "(expected e.g. https://example.org or https://example.org/edit)"
+        )
+    return value.rstrip("/")
+
+
+def _given(**values: Any) -> dict[str, Any]:
+    """The values that were set: the rest keep the dataclass's defaults, the one place they are."""
+    return {name: value for name, value in values.items() if value is not None}
 
 
 def _text(env: Mapping[str, str], name: str) -> str:
     return (env.get(name) or "").strip()
 
 
-def _integer(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+def _integer(env: Mapping[str, str], name: str, low: int, high: int) -> int | None:
     raw = _text(env, name)
     if not raw:
-        return default
+        return None
     if not re.fullmatch(r"\d+", raw) or not low <= int(raw) <= high:
-        raise ConfigError(f"{name} must be a whole number from {low} to {high}, got {raw!r}")
+        raise SettingsError(f"{name} must be a whole number from {low} to {high}, got {raw!r}")
     return int(raw)
 
 
-def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+def _number(env: Mapping[str, str], name: str, low: float, high: float) -> float | None:
     raw = _text(env, name)
     if not raw:
-        return default
+        return None
     try:
         value = float(raw)
     except ValueError:
         value = float("nan")
     if not low <= value <= high:  # NaN fails too
-        raise ConfigError(f"{name} must be a number from {low:g} to {high:g}, got {raw!r}")
+        raise SettingsError(f"{name} must be a number from {low:g} to {high:g}, got {raw!r}")
     return value
 
 
-def _byte_size(env: Mapping[str, str], name: str, default: int) -> int:
+def _byte_size(env: Mapping[str, str], name: str) -> int | None:
     raw = _text(env, name)
     if not raw:
-        return default
+        return None
     match = _SIZE.match(raw)
     value = int(float(match[1]) * _UNITS[(match[2] or "").lower() or None]) if match else 0
     if not 1024 <= value <= 1024**3:
-        raise ConfigError(f"{name} must be a size from 1kb to 1gb such as 20mb or 5242880, got {raw!r}")
+        raise SettingsError(f"{name} must be a size from 1kb to 1gb such as 20mb or 5242880, got {raw!r}")
     return value
 
 
-def _public_url(env: Mapping[str, str]) -> str | None:
-    try:
-        return check_public_url(_text(env, "JUHE_PUBLIC_URL") or None)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-
-
-def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+def _flag(env: Mapping[str, str], name: str) -> bool | None:
     raw = _text(env, name).lower()
     if not raw:
-        return default
+        return None
     if raw not in _TRUE | _FALSE:
-        raise ConfigError(f"{name} must be 1 or 0 (also true/false, yes/no, on/off), got {raw!r}")
+        raise SettingsError(f"{name} must be 1 or 0 (also true/false, yes/no, on/off), got {raw!r}")
     return raw in _TRUE
+
+
+def _path(env: Mapping[str, str], name: str) -> Path | None:
+    raw = _text(env, name)
+    return Path(raw) if raw else None

@@ -24,12 +24,12 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO
-from urllib.parse import urlsplit
 
 import anyio.to_thread
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from webapp.settings import HOST_FORM, check_public_url
 from webapp.store import Record, ResultStore, Unavailable
 from webapp.visitors import visitor_key
 from webapp.window import Window
@@ -45,9 +45,6 @@ ROUTE = re.compile(
     r"/share/(?P<token>[A-Za-z0-9_-]{1,64})"
     r"(?:/(?P<part>before\.jpg|thumb\.jpg|(?:result|download)/(?P<n>[1-9][0-9]{0,2})"
     r"|step/(?P<k>[1-9][0-9]?)/(?:result|before\.jpg)))?/?"
-)
-HOST_FORM = re.compile(
-    r"(?:[A-Za-z0-9-]{1,63}\.)*[A-Za-z0-9-]{1,63}(?::[0-9]{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](?::[0-9]{1,5})?"
 )
 IMAGE_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "GIF": "image/gif"}
 SUFFIXES = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "GIF": ".gif", "BMP": ".bmp", "TIFF": ".tif"}
@@ -144,30 +141,6 @@ MESSAGES = {
         "Results are kept for a limited time, and this one has been deleted.",
     ),
 }
-
-
-def check_public_url(value: str | None) -> str | None:
-    """JUHE_PUBLIC_URL without its trailing slash, or None when unset; `ValueError` naming it if
-    it is not an http(s) URL with a host and nothing after the path."""
-    if not value or not value.strip():
-        return None
-    value = value.strip()
-    try:
-        parts = urlsplit(value)
-        valid = (
-            parts.scheme in ("http", "https")
-            and parts.hostname
-            and not (parts.username or parts.password or parts.query or parts.fragment)
-            and HOST_FORM.fullmatch(parts.netloc)
-        )
-    except ValueError:
-        valid = False
-    if not valid:
-        raise ValueError(
-            f"JUHE_PUBLIC_URL: {value!r} is not a public address of the app "
-            "(expected e.g. https://example.org or https://example.org/edit)"
-        )
-    return value.rstrip("/")
 
 
 def default_public_url(configured: str | None, space_host: str | None) -> str | None:

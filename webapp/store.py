@@ -29,13 +29,13 @@ from pathlib import Path
 
 from PIL import Image
 
+from juhe import MAX_INPUT_PIXELS, OTHER_EXTENSION, RESULT_EXTENSIONS, upright_turn
+
 logger = logging.getLogger("webapp.store")
 
 ImageSource = bytes | str | os.PathLike
 
 STORE_DIR = ".juhe-store"
-KEEP_DAYS = 30  # JUHE_KEEP_DAYS: results (and their share links) older than this are deleted
-MAX_BYTES = 5 * 1024**3  # JUHE_OUTPUT_MAX_GB = 5 (GiB): the oldest results go first beyond this
 DAY_S = 86_400
 ID_BYTES = 16  # 128-bit result ids: 22 URL-safe characters
 SHARE_BYTES = 24  # 192-bit share tokens: 32 URL-safe characters, never mistaken for an id
@@ -46,7 +46,6 @@ BEFORE_QUALITY = 85
 THUMB_SIDE = 600  # long side of the link-preview thumbnail
 THUMB_QUALITY = 80
 MAX_SOURCE_BYTES = 64 * 1024 * 1024  # a before/thumbnail source larger than this is not read
-MAX_SOURCE_PIXELS = 80_000_000  # nor one with more pixels (the input bound of `juhe`)
 MAX_RECORD_BYTES = 256 * 1024  # a record file larger than this is foreign: skipped
 MAX_SIDECAR_BYTES = 1024 * 1024  # a sidecar larger than this is not parsed when adopting
 PROMPT_KEPT = 2000  # characters of the instruction kept in a record
@@ -60,18 +59,8 @@ STALE_TEMP_S = 3600  # a temporary file this old was left by a crash: deleted at
 SECRET_BYTES = 32
 SUBFOLDERS = ("records", "before", "thumbs")
 SECRET_FORM = re.compile(r"[A-Za-z0-9_-]{32,256}")
-# What `juhe` saves results as (juhe/_download.py EXTENSIONS); only these are adopted
-RESULT_SUFFIXES = (".png", ".jpg", ".webp", ".bmp", ".tif", ".gif", ".img")
-ORIENTATION_TAG = 0x0112
-_TRANSPOSE = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
+# What `juhe` saves result images as: only such files are adopted
+RESULT_SUFFIXES = (*RESULT_EXTENSIONS.values(), OTHER_EXTENSION)
 
 
 class Unavailable(enum.Enum):
@@ -105,26 +94,6 @@ class Record:
     parent: str | None = None  # the result this one was made from by "Continue editing"
     share_steps: bool = False  # its share page shows the steps that led to it too
     withdrawn: bool = False  # a share link of it was revoked and none is live: left out of chains
-
-
-def default_output_dir(
-    configured: str | None, data_dir: str | os.PathLike = "/data", fallback: str | os.PathLike = "outputs"
-) -> Path:
-    """Where results go: JUHE_OUTPUT_DIR, else `<data_dir>/outputs` on a Space with persistent storage
-    (`/data` present and writable), else `outputs`."""
-    if configured:
-        return Path(configured)
-    data = Path(data_dir)
-    if data.is_dir():
-        target = data / "outputs"
-        try:
-            target.mkdir(exist_ok=True)
-            with tempfile.TemporaryFile(dir=target):
-                pass
-            return target
-        except OSError:
-            pass
-    return Path(fallback)
 
 
 def _plain(name: object) -> bool:
@@ -192,8 +161,8 @@ def _open_source(source: ImageSource) -> Image.Image:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         image = Image.open(handle)
-    if image.width * image.height > MAX_SOURCE_PIXELS:
-        raise ValueError(f"{image.width}x{image.height} is more than {MAX_SOURCE_PIXELS} pixels")
+    if image.width * image.height > MAX_INPUT_PIXELS:  # nor more pixels than an edit may have
+        raise ValueError(f"{image.width}x{image.height} is more than {MAX_INPUT_PIXELS} pixels")
     return image
 
 
@@ -202,10 +171,7 @@ def make_preview(source: ImageSource, max_side: int, quality: int) -> bytes:
     with _open_source(source) as image:
         with contextlib.suppress(EOFError):
             image.seek(0)
-        try:
-            turn = _TRANSPOSE.get(int(image.getexif().get(ORIENTATION_TAG, 1) or 1))
-        except Exception:  # a broken EXIF block only loses the turn
-            turn = None
+        turn = upright_turn(image)  # a broken EXIF block only loses the turn
         if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):  # scale to 8 bits, not clip to white
             picture = image.point(lambda v: v / 256).convert("L")
         elif image.mode in ("1", "L", "RGB", "RGBA", "CMYK", "YCbCr"):
@@ -314,7 +280,8 @@ class _Entry:
 class ResultStore:
     """The results in one output folder: ids, share links, shown copies and the retention sweep.
 
-    `keep_days` and `max_bytes` of 0 mean no limit of that kind. `clock` gives seconds since the
+    `keep_days` and `max_bytes` (the app passes JUHE_KEEP_DAYS and JUHE_OUTPUT_MAX_GB, whose defaults
+    live in its settings) of 0, as left unset, mean no limit of that kind. `clock` gives seconds since the
     epoch (tests pass a fake one). Thread-safe; the lock is never held while result files are
     deleted or previews are made.
     """
@@ -323,8 +290,8 @@ class ResultStore:
         self,
         folder: str | os.PathLike,
         *,
-        keep_days: float = KEEP_DAYS,
-        max_bytes: float = MAX_BYTES,
+        keep_days: float = 0,
+        max_bytes: float = 0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if not (isinstance(keep_days, (int, float)) and math.isfinite(keep_days) and keep_days >= 0):

@@ -125,13 +125,11 @@ class CacheSweep:
                 return
 
 
-def sweep_lifespan(
-    settings: AppSettings, own_cache: bool = True, ours: Callable[[], Iterable[str]] = tuple
-) -> Callable:
+def sweep_lifespan(settings: AppSettings, ours: Callable[[], Iterable[str]] = tuple) -> Callable:
     """A lifespan for Gradio's app (`launch(app_kwargs={"lifespan": ...})`): the sweep runs while the
     server does (JUHE_CACHE_HOURS=0: never). Files kept are those of the app's components; the
-    output folder is skipped. Unless the cache is the app's `own_cache`, only `ours()` and the app's
-    own folders are swept."""
+    output folder is skipped. Unless the cache is the app's own (`settings.owns_cache`), only
+    `ours()` and the app's own folders are swept."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app) -> AsyncIterator[None]:
@@ -139,11 +137,11 @@ def sweep_lifespan(
             yield
             return
         sweep = CacheSweep(
-            Path(get_upload_folder()),
+            settings.cache_dir if settings.owns_cache and settings.cache_dir else Path(get_upload_folder()),
             settings.cache_hours * 3600,
             keep=lambda: kept_files(app.get_blocks()),
             skip=[settings.output_dir],
-            ours=None if own_cache else ours,
+            ours=None if settings.owns_cache else ours,
         )
         sweep.start()
         try:

@@ -524,15 +524,6 @@ def middleware(settings: AppSettings, backend: Backend, demo: gr.Blocks | None =
     )
 
 
-def own_cache(settings: AppSettings) -> bool:
-    """True when Gradio's cache is the app's own folder (`gradio-cache` beside the output folder),
-    not one the operator chose and other apps may share."""
-    from gradio.utils import get_upload_folder
-
-    own = settings.output_dir.resolve().parent / "gradio-cache"
-    return Path(get_upload_folder()).resolve() == own
-
-
 def _find(demo: gr.Blocks | None, elem_id: str):
     """The component of `demo` with this elem_id, or None."""
     blocks = demo.blocks.values() if demo is not None else ()
@@ -558,7 +549,7 @@ def launch_options(settings: AppSettings, backend: Backend, demo: gr.Blocks | No
         # Gradio's deep-link route would write a session's inputs, that key too, to disk: closed.
         "app_kwargs": {
             "middleware": middleware(settings, backend, demo),
-            "lifespan": sweep_lifespan(settings, own_cache(settings), backend.issued.files),
+            "lifespan": sweep_lifespan(settings, backend.issued.files),
         },
         "mcp_server": settings.mcp_enabled,
         # Client-side rendering, chosen rather than inherited: the Spaces image sets

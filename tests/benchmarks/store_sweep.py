@@ -25,11 +25,12 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests' helpers
 
 from photos import phone_photos  # noqa: E402
+from saving import save_result  # noqa: E402
 
 from juhe import EditResult  # noqa: E402
-from juhe._download import save_result  # noqa: E402
 from webapp.store import ResultStore  # noqa: E402
 
 
