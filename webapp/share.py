@@ -29,6 +29,7 @@ import anyio.to_thread
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from juhe import OTHER_EXTENSION, RESULT_EXTENSIONS, sniff_format
 from webapp.settings import HOST_FORM, check_public_url
 from webapp.store import Record, ResultStore, Unavailable
 from webapp.visitors import visitor_key
@@ -47,7 +48,6 @@ ROUTE = re.compile(
     r"|step/(?P<k>[1-9][0-9]?)/(?:result|before\.jpg)))?/?"
 )
 IMAGE_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "GIF": "image/gif"}
-SUFFIXES = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "GIF": ".gif", "BMP": ".bmp", "TIFF": ".tif"}
 
 PAGE_CSS = """
 :root{color-scheme:light dark;--bg:#fafafa;--fg:#1f2328;--muted:#59636e;--card:#fff;--line:#d0d7de;
@@ -193,22 +193,6 @@ def public_base(
     if scheme not in ("http", "https") or not HOST_FORM.fullmatch(host):
         return None
     return f"{scheme}://{host}{root_path.rstrip('/')}"
-
-
-def _sniff(head: bytes) -> str | None:
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "PNG"
-    if head.startswith(b"\xff\xd8\xff"):
-        return "JPEG"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "WEBP"
-    if head[:6] in (b"GIF87a", b"GIF89a"):
-        return "GIF"
-    if head.startswith(b"BM"):
-        return "BMP"
-    if head[:4] in (b"II*\x00", b"MM\x00*"):
-        return "TIFF"
-    return None
 
 
 def _utc(moment: float | str | None) -> str:
@@ -369,7 +353,7 @@ def _open_regular(path: Path) -> tuple[BinaryIO, int, str | None]:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise OSError("not a regular file")
-        fmt = _sniff(handle.read(16))
+        fmt = sniff_format(handle.read(16))
         handle.seek(0)
     except BaseException:
         handle.close()
@@ -546,7 +530,7 @@ async def _send_file(scope: Scope, send: Send, path: Path | None, download: str 
             *COMMON_HEADERS,
         ]
         if download is not None:
-            name = download + SUFFIXES.get(fmt or "", ".img")
+            name = download + RESULT_EXTENSIONS.get(fmt or "", OTHER_EXTENSION)
             headers.append((b"content-disposition", f'attachment; filename="{name}"'.encode()))
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         if scope["method"] == "HEAD":
