@@ -7,10 +7,10 @@ from __future__ import annotations
 import json
 import uuid
 
+from saving import save_result
 from test_share import Page, client, png
 
 from juhe import EditResult
-from juhe._download import save_result
 from webapp.store import MAX_CHAIN, STORE_DIR, ResultStore
 
 
