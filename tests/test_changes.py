@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from webapp.changes import (
     THRESHOLD,
     analysis_size,
     find_changes,
+    painted_box,
     render_overlay,
     what_changed,
 )
@@ -136,3 +138,29 @@ def test_what_changed_writes_an_overlay_file(tmp_path):
     with Image.open(path) as overlay:
         assert overlay.size == picture.size and overlay.format == "PNG"
     assert 0.03 < changes.share < 0.1
+
+
+def test_a_region_result_from_its_sidecar_is_outlined_and_clean_outside(tmp_path):
+    picture = scene((400, 300))
+    before, after, sidecar = tmp_path / "before.png", tmp_path / "after.png", tmp_path / "after.json"
+    picture.save(before)
+    edited = picture.copy()
+    ImageDraw.Draw(edited).ellipse((120, 90, 260, 200), fill=(255, 0, 0))
+    edited.save(after)
+    sidecar.write_text(json.dumps({"region": {"painted_box": [115, 85, 265, 205]}}))
+    box = painted_box(sidecar)
+    assert box == (115, 85, 265, 205)
+    path, changes = what_changed(before, after, tmp_path, box)
+    assert changes.outside == 0 and changes.share > 0.05
+    with Image.open(path) as overlay:
+        assert overlay.convert("RGB").getpixel((265, 150)) == OUTLINE
+
+
+@pytest.mark.parametrize(
+    "content", ['{"region": null}', "{}", "not json", '{"region": {"painted_box": [5, 5, 1, 1]}}', "[]"]
+)
+def test_no_painted_box_without_a_region(tmp_path, content):
+    sidecar = tmp_path / "x.json"
+    sidecar.write_text(content)
+    assert painted_box(sidecar) is None
+    assert painted_box(tmp_path / "missing.json") is None and painted_box(None) is None

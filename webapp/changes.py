@@ -21,6 +21,7 @@ and no precise diff is claimed.
 
 from __future__ import annotations
 
+import json
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +40,7 @@ SHIFT_GAIN = 0.5  # a shift that halves the changed share means the whole pictur
 BACKGROUND = (128, 128, 128)  # the letterbox grey of `webapp.pictures.fit_before`
 DIM = 0.35  # brightness of the unchanged part in the overlay
 HIGHLIGHT = (255, 0, 128)  # the changed part's tint
-OUTLINE = (255, 210, 0)  # the painted region's outline
+OUTLINE = (0, 220, 255)  # the painted region's outline: cyan, unlike the tint and the simulator's yellow
 REGION_REACH = 16  # result px around a painted region a region edit may blend into (juhe._region)
 
 
@@ -156,22 +157,51 @@ def render_overlay(after: Image.Image, changes: Changes, region: Image.Image | N
     return picture
 
 
+def box_mask(box: tuple[int, int, int, int], frame: tuple[int, int], size: tuple[int, int]) -> Image.Image:
+    """A painted box given in a frame's pixels, as a mask ("L", white inside) of `size`."""
+    sx, sy = size[0] / frame[0], size[1] / frame[1]
+    mask = Image.new("L", size, 0)
+    left, top, right, bottom = box
+    mask.paste(255, (int(left * sx), int(top * sy), max(int(left * sx) + 1, round(right * sx)),
+                     max(int(top * sy) + 1, round(bottom * sy))))  # fmt: skip
+    return mask
+
+
+def painted_box(sidecar: str | Path | None, limit: int = 1024 * 1024) -> tuple[int, int, int, int] | None:
+    """A region edit's painted box (in the result's pixels: a region result has 图1's size) from the
+    result's JSON sidecar; None for a whole-image edit or an unreadable sidecar."""
+    try:
+        path = Path(sidecar) if sidecar else None
+        if path is None or path.stat().st_size > limit:
+            return None
+        box = (json.loads(path.read_text(encoding="utf-8")).get("region") or {}).get("painted_box")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if isinstance(box, list) and len(box) == 4 and all(type(v) is int for v in box) and box[0] < box[2]:
+        return tuple(box) if box[1] < box[3] else None
+    return None
+
+
 def what_changed(
-    before: str | Path, after: str | Path, folder: str | Path, region: str | Path | None = None
+    before: str | Path,
+    after: str | Path,
+    folder: str | Path,
+    region: tuple[int, int, int, int] | None = None,
 ) -> tuple[str, Changes]:
     """Compare the files, save the overlay as a new PNG in `folder`; return its path and the
-    changes. File and CPU work: run it in a worker thread."""
+    changes. `region` is a region edit's painted box in the result's pixels. File and CPU work: run
+    it in a worker thread."""
     with Image.open(after) as opened:
-        target = analysis_size(opened.size)
+        frame = opened.size
+        target = analysis_size(frame)
         opened.draft("RGB", target)  # a 12-MP JPEG decodes at 1/2..1/8 scale: the bulk of the saving
         result = ImageOps.exif_transpose(opened).convert("RGB")
+    if (result.width > result.height) != (frame[0] > frame[1]):
+        frame = frame[::-1]  # the box is in upright pixels; the file may be stored turned
     with Image.open(before) as opened:
         opened.draft("RGB", target)
         picture = ImageOps.exif_transpose(opened).convert("RGB")
-    mask = None
-    if region is not None:
-        with Image.open(region) as opened:
-            mask = opened.convert("L")
+    mask = box_mask(region, frame, target) if region else None
     changes = find_changes(picture, result, mask)
     out = Path(folder) / "juhe-changes" / secrets.token_hex(16) / "changes.png"
     out.parent.mkdir(parents=True)
