@@ -246,10 +246,13 @@ def view_error_text(key: str, **values: object) -> str:
 
 
 def share_words(share: float) -> str:
-    """A share in words: "12 %", "<1 %" for a little, "0 %" for nothing."""
-    if share <= 0:
-        return "0 %"
-    return "<1 %" if share < 0.005 else f"{round(share * 100)} %"
+    """A share in words: "12 %"; "<1 %" for a little and ">99 %" for nearly all, so a change is
+    never rounded away (nor a last unchanged pixel); "0 %" only for nothing."""
+    if share <= 0 or share >= 1:
+        return "0 %" if share <= 0 else "100 %"
+    if share < 0.01 or share > 0.99:
+        return "<1 %" if share < 0.01 else ">99 %"
+    return f"{round(share * 100)} %"
 
 
 I18N = gr.I18n(en=EN, zh=ZH, **{"zh-CN": ZH, "zh-TW": ZH, "zh-HK": ZH})
