@@ -237,7 +237,22 @@ def _label_sources(data: bytes) -> list[tuple[str, bytes]]:
                 break
             if marker == 0xE1 and data[start + 4 : end].startswith(XMP_HEADER):
                 packets.append(("xmp", data[start + 4 + len(XMP_HEADER) : end]))
+    elif data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        packets.extend(("xmp", packet) for packet in _webp_xmp(data))
     return packets + texts
+
+
+def _webp_xmp(data: bytes) -> list[bytes]:
+    """The `XMP ` chunks of a WebP (a labelled WebP is written by Pillow's encoder with `xmp=`)."""
+    found, pos, end = [], 12, min(len(data), 8 + int.from_bytes(data[4:8], "little"))
+    while pos + 8 <= end:
+        kind, length = data[pos : pos + 4], int.from_bytes(data[pos + 4 : pos + 8], "little")
+        if pos + 8 + length > end:
+            raise ValueError("a WebP chunk runs past the end")
+        if kind == b"XMP ":
+            found.append(data[pos + 8 : pos + 8 + length])
+        pos += 8 + length + (length & 1)
+    return found
 
 
 def _properties(packet: bytes) -> dict[str, str]:
@@ -272,7 +287,7 @@ def _label(text: str) -> dict | None:
 
 
 def read_provenance(source: bytes | str | os.PathLike) -> dict | None:
-    """The label of a PNG or JPEG file or its bytes: `{"AIGC": {...}, **our fields}`, or None.
+    """The label of a PNG, JPEG or WebP file or its bytes: `{"AIGC": {...}, **our fields}`, or None.
 
     A file labelled by someone else gives only its `AIGC` entry. Unsafe or oversized XMP (a DTD,
     entities, over MAX_XMP_BYTES) is ignored, never expanded.

@@ -29,7 +29,9 @@ from PIL import Image, ImageChops
 from juhe import ORIGINAL_SIZE, JuheError, is_http_url, parse_size
 from webapp import chains, snippets
 from webapp.backend import Backend, BusyError, SavedEdit
+from webapp.changes import painted_box, what_changed
 from webapp.errors import juhe_error, user_error
+from webapp.exports import ExportError, export_result
 from webapp.pictures import editor_preview, fit_before, heif_preview, mime_of, pixel_size, region_files
 from webapp.settings import AppSettings
 from webapp.spend import DailyLimitError
@@ -44,6 +46,7 @@ from webapp.texts import (
     say,
     wants_chinese,
 )
+from webapp.views import describe_changes, view_error
 from webapp.visitors import address_key, visitor_address
 from webapp.window import Window
 
@@ -654,6 +657,61 @@ def _suggestion(prompt: str | None, moved, chinese: bool = False) -> tuple:
     preview = html.escape(chains.renumber(prompt or "", moved)[:300], quote=False)
     text = chain_say("swap_suggest", chinese, names=names, preview=f"<q>{preview}</q>")
     return gr.update(value=text, visible=True), gr.update(visible=True)
+
+    # --- the page: what changed, and download as (issue 18) ------------------------------------
+
+    def reset_views(self, entry: dict | None):
+        """Another result on show (or none): the views panel follows it, computed again on demand."""
+        return (
+            gr.update(visible=bool(entry)),
+            gr.update(value=None, visible=False),
+            gr.update(value="", visible=False),
+            gr.update(value=None, visible=False),
+        )
+
+    async def show_changes(self, entry: dict | None, request: gr.Request = None):
+        """What changed: the overlay and its sentence, computed only when asked, in a worker thread."""
+        chinese = wants_chinese(request.headers.get("accept-language") if request else None)
+        if not entry:
+            raise user_error(error_text("no_result"))
+        if not entry.get("before"):
+            raise view_error("changes_no_before")
+        rid = entry.get("id")
+        record = await self.backend.run_file_work(self.backend.store.get, rid) if rid else None
+        box = await asyncio.to_thread(painted_box, record.sidecar if record else None)
+        try:
+            path, changes = await asyncio.to_thread(
+                what_changed, entry["before"], entry["path"], get_upload_folder(), box
+            )
+        except (OSError, ValueError):
+            raise view_error("changes_no_before") from None
+        if rid:  # Delete removes the overlay too
+            await self.backend.run_file_work(self.backend.store.register_copy, rid, path)
+        return gr.update(value=path, visible=True), gr.update(
+            value=describe_changes(changes, box is not None, chinese), visible=True
+        )
+
+    async def export_file(self, entry: dict | None, fmt: str | None, quality: float | None):
+        """Download as: the result on show as PNG, JPEG or WebP at the chosen quality, labelled."""
+        if not entry:
+            raise user_error(error_text("no_result"))
+        fallback = {
+            "provider": "juhe",
+            "order_id": entry.get("order") or "unknown",
+            "model": "",
+            "prompt": entry.get("prompt") or "",
+            "size": "",
+            "inputs_sha256": [],
+        }
+        try:
+            path = await asyncio.to_thread(
+                export_result, entry["path"], fmt, quality, get_upload_folder(), fallback
+            )
+        except ExportError as exc:
+            raise view_error(exc.key, **exc.values) from None
+        if entry.get("id"):  # Delete removes the made file too
+            await self.backend.run_file_work(self.backend.store.register_copy, entry["id"], path)
+        return gr.update(value=path, visible=True)
 
 
 # --- pure helpers -------------------------------------------------------------------------------

@@ -212,6 +212,91 @@ def chain_say(key: str, chinese: bool, **values: object) -> str:
     return (zh if chinese else en).format(**values)
 
 
+# --- What changed, and Download as (issue 18): the words of webapp.changes and webapp.exports -------
+EN.update(
+    {
+        "changes_show": "🔍 What changed",
+        "changes_view": "What changed",
+        "export": "⬇ Download as PNG, JPEG or WebP",
+        "export_format": "Format",
+        "export_quality": "Quality (JPEG and WebP; PNG is lossless)",
+        "export_make": "Make the file",
+        "export_file": "Your file: the AI-content label inside, no other metadata",
+    }
+)
+ZH.update(
+    {
+        "changes_show": "🔍 改了哪里",
+        "changes_view": "改了哪里",
+        "export": "⬇ 下载为 PNG、JPEG 或 WebP",
+        "export_format": "格式",
+        "export_quality": "质量 (JPEG 和 WebP; PNG 为无损)",
+        "export_make": "生成文件",
+        "export_file": "你的文件: 含 AI 生成内容标识, 不含其他元数据",
+    }
+)
+VIEW_WORDS = {
+    "changes_share": (
+        "图像中 {share} 有变化 (着色处; 变暗处与图1相同)。",
+        "{share} of the image changed (tinted; the dimmed part is as in 图1).",
+    ),
+    "changes_moved": (
+        "图像大部分都移动了 ({share} 不同): 服务方平移、缩放或重绘了整张图, 因此不显示精确差异。",
+        "Most of the image moved ({share} of it differs): the provider shifted, zoomed or redrew the "
+        "whole picture, so no precise difference is shown.",
+    ),
+    "changes_shift": (" 整体约平移了 {dx}×{dy} 像素。", " The whole picture slid by about {dx}×{dy} px."),
+    "changes_clean": (
+        " 青色框框住涂抹的区域: 框外没有任何变化。",
+        " The cyan frame surrounds the painted area: nothing changed outside it.",
+    ),
+    "changes_outside": (
+        " 青色框框住涂抹的区域; 框外也有 {outside} 的图像变化了。",
+        " The cyan frame surrounds the painted area; {outside} of the image outside it changed too.",
+    ),
+    "changes_rule": (
+        " (变化指: 缩到 {side} 像素并轻微模糊后, 某个颜色通道相差超过 {threshold}/255; "
+        "JPEG 重新编码的噪声实测最多 {noise}。)",
+        " (Changed: a colour channel differs by more than {threshold} of 255 at {side} px after a light "
+        "blur; JPEG re-encoding noise measured at most {noise}.)",
+    ),
+}
+VIEW_ERRORS = {
+    "changes_no_before": (
+        "没有可对比的图1 (它是链接, 或已无法读取)",
+        "There is no 图1 to compare with (it was a link, or can no longer be read).",
+    ),
+    "export_format": ("只能下载为 PNG、JPEG 或 WebP", "Downloads are PNG, JPEG or WebP."),
+    "export_quality": ("质量必须在 {low} 到 {high} 之间", "The quality must be from {low} to {high}."),
+    "export_webp_side": (
+        "WebP 每边最多 {side} 像素, 此结果为 {width}×{height}; 请选择 PNG 或 JPEG",
+        "WebP holds at most {side} px a side and this result is {width}×{height}; choose PNG or JPEG.",
+    ),
+}
+
+
+def view_say(key: str, chinese: bool, **values: object) -> str:
+    """One phrase of these views in the visitor's language."""
+    zh, en = VIEW_WORDS[key]
+    return (zh if chinese else en).format(**values)
+
+
+def view_error_text(key: str, **values: object) -> str:
+    """One error of these views in both languages: "中文 / English"."""
+    zh, en = VIEW_ERRORS[key]
+    return f"{zh.format(**values)} / {en.format(**values)}"
+
+
+def share_words(share: float) -> str:
+    """A share in words: "12 %"; "<1 %" for a little and ">99 %" for nearly all, so a change is
+    never rounded away (nor a last unchanged pixel); "0 %" only for nothing."""
+    if share <= 0 or share >= 1:
+        return "0 %" if share <= 0 else "100 %"
+    if share < 0.01 or share > 0.99:
+        return "<1 %" if share < 0.01 else ">99 %"
+    return f"{round(share * 100)} %"
+
+
 I18N = gr.I18n(en=EN, zh=ZH, **{"zh-CN": ZH, "zh-TW": ZH, "zh-HK": ZH})
 
 # Words returned by handlers at run time, in the visitor's language (from Accept-Language).

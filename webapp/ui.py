@@ -16,6 +16,7 @@ from starlette.middleware import Middleware
 from juhe import MAX_PROMPT_CHARS
 from webapp.backend import Backend
 from webapp.components import checked_image
+from webapp.exports import DEFAULT_QUALITY, FORMATS, QUALITY_RANGE
 from webapp.gate import Gate
 from webapp.handlers import VIEW, Handlers
 from webapp.middleware import stack
@@ -216,6 +217,72 @@ def chain_panel() -> dict:
     return parts
 
 
+def views_panel() -> dict:
+    """What changed and Download as (issue 18): under the before/after, shown with a result; the
+    comparison is made only when asked for, so the first screen stays light."""
+    parts: dict = {}
+    with gr.Column(visible=False, elem_id="views") as parts["panel"]:
+        parts["show"] = gr.Button(I18N("changes_show"), size="sm", elem_id="changes-show")
+        parts["image"] = gr.Image(
+            label=I18N("changes_view"),
+            type="filepath",
+            interactive=False,
+            height=460,
+            buttons=["fullscreen"],
+            visible=False,
+            elem_id="changes",
+        )
+        parts["text"] = gr.Markdown("", visible=False, elem_id="changes-text")
+        with gr.Accordion(I18N("export"), open=False, elem_id="export"):
+            with gr.Row():
+                parts["format"] = gr.Radio(
+                    list(FORMATS), value="PNG", label=I18N("export_format"), elem_id="export-format"
+                )
+                parts["quality"] = gr.Slider(
+                    *QUALITY_RANGE,
+                    value=DEFAULT_QUALITY,
+                    step=1,
+                    interactive=False,  # PNG first: lossless
+                    label=I18N("export_quality"),
+                    elem_id="export-quality",
+                )
+            parts["make"] = gr.Button(I18N("export_make"), size="sm", elem_id="export-make")
+            parts["file"] = gr.File(label=I18N("export_file"), visible=False, elem_id="export-file")
+    return parts
+
+
+def wire_views(handlers: Handlers, shown: dict, state: dict, views: dict) -> None:
+    """The events of `views_panel`: it follows the result on show; what changed and the file are made
+    on demand, in worker threads (webapp.changes, webapp.exports)."""
+    shown["result"].change(
+        handlers.reset_views,
+        inputs=state["open_state"],
+        outputs=[views["panel"], views["image"], views["text"], views["file"]],
+        queue=False,
+        **PRIVATE,
+    )
+    views["show"].click(
+        handlers.show_changes,
+        inputs=state["open_state"],
+        outputs=[views["image"], views["text"]],
+        show_progress_on=[views["image"]],
+        **PRIVATE,
+    )
+    views["format"].change(
+        lambda fmt: gr.update(interactive=fmt != "PNG"),
+        inputs=views["format"],
+        outputs=views["quality"],
+        queue=False,
+        **PRIVATE,
+    )
+    views["make"].click(
+        handlers.export_file,
+        inputs=[state["open_state"], views["format"], views["quality"]],
+        outputs=views["file"],
+        **PRIVATE,
+    )
+
+
 def examples_panel(form: dict) -> None:
     """Examples that fill the form; nothing runs (or is billed) until the visitor presses Edit."""
     gr.Examples(
@@ -299,10 +366,12 @@ def build_demo(settings: AppSettings, backend: Backend | None = None) -> gr.Bloc
                 form = input_panel()
             with gr.Column(scale=4, elem_id="results-panel"):
                 shown = result_panel(settings.sharing)
+                views = views_panel()
         history = history_panel()
         examples_panel(form)
         region_example_panel(form, state, handlers)
         wire(demo, settings, handlers, form, shown, history, state)
+        wire_views(handlers, shown, state, views)
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=settings.concurrency)
     # every event's values pass the gate; the files the app keeps in its cache are anyone's to send
     backend.issued.public = lambda: kept_files(demo)
