@@ -638,26 +638,6 @@ class Handlers:
         """Keep the instruction as it is: the suggestion goes, and the swaps so far are settled."""
         return list(chains.IDENTITY), *_suggestion("", chains.IDENTITY)
 
-
-def _parent_entry(entry: dict | None, history: list | None) -> dict | None:
-    """The history entry (first image) of the result `entry` was made from, if this browser has it."""
-    parent = (entry or {}).get("parent")
-    if not parent:
-        return None
-    return next((h for h in history or [] if h.get("id") == parent and h.get("n") == 0), None)
-
-
-def _suggestion(prompt: str | None, moved, chinese: bool = False) -> tuple:
-    """The renumbering suggestion's text and its row's visibility (hidden when nothing moved that the
-    instruction names)."""
-    named = chains.moved_references(prompt or "", moved)
-    if not named:
-        return gr.update(value="", visible=False), gr.update(visible=False)
-    names = ", ".join(f"图{n}" for n in named)
-    preview = html.escape(chains.renumber(prompt or "", moved)[:300], quote=False)
-    text = chain_say("swap_suggest", chinese, names=names, preview=f"<q>{preview}</q>")
-    return gr.update(value=text, visible=True), gr.update(visible=True)
-
     # --- the page: what changed, and download as (issue 18) ------------------------------------
 
     def reset_views(self, entry: dict | None):
@@ -712,6 +692,26 @@ def _suggestion(prompt: str | None, moved, chinese: bool = False) -> tuple:
         if entry.get("id"):  # Delete removes the made file too
             await self.backend.run_file_work(self.backend.store.register_copy, entry["id"], path)
         return gr.update(value=path, visible=True)
+
+
+def _parent_entry(entry: dict | None, history: list | None) -> dict | None:
+    """The history entry (first image) of the result `entry` was made from, if this browser has it."""
+    parent = (entry or {}).get("parent")
+    if not parent:
+        return None
+    return next((h for h in history or [] if h.get("id") == parent and h.get("n") == 0), None)
+
+
+def _suggestion(prompt: str | None, moved, chinese: bool = False) -> tuple:
+    """The renumbering suggestion's text and its row's visibility (hidden when nothing moved that the
+    instruction names)."""
+    named = chains.moved_references(prompt or "", moved)
+    if not named:
+        return gr.update(value="", visible=False), gr.update(visible=False)
+    names = ", ".join(f"图{n}" for n in named)
+    preview = html.escape(chains.renumber(prompt or "", moved)[:300], quote=False)
+    text = chain_say("swap_suggest", chinese, names=names, preview=f"<q>{preview}</q>")
+    return gr.update(value=text, visible=True), gr.update(visible=True)
 
 
 # --- pure helpers -------------------------------------------------------------------------------
