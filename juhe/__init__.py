@@ -9,6 +9,7 @@ with ImageEditClient() as client:               # JUHE_API_KEY from the environm
     result = client.edit("转成油画风格", ["IMG_0001.HEIC"], size="original")  # at 图1's exact size
 """
 
+from ._batch import MAX_VARIANTS, Batch, BatchItem, BatchSink, edit_variants, manifest, zip_results
 from ._client import AsyncImageEditClient, ImageEditClient
 from ._config import DEFAULT_API_URL, Settings
 from ._exceptions import (
@@ -51,10 +52,14 @@ __all__ = [
     "MAX_MODEL_CHARS",
     "MAX_PROMPT_CHARS",
     "MAX_SIDE",
+    "MAX_VARIANTS",
     "MIN_SIDE",
     "ORIGINAL_SIZE",
     "AsyncImageEditClient",
     "AuthenticationError",
+    "Batch",
+    "BatchItem",
+    "BatchSink",
     "ConfigError",
     "ConnectError",
     "ContentRejectedError",
@@ -72,10 +77,13 @@ __all__ = [
     "Settings",
     "TransportError",
     "__version__",
+    "edit_variants",
     "error_for_code",
     "heif_to_jpeg",
     "is_http_url",
+    "manifest",
     "parse_size",
     "read_provenance",
     "sniff_heif",
+    "zip_results",
 ]
