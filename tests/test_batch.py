@@ -123,6 +123,24 @@ def test_each_item_goes_running_then_done_or_failed_and_a_failure_stops_nothing(
     assert all(item.files[0].is_file() and item.files[0].parent == tmp_path / "out" for item in (a, c, d))
 
 
+def test_each_item_is_image_1_of_its_own_edit_with_the_references_after_it(tmp_path):
+    items = [BatchItem.for_input(p, "p") for p in photos(tmp_path, "a.png", "b.png")]
+    [style] = photos(tmp_path / "ref", "style.png")
+    sent = []
+
+    class Recording(FakeClient):
+        async def edit(self, prompt, images, size=None, model=None, *, mask=None):
+            sent.append(([Path(i).name for i in images], size, model, mask))
+            return await super().edit(prompt, images, size, model, mask=mask)
+
+    options = {"size": "1024*1024", "model": "m2", "mask": "mask.png", "references": [style]}
+    run(Batch().run(Recording(), items, "p", out_dir=tmp_path / "out", concurrency=1, **options))
+    assert sent == [
+        (["a.png", "style.png"], "1024*1024", "m2", "mask.png"),
+        (["b.png", "style.png"], "1024*1024", "m2", "mask.png"),
+    ]
+
+
 def test_concurrency_is_bounded_and_used(tmp_path):
     items = [BatchItem.for_input(p, "p") for p in photos(tmp_path, *(f"{i}.png" for i in range(6)))]
     client = FakeClient()
