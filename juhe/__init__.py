@@ -9,6 +9,7 @@ with ImageEditClient() as client:               # JUHE_API_KEY from the environm
     result = client.edit("转成油画风格", ["IMG_0001.HEIC"], size="original")  # at 图1's exact size
 """
 
+from ._batch import MAX_VARIANTS, Batch, BatchItem, BatchSink, edit_variants, manifest, zip_results
 from ._client import AsyncImageEditClient, ImageEditClient
 from ._config import DEFAULT_API_URL, Settings, dotenv_file
 from ._download import OTHER_EXTENSION, RESULT_EXTENSIONS
@@ -54,12 +55,16 @@ __all__ = [
     "MAX_MODEL_CHARS",
     "MAX_PROMPT_CHARS",
     "MAX_SIDE",
+    "MAX_VARIANTS",
     "MIN_SIDE",
     "ORIGINAL_SIZE",
     "OTHER_EXTENSION",
     "RESULT_EXTENSIONS",
     "AsyncImageEditClient",
     "AuthenticationError",
+    "Batch",
+    "BatchItem",
+    "BatchSink",
     "ConfigError",
     "ConnectError",
     "ContentRejectedError",
@@ -78,13 +83,16 @@ __all__ = [
     "TransportError",
     "__version__",
     "dotenv_file",
+    "edit_variants",
     "error_for_code",
     "heif_to_jpeg",
     "is_http_url",
+    "manifest",
     "parse_size",
     "read_orientation",
     "read_provenance",
     "sniff_format",
     "sniff_heif",
     "upright_turn",
+    "zip_results",
 ]

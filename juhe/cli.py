@@ -2,6 +2,7 @@
 
     python -m juhe edit cat.jpg --prompt "把小猫换成小狗" --out edited
     python -m juhe edit photo.jpg --mask mask.png --prompt "把天空换成晚霞"
+    python -m juhe edit cat.jpg --prompt "转成水彩画风格" --variants 3
     python -m juhe batch photos/ --prompt "转成水彩画风格" -j 4 --size original
     python -m juhe info edited/JH123.png
     python -m juhe simulator --port 8765
@@ -15,20 +16,28 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import hashlib
 import json
-import os
 import re
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from ._batch import (
+    ACCOUNT_ERRORS,
+    DONE,
+    FAILED,
+    MAX_VARIANTS,
+    Batch,
+    BatchItem,
+    edit_variants,
+    finished_results,
+)
 from ._client import AsyncImageEditClient, ImageEditClient
 from ._config import Settings
-from ._exceptions import AuthenticationError, ConfigError, JuheError, RateLimitError
+from ._exceptions import ConfigError, JuheError
+from ._models import EditResult
 from ._precise import PROVIDER_SUFFIX
 from ._provenance import AIGC_FIELDS, read_provenance
 from ._request import MAX_IMAGES, MAX_SIDE, MIN_SIDE, ORIGINAL_SIZE, is_original, parse_size
@@ -41,9 +50,6 @@ MAX_JOBS = 32
 MAX_INFO_BYTES = 256 * 1024 * 1024  # `info` reads a whole file; a 50-MP RGBA PNG of noise is 200 MB
 SIMULATOR_URL = "http://127.0.0.1:8765/image_edit/edit"  # where `juhe simulator` listens by default
 _UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
-TAG_LENGTH = 10  # hex digits of the tag that makes a batch result's name unique
-# A batch sidecar: `<stem>.json`, `<stem>_1.json` for several images, `-N` added if a name was taken.
-_SIDECAR = re.compile(rf"(?P<stem>.+-[0-9a-f]{{{TAG_LENGTH}}})(?:_1)?(?:-\d+)*\.json")
 
 EDIT_EXAMPLES = """examples:
   python -m juhe edit cat.jpg --prompt "把图中的小猫换成小狗"
@@ -51,7 +57,10 @@ EDIT_EXAMPLES = """examples:
   python -m juhe edit cat.jpg --prompt "make it a watercolour" --out edited --json
   python -m juhe edit photo.jpg --mask mask.png --prompt "把天空换成晚霞"
   python -m juhe edit IMG_0001.HEIC --prompt "转成油画风格" --size original
+  python -m juhe edit cat.jpg --prompt "转成水彩画风格" --variants 3
 
+--variants N (1-4): N edits of the same input sent at once, each billed; each result is saved and
+printed as it arrives, and a failed one is reported on its own without stopping the others.
 --mask: an image the size of 图1 (once upright), white (or opaque) where it may change; only
 that region changes, and the result has 图1's exact size. --size original: the result at 图1's
 exact size. Both keep the provider's own image beside the result (<name>_provider.<ext>).
@@ -131,6 +140,20 @@ def jobs_arg(text: str) -> int:
     return value
 
 
+def variants_arg(text: str) -> int:
+    """argparse type: how many variants an edit makes, 1 to MAX_VARIANTS."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_VARIANTS:
+        raise argparse.ArgumentTypeError(
+            f"变体数量须为 1 到 {MAX_VARIANTS} 的整数（每个变体单独计费） / "
+            f"must be a whole number from 1 to {MAX_VARIANTS} (each variant is billed), got {text!r}"
+        )
+    return value
+
+
 def image_arg(text: str) -> str:
     """argparse type: an existing image file or an http(s) link."""
     if is_http_url(text) or Path(text).is_file():
@@ -198,7 +221,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="a region edit: an image the size of 图1, white or opaque where it may change",
     )
     edit.add_argument(
-        "--json", action="store_true", help="print one JSON object: order id, paths, provider's images, links"
+        "--variants",
+        "-n",
+        type=variants_arg,
+        default=1,
+        metavar="N",
+        help=f"make N variants at once, 1-{MAX_VARIANTS}, each a billed call (default: 1)",
+    )
+    edit.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object: order id, paths, provider's images, links (one line per variant)",
     )
     edit.set_defaults(handler=run_edit, command_parser=edit)
 
@@ -246,26 +279,63 @@ def run_edit(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if (args.mask or is_original(args.size)) and is_http_url(args.images[0]):
         parser.error("--mask and --size original need 图1 as a local file, not a link")
     settings = load_settings()
+    if args.variants > 1:
+        return asyncio.run(edit_several(args, settings))
     with ImageEditClient(settings=settings) as client:
         result = client.edit(args.prompt, args.images, args.size, args.model, mask=args.mask)
         paths = client.download(result, args.out)
+    print_saved(result, paths, as_json=args.json)
+    return EXIT_OK
+
+
+def edit_summary(result: EditResult, paths: list[Path]) -> dict:
+    """What `edit --json` prints of one saved result."""
+    return {
+        "order_id": result.order_id,
+        "paths": [str(p) for p in paths],
+        "provider_paths": [str(p) for path in paths for p in provider_copies(path)],
+        "links": result.image_urls,
+        "size": result.size,
+        "output_size": result.output_size,
+        "warnings": result.warnings,
+    }
+
+
+def print_saved(result: EditResult, paths: list[Path], *, as_json: bool, variant: int | None = None) -> None:
+    """Warnings on stderr, then the saved paths (or one JSON object, naming the variant) on stdout."""
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    if args.json:
-        summary = {
-            "order_id": result.order_id,
-            "paths": [str(p) for p in paths],
-            "provider_paths": [str(p) for path in paths for p in provider_copies(path)],
-            "links": result.image_urls,
-            "size": result.size,
-            "output_size": result.output_size,
-            "warnings": result.warnings,
-        }
-        print(json.dumps(summary, ensure_ascii=False))
+    if as_json:
+        head = {} if variant is None else {"variant": variant}
+        print(json.dumps({**head, **edit_summary(result, paths)}, ensure_ascii=False), flush=True)
     else:
         for path in paths:
-            print(path)
-    return EXIT_OK
+            print(path, flush=True)
+
+
+async def edit_several(args: argparse.Namespace, settings: Settings) -> int:
+    """`edit --variants N`: N calls at once; save and print each as it arrives, report each failure
+    in its own line (with --json, as `{"variant": N, "error": CODE, "message": ...}` too)."""
+    failed = 0
+    async with AsyncImageEditClient(settings=settings) as client:
+        options = {"size": args.size, "model": args.model, "mask": args.mask}
+        async for index, outcome in edit_variants(client, args.prompt, args.images, args.variants, **options):
+            number = index + 1
+            try:
+                if isinstance(outcome, JuheError):
+                    raise outcome
+                paths = await client.download(outcome, args.out)
+            except JuheError as exc:
+                failed += 1
+                print(f"variant {number}/{args.variants}: {error_line(exc)}", file=sys.stderr, flush=True)
+                if args.json:
+                    failure = {"variant": number, "error": exc.kind, "message": exc.explanation}
+                    print(json.dumps(failure, ensure_ascii=False), flush=True)
+                continue
+            print_saved(outcome, paths, as_json=args.json, variant=number)
+    saved = args.variants - failed
+    print(f"variants: {saved} saved, {failed} failed", file=sys.stderr)
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def provider_copies(path: Path) -> list[Path]:
@@ -330,14 +400,6 @@ def run_info(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 # ---------------------------------------------------------------- batch: inputs and names
 
 
-@dataclass(frozen=True)
-class Job:
-    """One batch input and the name its result is saved under."""
-
-    path: Path
-    stem: str
-
-
 def collect_inputs(paths: Sequence[str], out_dir: Path) -> list[Path]:
     """Files as given plus the images directly inside folders, without duplicates, in order."""
     found: list[Path] = []
@@ -365,36 +427,6 @@ def collect_inputs(paths: Sequence[str], out_dir: Path) -> list[Path]:
     return found
 
 
-def job_stem(path: Path, prompt: str, size: str, model: str) -> str:
-    """`<input name>-<tag>`; the tag hashes the full path and the settings, so it is unique."""
-    identity = "\0".join((str(path.resolve()), prompt.strip(), size, model.strip() or "auto"))
-    tag = hashlib.sha256(identity.encode()).hexdigest()[:TAG_LENGTH]
-    name = "".join(c if c.isalnum() or c in "-_" else "_" for c in path.stem)[:40] or "image"
-    return f"{name}-{tag}"
-
-
-def finished_results(out_dir: Path) -> dict[str, list[Path]]:
-    """Stem -> result images, for each sidecar in `out_dir` whose images all exist.
-
-    The sidecar is written after the images, so its presence means the result is complete.
-    """
-    if not out_dir.is_dir():
-        return {}
-    names = {entry.name for entry in os.scandir(out_dir)}
-    done: dict[str, list[Path]] = {}
-    for name in sorted(names):
-        match = _SIDECAR.fullmatch(name)
-        if not match:
-            continue
-        try:
-            files = json.loads((out_dir / name).read_text("utf-8")).get("files")
-        except (OSError, ValueError, AttributeError):
-            continue
-        if isinstance(files, list) and files and all(isinstance(f, str) and f in names for f in files):
-            done.setdefault(match["stem"], [out_dir / f for f in files])
-    return done
-
-
 # ---------------------------------------------------------------- batch: progress
 
 
@@ -411,7 +443,8 @@ def _rate(per_second: float) -> str:
 
 
 class Progress:
-    """A one-line progress bar: done/total, percent, rate, elapsed, ETA and failures.
+    """A one-line progress bar: done/total, percent, rate, elapsed, ETA and failures; a sink of the
+    batch engine (`item_changed`).
 
     On a terminal it redraws in place; otherwise it writes one line per finished input.
     """
@@ -449,6 +482,12 @@ class Progress:
         self.failed += not ok
         self.draw()
 
+    def item_changed(self, item: BatchItem) -> None:
+        """A batch item changed state: count it once it is done or failed (resumed ones are not
+        this run's work)."""
+        if item.status in (DONE, FAILED) and not item.resumed:
+            self.advance(ok=item.status == DONE)
+
     def close(self) -> None:
         """End the bar's line on a terminal."""
         if self.tty:
@@ -459,50 +498,26 @@ class Progress:
 # ---------------------------------------------------------------- batch: running
 
 
-@dataclass
-class BatchReport:
-    """What a batch did, kept outside the event loop so Ctrl-C cannot lose it."""
-
-    total: int
-    edited: list[tuple[Job, list[Path]]] = field(default_factory=list)
-    failed: list[tuple[Job, str]] = field(default_factory=list)
-    in_flight: set[Job] = field(default_factory=set)
-    stopped_by: JuheError | None = None
-
-
 async def edit_all(
-    jobs: list[Job], args: argparse.Namespace, settings: Settings, report: BatchReport
+    batch: Batch, items: list[BatchItem], args: argparse.Namespace, settings: Settings
 ) -> None:
-    """Edit every job, `args.jobs` at a time; stop starting new ones after an account error."""
-    progress = Progress(len(jobs))
-    pending = iter(jobs)  # shared by the workers: each job is taken once
-
-    async def worker(client: AsyncImageEditClient) -> None:
-        for job in pending:
-            if report.stopped_by is not None:
-                return
-            report.in_flight.add(job)
-            failure = None
-            try:
-                result = await client.edit(args.prompt, [job.path], args.size, args.model)
-                paths = await client.download(result, args.out, stem=job.stem)
-            except JuheError as exc:
-                failure = error_line(exc)
-                if isinstance(exc, (AuthenticationError, RateLimitError)):
-                    report.stopped_by = exc
-            except OSError as exc:
-                failure = f"error io: 读写文件失败 / file error: {exc}"
-            report.in_flight.discard(job)
-            if failure is None:
-                report.edited.append((job, paths))
-            else:
-                report.failed.append((job, failure))
-            progress.advance(ok=failure is None)
-
+    """Edit every item, `args.jobs` at a time, the progress bar as the sink; stop starting new ones
+    after an account error."""
+    progress = Progress(len(items))
     ticker = asyncio.ensure_future(_tick(progress)) if progress.tty else None
     try:
         async with AsyncImageEditClient(settings=settings) as client:
-            await asyncio.gather(*(worker(client) for _ in range(min(args.jobs, len(jobs)))))
+            await batch.run(
+                client,
+                items,
+                args.prompt,
+                size=args.size,
+                model=args.model,
+                concurrency=args.jobs,
+                out_dir=args.out,
+                sink=progress,
+                stop_on=ACCOUNT_ERRORS,
+            )
     finally:
         if ticker is not None:
             ticker.cancel()
@@ -525,7 +540,7 @@ def run_batch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if not inputs:
         parser.error("no images found (folders are searched for " + ", ".join(sorted(IMAGE_SUFFIXES)) + ")")
     settings = load_settings()
-    jobs = [Job(path, job_stem(path, args.prompt, args.size, args.model)) for path in inputs]
+    jobs = [BatchItem.for_input(path, args.prompt, args.size, args.model) for path in inputs]
     done = finished_results(args.out)
     todo = [job for job in jobs if job.stem not in done]
     skipped = len(jobs) - len(todo)
@@ -537,19 +552,19 @@ def run_batch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         f"{min(args.jobs, len(todo))} at a time)",
         file=sys.stderr,
     )
-    report = BatchReport(total=len(todo))
+    batch = Batch()  # made outside the event loop: what it did survives Ctrl-C
     started = time.monotonic()
     try:
-        asyncio.run(edit_all(todo, args, settings, report))
+        asyncio.run(edit_all(batch, todo, args, settings))
     except KeyboardInterrupt:
-        print_summary(report, skipped, time.monotonic() - started, interrupted=True, out_dir=args.out)
+        print_summary(batch, skipped, time.monotonic() - started, interrupted=True, out_dir=args.out)
         return EXIT_INTERRUPTED
-    print_summary(report, skipped, time.monotonic() - started)
-    return EXIT_FAILED if report.failed else EXIT_OK
+    print_summary(batch, skipped, time.monotonic() - started)
+    return EXIT_FAILED if batch.counts()[FAILED] else EXIT_OK
 
 
 def print_summary(
-    report: BatchReport,
+    batch: Batch,
     skipped: int,
     elapsed: float,
     *,
@@ -557,28 +572,29 @@ def print_summary(
     out_dir: Path | None = None,
 ) -> None:
     """The closing lines on stderr: counts, then each failure with its code."""
-    edited = len(report.edited)
+    failed = [item for item in batch.items if item.status == FAILED]
+    edited = sum(1 for item in batch.items if item.status == DONE and not item.resumed)
     abandoned = 0
     if interrupted and out_dir is not None:
         # a result being written when Ctrl-C came was finished by its thread before exit
         finished = finished_results(out_dir)
-        edited += sum(1 for job in report.in_flight if job.stem in finished)
-        abandoned = sum(1 for job in report.in_flight if job.stem not in finished)
-    not_started = report.total - edited - len(report.failed) - abandoned
+        edited += sum(1 for item in batch.abandoned if item.stem in finished)
+        abandoned = sum(1 for item in batch.abandoned if item.stem not in finished)
+    not_started = len(batch.items) - edited - len(failed) - abandoned
     head = "interrupted" if interrupted else "finished"
     line = f"{head} after {_clock(elapsed)}: {edited} edited, {skipped} skipped (already done), "
-    line += f"{len(report.failed)} failed"
+    line += f"{len(failed)} failed"
     if not_started:
         line += f", {not_started} not started"
     print(line, file=sys.stderr)
     if abandoned:
         calls = "1 call in flight was" if abandoned == 1 else f"{abandoned} calls in flight were"
         print(f"{calls} abandoned; the provider may still bill them", file=sys.stderr)
-    if report.stopped_by is not None:
-        print(f"stopped early after {error_line(report.stopped_by)}", file=sys.stderr)
-    for job, message in sorted(report.failed, key=lambda failure: str(failure[0].path)):
-        print(f"failed {job.path}: {message}", file=sys.stderr)
-    if interrupted or report.failed:
+    if batch.stopped_by is not None:
+        print(f"stopped early after {error_line(batch.stopped_by)}", file=sys.stderr)
+    for item in sorted(failed, key=lambda item: str(item.input)):
+        print(f"failed {item.input}: error {item.error_code}: {item.error}", file=sys.stderr)
+    if interrupted or failed:
         print("run the same command again to resume (finished results are skipped)", file=sys.stderr)
 
 

@@ -25,6 +25,7 @@ import pytest
 from PIL import Image
 from test_region import ellipse_mask, photo, within
 
+from juhe import read_provenance
 from juhe._region import UNTOUCHED_DISTANCE, nearest_size
 from juhe.cli import main
 from juhe.simulator import Simulator, key_fingerprint
@@ -280,6 +281,9 @@ USAGE_ERRORS = {
     "missing path": ["batch", "nowhere/", "--prompt", "hi"],
     "empty folder": ["batch", "empty", "--prompt", "hi"],
     "out is input": ["batch", ".", "--prompt", "hi", "--out", "."],
+    "variants zero": ["edit", "cat.jpg", "--prompt", "hi", "--variants", "0"],
+    "variants five": ["edit", "cat.jpg", "--prompt", "hi", "--variants", "5"],
+    "variants not a number": ["edit", "cat.jpg", "--prompt", "hi", "-n", "two"],
 }
 
 
@@ -303,6 +307,64 @@ def test_help_shows_examples(tmp_path, command, cli):
     assert done.returncode == 0
     assert re.search(r"^examples?:", done.stdout, re.MULTILINE)
     assert "python -m juhe" in done.stdout
+
+
+def test_variants_out_of_range_names_the_range_in_both_languages(tmp_path, cli):
+    make_image(tmp_path / "cat.jpg")
+    done = cli("edit", "cat.jpg", "--prompt", "hi", "--variants", "9", env=cli_env(None))
+    assert done.returncode == 2
+    assert (
+        "变体数量须为 1 到 4 的整数（每个变体单独计费） / must be a whole number from 1 to 4" in done.stderr
+    )
+
+
+# ---------------------------------------------------------------- variants
+
+
+@pytest.mark.loopback
+@pytest.mark.e2e
+def test_edit_variants_sends_all_at_once_and_a_failure_keeps_its_own_line(sim, tmp_path, cli):
+    make_image(tmp_path / "cat.jpg")
+    sim.state.latency = 1.0  # long enough for all three to be in flight together
+    sim.inject("282505")  # whichever call arrives first fails
+    args = ["edit", "cat.jpg", "--prompt", "水彩", "--size", "512*512", "--variants", "3", "--out", "out"]
+
+    done = cli(*args, env=cli_env(sim))
+
+    assert done.returncode == 1
+    paths = [tmp_path / line for line in done.stdout.splitlines()]
+    assert len(paths) == 2 and len({p.name for p in paths}) == 2
+    for path in paths:
+        assert read_provenance(path)["AIGC"]["Label"] == "1"
+    [failure] = re.findall(r"^variant [123]/3: error 282505: 生成失败 / .+$", done.stderr, re.MULTILINE)
+    assert done.stderr.strip().endswith("variants: 2 saved, 1 failed")
+    assert len(edit_requests(sim)) == 3 and sim.stats()["peak_in_flight"] == 3
+
+
+@pytest.mark.subprocess
+@pytest.mark.loopback
+@pytest.mark.e2e
+def test_edit_variants_json_and_batch_as_real_commands(tmp_path):
+    make_image(tmp_path / "cat.jpg")
+    make_image(tmp_path / "in" / "a.jpg")
+    make_image(tmp_path / "in" / "b.png", (0, 0, 255))
+    with Simulator() as own:
+        args = ["edit", "cat.jpg", "--prompt", "p", "--variants", "3", "--json", "--out", "v"]
+        variants = juhe(tmp_path, *args, env=cli_env(own))
+        batch = juhe(tmp_path, "batch", "in", "--prompt", "p", "--out", "b", "-j", "2", env=cli_env(own))
+        assert len(edit_requests(own)) == 5
+
+    assert variants.returncode == 0, variants.stderr
+    summaries = [json.loads(line) for line in variants.stdout.splitlines()]
+    assert sorted(s["variant"] for s in summaries) == [1, 2, 3]
+    assert len({s["order_id"] for s in summaries}) == 3
+    assert all(read_provenance(tmp_path / s["paths"][0])["order_id"] == s["order_id"] for s in summaries)
+    assert "variants: 3 saved, 0 failed" in variants.stderr
+    assert batch.returncode == 0, batch.stderr
+    assert "batch: 2 inputs -> b (0 already done, 2 to edit, 2 at a time)" in batch.stderr
+    assert "2 edited, 0 skipped (already done), 0 failed" in batch.stderr
+    assert_complete(tmp_path / "b")
+    assert len(results(tmp_path / "b")[0]) == 2
 
 
 # ---------------------------------------------------------------- batch
