@@ -33,7 +33,15 @@ from webapp.pictures import editor_preview, fit_before, heif_preview, mime_of, p
 from webapp.settings import AppSettings
 from webapp.spend import DailyLimitError
 from webapp.store import Record
-from webapp.texts import API_DESCRIPTION, EXAMPLES_DIR, REGION_EXAMPLE, TITLES, error_text, say, wants_chinese
+from webapp.texts import (
+    API_DESCRIPTION,
+    EXAMPLES_DIR,
+    REGION_EXAMPLE,
+    TITLES,
+    error_text,
+    request_chinese,
+    say,
+)
 from webapp.visitors import visitor_key
 from webapp.window import Window
 
@@ -227,7 +235,7 @@ class Handlers:
         """The run button: validate, show that it is working, wait with a moving progress bar, then
         show the result, its before/after, the API call and the history. A visitor who presses Cancel
         stops waiting; the edit itself goes on and is collected later (`collect_late`)."""
-        chinese = wants_chinese(request.headers.get("accept-language") if request else None)
+        chinese = request_chinese(request)
         images = ordered_images(page_images([image1, image2, image3], [url1, url2, url3]))
         size = page_size(size_choice, width, height)
         preset = PRESET_MASKS[preset_mask] if isinstance(preset_mask, int) else None
@@ -359,14 +367,14 @@ class Handlers:
 
     def cancel_edit(self, request: gr.Request = None):
         """Cancel: the page is free again; a late result is collected by the timer."""
-        chinese = wants_chinese(request.headers.get("accept-language") if request else None)
+        chinese = request_chinese(request)
         return view(
             status=say("cancelled", chinese), cancel=gr.update(interactive=False), timer=gr.Timer(active=True)
         )
 
     async def collect_late(self, history: list | None, browser_ids: list | None, request: gr.Request = None):
         """The timer after a cancel: add results of cancelled edits that finished after all."""
-        chinese = wants_chinese(request.headers.get("accept-language") if request else None)
+        chinese = request_chinese(request)
         edits, running = self.backend.collect_late(getattr(request, "session_hash", None))
         if not edits:
             return view(timer=gr.Timer(active=running))
@@ -447,8 +455,11 @@ class Handlers:
         if token is None:
             raise user_error(error_text("no_result"))
         base = self.settings.public_url or _root_url(request)
+        # the link opens in the language the page is shown in (the share page offers the other)
+        lang = "zh" if request_chinese(request) else "en"
         return view(
-            share_box=gr.update(value=f"{base}/share/{token}", visible=True), revoke=gr.update(visible=True)
+            share_box=gr.update(value=f"{base}/share/{token}?lang={lang}", visible=True),
+            revoke=gr.update(visible=True),
         )
 
     async def revoke_share(self, entry: dict | None):

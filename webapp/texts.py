@@ -12,6 +12,7 @@ from juhe import MAX_PROMPT_CHARS, MAX_SIDE, MIN_SIDE
 
 EN = {
     "title": "# AI Image Edit · Juhe API 1985",
+    "language": "🌐 中文",  # the language switch names the language it switches to
     "subtitle": "Drop in one to three images (图1 is the one to edit; 图2 and 图3 are optional), say what "
     "to change, and get the edited image back. Name the images 图1 / 图2 / 图3 (image 1/2/3) when you "
     "use more than one.",
@@ -79,6 +80,7 @@ EN = {
 
 ZH = {
     "title": "# AI 图像编辑 · 聚合数据接口 1985",
+    "language": "🌐 English",
     "subtitle": "上传 1 到 3 张图片 (图1 是要编辑的图片, 图2、图3 可选), 写下想要的修改, 即可得到编辑后的"
     "图片。使用多张图片时, 请在描述中用 图1 / 图2 / 图3 指代它们。",
     "offline_banner": "**预览模式** —— 结果为模拟生成: 每个结果都是你的图1加上 *SIMULATED* 标记。"
@@ -386,6 +388,26 @@ def wants_chinese(accept_language: str | None) -> bool:
     """True when the browser prefers Chinese."""
     first = (accept_language or "").split(",")[0].strip().lower()
     return first.startswith("zh")
+
+
+LANGUAGE_COOKIE = "juhe-lang"  # written by app.js: the language the page is shown in, "zh" or "en"
+
+
+def chosen_language(cookie_header: str | None) -> str | None:
+    """ "zh" or "en" as the page says it is shown (the `juhe-lang` cookie), else None."""
+    for part in (cookie_header or "").split(";"):
+        name, _, value = part.strip().partition("=")
+        if name == LANGUAGE_COOKIE and value in ("zh", "en"):
+            return value
+    return None
+
+
+def request_chinese(request: object) -> bool:
+    """True when this caller reads Chinese: the page's language switch (its cookie) first, so a
+    presenter's choice wins over the browser's; else the browser's Accept-Language."""
+    headers = getattr(request, "headers", None) or {}
+    chosen = chosen_language(headers.get("cookie"))
+    return chosen == "zh" if chosen else wants_chinese(headers.get("accept-language"))
 
 
 def say(key: str, chinese: bool, **values: object) -> str:

@@ -2,7 +2,17 @@
 // webapp/texts.py: the limits (from the `juhe` package) and every word shown here, so no figure or
 // word is typed twice. Loaded in the head, so the listeners are in place before Gradio renders.
 
-const juheChinese = () => (navigator.language || "").toLowerCase().startsWith("zh");
+// The page's language: the visitor's choice (the switch in the header), kept per browser in
+// localStorage so a presenter's choice outlives a reload; without one, the browser's language.
+const JUHE_LANG_KEY = "juhe-lang";
+const juheChosen = () => {
+  try {
+    return localStorage.getItem(JUHE_LANG_KEY);
+  } catch {
+    return null; // storage blocked (a sandboxed frame): the browser's language it is
+  }
+};
+const juheChinese = () => (juheChosen() || navigator.language || "").toLowerCase().startsWith("zh");
 const juheFill = (text, values) => text.replace(/\{(\w+)\}/g, (_, key) => String(values?.[key] ?? ""));
 const juheSay = (key, values) => {
   const { zh, en } = window.JUHE.texts[key];
@@ -98,6 +108,48 @@ window.juheConfirmDelete = (_confirmed, ...rest) => [
 window.juheTitle = () => {
   document.title = juheSay("tab_title");
 };
+
+// Gradio picks its locale once, from navigator.language, before this file runs, and keeps no choice
+// of its own. Its core module exports `changeLocale` (what its settings panel's picker calls), which
+// switches Gradio's texts and the app's gr.I18n texts in place. The module is already loaded; its
+// hashed name is found among the page's resources, so importing it yields the same instance.
+const juheGradioCore = () => {
+  const url = performance
+    .getEntriesByType("resource")
+    .map((entry) => entry.name)
+    .find((name) => /\/assets\/core-[\w-]+\.js(\?|$)/.test(name));
+  return url ? import(url) : Promise.reject(new Error("Gradio's core module was not found"));
+};
+
+// The server picks its words (status line, toasts, share links) by this cookie before the browser's
+// Accept-Language. In a cross-site frame (a Space) a Lax cookie is not sent: a partitioned one is.
+const juheLanguageCookie = () => {
+  const framed = window.top !== window.self && location.protocol === "https:";
+  const scope = framed ? "; SameSite=None; Secure; Partitioned" : "; SameSite=Lax";
+  document.cookie = `${JUHE_LANG_KEY}=${juheChinese() ? "zh" : "en"}; path=/; max-age=31536000${scope}`;
+};
+
+// Make everything follow the language in effect: Gradio's texts and ours, the tab title, the cookie.
+const juheApplyLanguage = () => {
+  juheLanguageCookie();
+  if (document.readyState !== "loading") window.juheTitle();
+  return juheGradioCore()
+    .then((core) => core.changeLocale(juheChinese() ? "zh-CN" : "en"))
+    .catch((error) => console.warn("juhe: Gradio's texts keep the browser's language:", error));
+};
+
+// The switch in the header: the other language, remembered for this browser.
+window.juheSwitchLanguage = () => {
+  try {
+    localStorage.setItem(JUHE_LANG_KEY, juheChinese() ? "en" : "zh");
+  } catch {
+    return; // nowhere to remember it; the page keeps the browser's language
+  }
+  return juheApplyLanguage();
+};
+
+if (juheChosen()) juheApplyLanguage();
+else juheLanguageCookie(); // no choice: say the browser's language, replacing a stale choice's cookie
 
 // Gradio's own upload refusals are written in English in the browser. Say them in both languages,
 // as the app's own messages are ("中文 / English").
