@@ -23,13 +23,14 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import anyio.to_thread
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from webapp.store import Record, ResultStore, Unavailable
+from webapp.texts import chosen_language
 from webapp.visitors import visitor_key
 from webapp.window import Window
 
@@ -248,9 +249,23 @@ def _utc(moment: float | str | None) -> str:
         return ""
 
 
-def _page(title: str, head: str, body: str, script: bool) -> str:
+def page_language(query_string: bytes, cookie_header: str | None) -> str | None:
+    """The language a share page is shown in: `?lang=zh|en` (a link made on the page carries the
+    language the page was shown in), else the app's language cookie of this browser, else None
+    (both languages: the reader's is unknown)."""
+    asked = parse_qs(query_string.decode("latin-1")).get("lang", [""])[-1]
+    return asked if asked in ("zh", "en") else chosen_language(cookie_header)
+
+
+def _say(zh: str, en: str, lang: str | None) -> str:
+    """One text in the page's language, or both ("中文 · English") when it is unknown."""
+    return zh if lang == "zh" else en if lang == "en" else f"{zh} · {en}"
+
+
+def _page(title: str, head: str, body: str, script: bool, lang: str | None = None) -> str:
+    html_lang = "en" if lang == "en" else "zh-CN"
     return (
-        '<!doctype html>\n<html lang="zh-CN">\n<head>\n<meta charset="utf-8">\n'
+        f'<!doctype html>\n<html lang="{html_lang}">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         '<meta name="robots" content="noindex, nofollow">\n<meta name="referrer" content="no-referrer">\n'
         f"<title>{html.escape(title)}</title>\n{head}<style>{PAGE_CSS}</style>\n</head>\n<body>\n<main>\n"
@@ -258,18 +273,24 @@ def _page(title: str, head: str, body: str, script: bool) -> str:
     )
 
 
-def render_share_page(record: Record, token: str, base_url: str | None, root_path: str = "") -> str:
-    """The HTML of a share page. Every value from the record is escaped; `base_url` (absolute, or
-    None) makes the Open Graph image URL."""
+def render_share_page(
+    record: Record, token: str, base_url: str | None, root_path: str = "", lang: str | None = None
+) -> str:
+    """The HTML of a share page, in `lang` ("zh", "en") or both when None. Every value from the
+    record is escaped; `base_url` (absolute, or None) makes the Open Graph image URL."""
     e = html.escape
+
+    def t(zh: str, en: str) -> str:
+        return _say(zh, en, lang)
+
     here = e(share_path(token, root_path))
     prompt = record.prompt.strip()
     description = prompt[:DESCRIPTION_CHARS] + ("…" if len(prompt) > DESCRIPTION_CHARS else "")
-    title = "AI 图像编辑结果 · AI image edit"
+    title = t("AI 图像编辑结果", "AI image edit")
     meta = [
         ("og:type", "website"),
         ("og:title", title),
-        ("og:description", description or "由 AI 图像编辑生成 · Made with AI image editing"),
+        ("og:description", description or t("由 AI 图像编辑生成", "Made with AI image editing")),
     ]
     if base_url and record.thumbnail:
         meta += [("og:image", f"{base_url}{PREFIX}/{token}/thumb.jpg"), ("og:image:type", "image/jpeg")]
@@ -278,7 +299,8 @@ def render_share_page(record: Record, token: str, base_url: str | None, root_pat
 
     size = f"{record.width} × {record.height} px" if record.width and record.height else "—"
     if record.size and record.size != "auto":
-        size += f" (请求 requested {record.size.replace('*', ' × ')})"
+        asked = record.size.replace("*", " × ")
+        size += t(f"（请求 {asked}）", f" (requested {asked})") if lang else f" (请求 requested {asked})"
     when = _utc(record.completed_at) or _utc(record.created)
     after = f'src="{here}/result/1"'
     if record.width and record.height:
@@ -286,53 +308,63 @@ def render_share_page(record: Record, token: str, base_url: str | None, root_pat
     if record.before:
         picture = (
             '<figure class="compare">\n'
-            f'<img class="after" {after} alt="编辑后 · After">\n'
-            f'<img class="before" src="{here}/before.jpg" alt="原图 · Before">\n'
-            '<span class="divider"></span><span class="tag l">原图 · Before</span>'
-            '<span class="tag r">编辑后 · After</span>\n'
+            f'<img class="after" {after} alt="{t("编辑后", "After")}">\n'
+            f'<img class="before" src="{here}/before.jpg" alt="{t("原图", "Before")}">\n'
+            f'<span class="divider"></span><span class="tag l">{t("原图", "Before")}</span>'
+            f'<span class="tag r">{t("编辑后", "After")}</span>\n'
             '<input type="range" min="0" max="100" value="50" '
-            'aria-label="原图与编辑后对比 · Before and after">\n'
-            '</figure>\n<p class="hint">拖动对比原图与结果 · Drag to compare before and after</p>\n'
+            f'aria-label="{t("原图与编辑后对比", "Before and after")}">\n'
+            f'</figure>\n<p class="hint">{t("拖动对比原图与结果", "Drag to compare before and after")}</p>\n'
         )
     else:
-        picture = f'<img class="single" {after} alt="编辑后 · After">\n'
+        picture = f'<img class="single" {after} alt="{t("编辑后", "After")}">\n'
     downloads = "".join(
-        f'<a class="button" href="{here}/download/{n}">下载 · Download'
+        f'<a class="button" href="{here}/download/{n}">{t("下载", "Download")}'
         + (f" {n}" if len(record.images) > 1 else "")
         + "</a>"
         for n in range(1, len(record.images) + 1)
     )
     more = "".join(
-        f'<img src="{here}/result/{n}" alt="结果 {n} · Result {n}">\n'
+        f'<img src="{here}/result/{n}" alt="{t(f"结果 {n}", f"Result {n}")}">\n'
         for n in range(2, len(record.images) + 1)
     )
     expiry = _utc(record.expires) if record.expires else ""
     body = (
         f"<h1>{e(title)}</h1>\n{picture}"
-        '<section class="card">\n<h2>指令 · Instruction</h2>\n'
+        f'<section class="card">\n<h2>{t("指令", "Instruction")}</h2>\n'
         f"<blockquote>{e(prompt) or '—'}</blockquote>\n<dl>\n"
-        f"<dt>尺寸 · Size</dt><dd>{e(size)}</dd>\n"
-        f"<dt>模型 · Model</dt><dd>{e(record.model or 'auto')}</dd>\n"
-        f"<dt>时间 · Time</dt><dd>{e(when) or '—'}</dd>\n</dl>\n{downloads}\n</section>\n"
+        f"<dt>{t('尺寸', 'Size')}</dt><dd>{e(size)}</dd>\n"
+        f"<dt>{t('模型', 'Model')}</dt><dd>{e(record.model or 'auto')}</dd>\n"
+        f"<dt>{t('时间', 'Time')}</dt><dd>{e(when) or '—'}</dd>\n</dl>\n{downloads}\n</section>\n"
         + (f'<section class="more">\n{more}</section>\n' if more else "")
-        + "<footer>只读分享页"
-        + (f", 有效期至 {e(expiry)}" if expiry else "")
-        + " · Read-only shared result"
-        + (f", available until {e(expiry)}" if expiry else "")
+        + "<footer>"
+        + t(
+            "只读分享页" + (f"，有效期至 {e(expiry)}" if expiry else ""),
+            "Read-only shared result" + (f", available until {e(expiry)}" if expiry else ""),
+        )
+        + _other_language(here, lang)
         + "</footer>\n"
     )
-    return _page(title, head, body, script=record.before is not None)
+    return _page(title, head, body, script=record.before is not None, lang=lang)
 
 
-def render_message(zh_title: str, en_title: str, zh_text: str, en_text: str) -> str:
-    """A bilingual page for a link that shows nothing (or a refusal)."""
+def _other_language(here: str, lang: str | None) -> str:
+    """A link to the same page in the other language (a page in one language only)."""
+    if lang is None:
+        return ""
+    other, name = ("en", "English") if lang == "zh" else ("zh", "中文")
+    lang_attr = "en" if other == "en" else "zh-CN"
+    return f' · <a href="{here}?lang={other}" lang="{lang_attr}" hreflang="{lang_attr}">{name}</a>'
+
+
+def render_message(zh_title: str, en_title: str, zh_text: str, en_text: str, lang: str | None = None) -> str:
+    """A page for a link that shows nothing (or a refusal): in `lang`, or in both when None."""
     e = html.escape
-    title = f"{zh_title} · {en_title}"
-    body = (
-        f'<h1>{e(title)}</h1>\n<section class="card">\n<p>{e(zh_text)}</p>\n'
-        f'<p lang="en">{e(en_text)}</p>\n</section>\n'
-    )
-    return _page(title, "", body, script=False)
+    title = _say(zh_title, en_title, lang)
+    texts = {"zh": f"<p>{e(zh_text)}</p>\n", "en": f'<p lang="en">{e(en_text)}</p>\n'}
+    paragraphs = texts[lang] if lang else texts["zh"] + texts["en"]
+    body = f'<h1>{e(title)}</h1>\n<section class="card">\n{paragraphs}</section>\n'
+    return _page(title, "", body, script=False, lang=lang)
 
 
 def _open_regular(path: Path) -> tuple[BinaryIO, int, str | None]:
@@ -424,6 +456,7 @@ class SharePages:
             )
             return
         headers = Headers(scope=scope)
+        lang = page_language(scope.get("query_string") or b"", headers.get("cookie"))
         peer = (scope.get("client") or (None,))[0]
         key = visitor_key(peer, headers.get("x-forwarded-for"), self.trusted_proxies, self.behind_proxy)
         wait = self.window.take([key], self.rate_limit) if self.rate_limit else 0.0
@@ -434,6 +467,7 @@ class SharePages:
                 "Too many requests",
                 f"请 {seconds} 秒后再试。",
                 f"At most {self.rate_limit} requests per minute; try again in {seconds} s.",
+                lang,
             )
             extra = [(b"retry-after", str(seconds).encode())]
             await _respond(send, scope, 429, text.encode(), "text/html; charset=utf-8", MESSAGE_CSP, extra)
@@ -448,14 +482,14 @@ class SharePages:
                 message = f"{texts[0]} / {texts[1]}".encode()
                 await _respond(send, scope, status, message, "text/plain; charset=utf-8")
             else:
-                body = render_message(*texts).encode()
+                body = render_message(*texts, lang=lang).encode()
                 await _respond(send, scope, status, body, "text/html; charset=utf-8", MESSAGE_CSP)
             return
         if part is None:
             base = public_base(
                 self.public_url, scope.get("scheme", "http"), headers, peer, self.trusted_proxies, root_path
             )
-            body = render_share_page(found, token, base, root_path).encode()
+            body = render_share_page(found, token, base, root_path, lang).encode()
             extra = [(b"x-frame-options", b"DENY"), (b"cross-origin-opener-policy", b"same-origin")]
             await _respond(send, scope, 200, body, "text/html; charset=utf-8", PAGE_CSP, extra)
             return
