@@ -122,21 +122,21 @@ MESSAGES = {
         404,
         "找不到这个分享链接",
         "This share link does not exist",
-        "链接可能不完整, 或者结果已被删除。",
+        "链接可能不完整，或者结果已被删除。",
         "The link may be incomplete, or the result was deleted.",
     ),
     Unavailable.REVOKED: (
         410,
         "此分享链接已被撤销",
         "This share link was revoked",
-        "分享者已撤销此链接, 结果不再公开。",
+        "分享者已撤销此链接，结果不再公开。",
         "The person who shared it has revoked the link; the result is no longer shown.",
     ),
     Unavailable.EXPIRED: (
         410,
         "此分享链接已过期",
         "This share link has expired",
-        "结果只保存有限的时间, 这个结果已被删除。",
+        "结果只保存有限的时间，这个结果已被删除。",
         "Results are kept for a limited time, and this one has been deleted.",
     ),
 }
@@ -300,7 +300,8 @@ def render_share_page(
     size = f"{record.width} × {record.height} px" if record.width and record.height else "—"
     if record.size and record.size != "auto":
         asked = record.size.replace("*", " × ")
-        size += t(f"（请求 {asked}）", f" (requested {asked})") if lang else f" (请求 requested {asked})"
+        both = f"（请求 {asked} · requested {asked}）"
+        size += t(f"（请求 {asked}）", f" (requested {asked})") if lang else both
     when = _utc(record.completed_at) or _utc(record.created)
     after = f'src="{here}/result/1"'
     if record.width and record.height:
