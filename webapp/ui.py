@@ -19,6 +19,7 @@ from webapp.components import checked_image
 from webapp.gate import Gate
 from webapp.handlers import VIEW, Handlers
 from webapp.middleware import stack
+from webapp.middleware.language import PageLanguage
 from webapp.middleware.logins import password_check
 from webapp.patches import install_all
 from webapp.pictures import accept_heif_uploads
@@ -431,13 +432,14 @@ def middleware(settings: AppSettings, backend: Backend, demo: gr.Blocks | None =
         trusted_proxies=settings.trusted_proxies,
         behind_proxy=settings.on_space,
     )
-    return stack(
+    guards = stack(
         settings,
         backend.issued,
         editor=lambda: _find(demo, "region"),
         image_fns=lambda: [i for i, fn in (demo.fns.items() if demo else ()) if fn.api_name == "edit"],
         share=share,
     )
+    return [*guards, Middleware(PageLanguage)]  # the language switch's choice, before Gradio starts
 
 
 def own_cache(settings: AppSettings) -> bool:

@@ -109,18 +109,6 @@ window.juheTitle = () => {
   document.title = juheSay("tab_title");
 };
 
-// Gradio picks its locale once, from navigator.language, before this file runs, and keeps no choice
-// of its own. Its core module exports `changeLocale` (what its settings panel's picker calls), which
-// switches Gradio's texts and the app's gr.I18n texts in place. The module is already loaded; its
-// hashed name is found among the page's resources, so importing it yields the same instance.
-const juheGradioCore = () => {
-  const url = performance
-    .getEntriesByType("resource")
-    .map((entry) => entry.name)
-    .find((name) => /\/assets\/core-[\w-]+\.js(\?|$)/.test(name));
-  return url ? import(url) : Promise.reject(new Error("Gradio's core module was not found"));
-};
-
 // The server picks its words (status line, toasts, share links) by this cookie before the browser's
 // Accept-Language. In a cross-site frame (a Space) a Lax cookie is not sent: a partitioned one is.
 const juheLanguageCookie = () => {
@@ -129,27 +117,22 @@ const juheLanguageCookie = () => {
   document.cookie = `${JUHE_LANG_KEY}=${juheChinese() ? "zh" : "en"}; path=/; max-age=31536000${scope}`;
 };
 
-// Make everything follow the language in effect: Gradio's texts and ours, the tab title, the cookie.
-const juheApplyLanguage = () => {
-  juheLanguageCookie();
-  if (document.readyState !== "loading") window.juheTitle();
-  return juheGradioCore()
-    .then((core) => core.changeLocale(juheChinese() ? "zh-CN" : "en"))
-    .catch((error) => console.warn("juhe: Gradio's texts keep the browser's language:", error));
-};
-
-// The switch in the header: the other language, remembered for this browser.
+// The switch in the header: the other language, remembered for this browser. The page reloads:
+// Gradio takes its locale only as it starts (setting it later leaves texts already drawn, such as
+// the upload areas, in the old language), and the status line and notes are said anew.
 window.juheSwitchLanguage = () => {
   try {
     localStorage.setItem(JUHE_LANG_KEY, juheChinese() ? "en" : "zh");
   } catch {
     return; // nowhere to remember it; the page keeps the browser's language
   }
-  return juheApplyLanguage();
+  juheLanguageCookie();
+  location.reload();
 };
 
-if (juheChosen()) juheApplyLanguage();
-else juheLanguageCookie(); // no choice: say the browser's language, replacing a stale choice's cookie
+// The choice itself is applied before Gradio starts (webapp/middleware/language.py presents it as
+// navigator.language), so here the cookie only says the language in effect, replacing a stale one.
+juheLanguageCookie();
 
 // Gradio's own upload refusals are written in English in the browser. Say them in both languages,
 // as the app's own messages are ("中文 / English").
