@@ -69,7 +69,7 @@ def _translate(exc: Exception) -> JuheError:
         return ConnectError("连接服务超时", "could not connect to the provider in time")
     if isinstance(exc, httpx.TimeoutException):
         return ReadTimeoutError(
-            "服务响应超时, 请求可能已被处理, 未自动重试",
+            "服务响应超时，请求可能已被处理，未自动重试",
             "the provider did not answer in time; the request may have been processed, so it was not retried",
         )
     if isinstance(exc, httpx.ConnectError):

@@ -200,6 +200,6 @@ class ResultSaver:
         except OSError as exc:
             logger.warning("sidecar of %s not written: %s", paths[0].name, exc)
             self.result.warnings.append(
-                f"结果已保存, 但元数据文件写入失败 / the result was saved, but not its JSON sidecar: {exc}"
+                f"结果已保存，但元数据文件写入失败 / the result was saved, but not its JSON sidecar: {exc}"
             )
         return paths

@@ -172,27 +172,27 @@ class DownloadError(JuheError):
 
 # code -> (family, 原文, English explanation and what to do)
 ERROR_CODES: dict[int, tuple[type[JuheError], str, str]] = {
-    282501: (InvalidRequestError, "text和image1不可为空", "text and image1 must not be empty"),
-    282502: (InvalidRequestError, "size格式错误", "bad size format; use W*H with sides in [512, 2048]"),
+    282501: (InvalidRequestError, "text 和 image1 不可为空", "text and image1 must not be empty"),
+    282502: (InvalidRequestError, "size 格式错误", "bad size format; use W*H with sides in [512, 2048]"),
     282503: (ServiceUnavailableError, "网络错误", "network error at the provider; try again later"),
     282504: (ContentRejectedError, "包含敏感词", "content flagged as sensitive; change the prompt or image"),
     282505: (GenerationFailedError, "生成失败", "generation failed; try another prompt or image"),
-    282506: (InvalidRequestError, "base64字符串大小超限", "an image is too large; use a smaller image"),
-    10001: (AuthenticationError, "错误的请求KEY", "wrong API key; check JUHE_API_KEY"),
-    10002: (AuthenticationError, "该KEY无请求权限", "this key has no permission for the image-edit API"),
-    10003: (AuthenticationError, "KEY过期", "the API key has expired"),
-    10004: (AuthenticationError, "错误的OPENID", "wrong OPENID"),
+    282506: (InvalidRequestError, "base64 字符串大小超限", "an image is too large; use a smaller image"),
+    10001: (AuthenticationError, "错误的请求 KEY", "wrong API key; check JUHE_API_KEY"),
+    10002: (AuthenticationError, "该 KEY 无请求权限", "this key has no permission for the image-edit API"),
+    10003: (AuthenticationError, "KEY 过期", "the API key has expired"),
+    10004: (AuthenticationError, "错误的 OPENID", "wrong OPENID"),
     10005: (
         AuthenticationError,
-        "应用未审核超时,请提交认证",
+        "应用未审核超时，请提交认证",
         "application not verified in time; submit verification",
     ),
     10007: (AuthenticationError, "未知的请求源", "unknown request source"),
-    10008: (AuthenticationError, "被禁止的IP", "this IP address is banned"),
-    10009: (AuthenticationError, "被禁止的KEY", "this API key is banned"),
-    10011: (RateLimitError, "当前IP请求超过限制", "this IP is over its request limit; wait and retry"),
+    10008: (AuthenticationError, "被禁止的 IP", "this IP address is banned"),
+    10009: (AuthenticationError, "被禁止的 KEY", "this API key is banned"),
+    10011: (RateLimitError, "当前 IP 请求超过限制", "this IP is over its request limit; wait and retry"),
     10012: (RateLimitError, "请求超过次数限制", "request quota used up (daily limit)"),
-    10013: (RateLimitError, "测试KEY超过请求限制", "the test key is over its request limit"),
+    10013: (RateLimitError, "测试 KEY 超过请求限制", "the test key is over its request limit"),
     10014: (ServiceUnavailableError, "系统内部异常", "internal error at the provider; try again later"),
     10020: (ServiceUnavailableError, "接口维护", "the API is under maintenance; try again later"),
     10021: (ServiceUnavailableError, "接口停用", "the API is disabled"),
@@ -228,7 +228,7 @@ def status_error(status: int, phrase: str = "") -> HTTPStatusError:
 def download_error(order_id: str, url: str, why: str) -> DownloadError:
     """A result of order `order_id` could not be saved from `url` (named without its signature)."""
     return DownloadError(
-        f"结果图片下载失败 (订单 {order_id})",
+        f"结果图片下载失败（订单 {order_id}）",
         f"could not save the result of order {order_id} from {public_link(url)}",
         order_id=order_id,
         detail=why,

@@ -234,7 +234,7 @@ def _stitched(job: LocalJob, provider: bytes) -> tuple[bytes, str]:
     with pixel_work(REGION_BYTES_PER_PIXEL * job.target[0] * job.target[1]):
         region = prepare_region(job.image1, job.mask, lenient=job.mask_lenient)
         if region.plan != job.plan:
-            raise invalid("图1 或蒙版在编辑后被修改", "图1 or the mask changed after the edit was sent")
+            raise invalid("图1或蒙版在编辑后被修改", "图1 or the mask changed after the edit was sent")
         return encode_result(region, stitch(region, provider))
 
 
@@ -313,7 +313,7 @@ def finish_image(
         except Exception as exc:
             what = "拼回图1" if job.plan is not None else "缩放到图1的尺寸"
             warnings.append(
-                f"结果未能{what}, 已保存服务商的原图 / result {index} could not be "
+                f"结果未能{what}，已保存服务商的原图 / result {index} could not be "
                 f"{'stitched into' if job.plan is not None else 'resized to'} 图1; the provider's image "
                 f"was saved instead: {exc}"
             )

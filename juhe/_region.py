@@ -78,7 +78,7 @@ MASK_THRESHOLD = 127  # a mask value above this means "change"
 PNG_COMPRESS_LEVEL = 1
 
 FULL_MASK_WARNING = (
-    "蒙版覆盖了整张图1, 已按普通编辑处理 / the mask covers all of 图1, so this ran as a plain edit"
+    "蒙版覆盖了整张图1，已按普通编辑处理 / the mask covers all of 图1, so this ran as a plain edit"
 )
 _BINARY = [0] * (MASK_THRESHOLD + 1) + [255] * (255 - MASK_THRESHOLD)
 _STORED = {**UPRIGHT_TURNS, 6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270}  # the way back
@@ -165,7 +165,7 @@ def load_mask(
     data, image, url = read_input(item)
     if url is not None:
         raise invalid(
-            "蒙版必须是文件、图片或 data URI, 不能是链接",
+            "蒙版必须是文件、图片或 data URI，不能是链接",
             "a mask must be a file, bytes, a PIL image or a data URI, not a link",
         )
     try:
@@ -179,7 +179,7 @@ def load_mask(
         (mw, mh), (w, h) = values.size, size
         if not lenient:
             raise invalid(
-                f"蒙版尺寸 {mw}x{mh} 与图1 的 {w}x{h} 不一致",
+                f"蒙版尺寸 {mw}x{mh} 与图1的 {w}x{h} 不一致",
                 f"the mask is {mw}x{mh} but 图1 is {w}x{h} (after EXIF orientation); they must match",
             )
         values = values.resize(size, Image.Resampling.BILINEAR)  # grey edges, then the threshold
@@ -187,7 +187,7 @@ def load_mask(
     mask = values.point(_BINARY)
     if mask.getbbox() is None:
         raise invalid(
-            "蒙版为空, 没有要修改的区域",
+            "蒙版为空，没有要修改的区域",
             "the mask is empty: paint the area to change in white (or opaque on a transparent layer)",
         )
     return mask, note
@@ -246,7 +246,7 @@ def plan_region(mask: Image.Image) -> RegionPlan:
     width, height = mask.size
     bbox = mask.getbbox()
     if bbox is None:
-        raise invalid("蒙版为空, 没有要修改的区域", "the mask is empty: paint the area to change")
+        raise invalid("蒙版为空，没有要修改的区域", "the mask is empty: paint the area to change")
     x0, y0, x1, y1 = bbox
     margin = max(MIN_CONTEXT, math.ceil(max(x1 - x0, y1 - y0) * CONTEXT_FRACTION))
     w = min(width, max(x1 - x0 + 2 * margin, MIN_CROP_SIDE))
@@ -275,7 +275,7 @@ def plan_region(mask: Image.Image) -> RegionPlan:
     if any(pad):
         notes.append(f"padded by {fw - gw}x{fh - gh} px of repeated edge to {fw}x{fh}")
         warnings.append(
-            f"图1 比服务商支持的 1:4 更窄, 裁剪区域用重复的边缘像素补足了 {fw - gw + fh - gh} 像素 / "
+            f"图1比服务商支持的 1:4 更窄，裁剪区域用重复的边缘像素补足了 {fw - gw + fh - gh} 像素 / "
             f"图1 is narrower than the provider's 1:4 limit: the crop was padded by {fw - gw + fh - gh} px "
             "of repeated edge, which is cut away again"
         )
@@ -336,7 +336,7 @@ def prepare_region(
     data, image, url = read_input(image1)
     if url is not None:
         raise invalid(
-            "区域编辑需要图1的文件或 data URI, 不能是链接",
+            "区域编辑需要图1的文件或 data URI，不能是链接",
             "a region edit needs 图1 as a file, bytes, a PIL image or a data URI, not a link",
         )
     if data is not None and sniff_heif(data):

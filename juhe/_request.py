@@ -62,7 +62,7 @@ def normalise_prompt(prompt: object) -> tuple[str, list[str]]:
         notes.append("提示词中的控制字符已删除 / control characters were removed from the prompt")
     if len(text) > MAX_PROMPT_CHARS:
         notes.append(
-            f"提示词超过 {MAX_PROMPT_CHARS} 字符, 已截断 / the prompt has {len(text)} characters; "
+            f"提示词超过 {MAX_PROMPT_CHARS} 字符，已截断 / the prompt has {len(text)} characters; "
             f"it was cut to {MAX_PROMPT_CHARS}"
         )
         text = text[:MAX_PROMPT_CHARS]
@@ -103,7 +103,7 @@ def _check_local(items: tuple, size: object, mask: object) -> None:
     """Region edits and size="original" need 图1's pixels, so neither takes a link."""
     if mask is not None and (is_http_url(mask) or (isinstance(mask, str) and "://" in mask[:12])):
         raise invalid(
-            "蒙版必须是文件、图片或 data URI, 不能是链接",
+            "蒙版必须是文件、图片或 data URI，不能是链接",
             "a mask must be a file, bytes, a PIL image or a data URI, not a link",
         )
     mask_types = (str, os.PathLike, bytes, bytearray, memoryview, Image.Image)
@@ -114,12 +114,12 @@ def _check_local(items: tuple, size: object, mask: object) -> None:
         )
     if mask is not None and not is_original(size) and parse_size(size):
         raise invalid(
-            "区域编辑的结果总是图1的尺寸, 请不要指定 size",
+            "区域编辑的结果总是图1的尺寸，请不要指定 size",
             f"a region edit always comes back at 图1's size: leave size empty (or 'original'), not {size!r}",
         )
     if (mask is not None or is_original(size)) and isinstance(items[0], str) and "://" in items[0][:12]:
         raise invalid(
-            "区域编辑和原尺寸输出需要图1的文件或 data URI, 不能是链接",
+            "区域编辑和原尺寸输出需要图1的文件或 data URI，不能是链接",
             "region edits and size='original' need 图1 as a file, bytes, a PIL image or a data URI, "
             "not a link",
         )
@@ -288,7 +288,7 @@ def parse_response(
     warnings = list(params.warnings) if params else []
     if len(entries) > MAX_RESULT_LINKS:
         warnings.append(
-            f"服务返回了 {len(entries)} 个结果链接, 只保留前 {MAX_RESULT_LINKS} 个 / the provider returned "
+            f"服务返回了 {len(entries)} 个结果链接，只保留前 {MAX_RESULT_LINKS} 个 / the provider returned "
             f"{len(entries)} result links; only the first {MAX_RESULT_LINKS} are kept"
         )
     return EditResult(

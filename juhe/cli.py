@@ -361,7 +361,7 @@ def describe_label(record: dict) -> list[str]:
     lines += [f"  {name:<18} {_printable(label.get(name) or '-')}" for name in AIGC_FIELDS[1:]]
     ours = {key: value for key, value in record.items() if key != "AIGC"}
     if ours:
-        lines.append("edit / 编辑:")
+        lines.append("edit / 编辑：")
     names = {"order_id": "order id", "inputs_sha256": "inputs", "output_size": "output size"}
     for key, value in ours.items():
         if key == "size" and not value:  # an auto-size edit records "" (the provider chose the size)
@@ -391,7 +391,7 @@ def run_info(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         if len(args.files) > 1:
             print(f"{_printable(name)}:")
         if record is None:
-            print(f"no AIGC label / 没有 AIGC 标识: {_printable(name)}")
+            print(f"no AIGC label / 没有 AIGC 标识：{_printable(name)}")
         else:
             print("\n".join(describe_label(record)))
     return EXIT_FAILED if missing else EXIT_OK

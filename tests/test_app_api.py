@@ -135,9 +135,9 @@ def assert_success(client: Client, running: RunningApp) -> str:
 
 # (prompt mark, what the message must name, a Chinese and an English fragment, requests sent)
 PROVIDER_ERRORS = [
-    pytest.param("282501", "282501", "text和image1不可为空", "must not be empty", 1, id="282501"),
+    pytest.param("282501", "282501", "text 和 image1 不可为空", "must not be empty", 1, id="282501"),
     pytest.param("282504", "282504", "包含敏感词", "flagged as sensitive", 1, id="282504"),
-    pytest.param("10001", "10001", "错误的请求KEY", "wrong API key", 1, id="10001-auth"),
+    pytest.param("10001", "10001", "错误的请求 KEY", "wrong API key", 1, id="10001-auth"),
     pytest.param("10012", "10012", "请求超过次数限制", "quota", 1, id="10012-rate"),
     pytest.param("282503", "282503", "网络错误", "try again later", 1, id="282503-unavailable"),
     pytest.param("http500", "500", "服务返回 HTTP 500", "answered HTTP 500", 1, id="http500"),

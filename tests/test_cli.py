@@ -207,8 +207,8 @@ ERRORS = [
     # simulator fault, CODE of the error line, a piece of its Chinese text
     ("282504", "282504", "包含敏感词"),
     ("282505", "282505", "生成失败"),
-    ("282506", "282506", "base64字符串大小超限"),
-    ("10001", "10001", "错误的请求KEY"),
+    ("282506", "282506", "base64 字符串大小超限"),
+    ("10001", "10001", "错误的请求 KEY"),
     ("10012", "10012", "请求超过次数限制"),
     ("10020", "10020", "接口维护"),
     ("http500", "http500", "服务返回 HTTP 500"),
@@ -449,7 +449,7 @@ def test_batch_stops_starting_calls_after_an_account_error(tmp_path, cli):
         assert [r["outcome"] for r in edit_requests(strict)] == ["10001"]
     assert done.returncode == 1
     assert "0 edited, 0 skipped (already done), 1 failed, 2 not started" in done.stderr
-    assert "stopped early after error 10001: 错误的请求KEY" in done.stderr
+    assert "stopped early after error 10001: 错误的请求 KEY" in done.stderr
 
 
 def concurrency(sim: Simulator, starts: list[float]) -> int:

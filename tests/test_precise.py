@@ -212,7 +212,7 @@ def test_references_go_as_they_are_beside_the_crop(run_client, tmp_path):
         (
             "png",
             {"mask": Image.new("L", (48, 64), 255)},
-            "蒙版尺寸 48x64 与图1 的 64x48 不一致 / the mask is",
+            "蒙版尺寸 48x64 与图1的 64x48 不一致 / the mask is",
         ),
         ("png", {"mask": "https://example.com/mask.png"}, "蒙版必须是.* / a mask must be .* not a link"),
         ("png", {"mask": 42}, "不支持的蒙版类型 / a mask must be a path"),

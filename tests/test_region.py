@@ -160,9 +160,7 @@ def test_masks_come_in_every_input_form(tmp_path):
 
 
 def test_bad_masks_are_clear_bilingual_errors():
-    with pytest.raises(
-        InvalidRequestError, match=r"蒙版尺寸 40x30 与图1 的 30x40 不一致 / the mask is 40x30"
-    ):
+    with pytest.raises(InvalidRequestError, match=r"蒙版尺寸 40x30 与图1的 30x40 不一致 / the mask is 40x30"):
         load_mask(ellipse_mask((40, 30), (1, 1, 9, 9)), (30, 40))
     with pytest.raises(InvalidRequestError, match="蒙版为空.* / the mask is empty"):
         load_mask(Image.new("L", (40, 30), 127), (40, 30))

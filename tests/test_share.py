@@ -8,6 +8,7 @@ import io
 import re
 from html.parser import HTMLParser
 
+import pytest
 from PIL import Image
 from saving import save_result
 from starlette.responses import PlainTextResponse
@@ -106,7 +107,7 @@ def test_page_shows_comparison_instruction_details_and_download(store):
     assert sources == [f"/share/{token}/result/1", f"/share/{token}/before.jpg"]
     assert page.find("input", type="range")
     text = " ".join(page.text)
-    shown_size = "320 × 240 px (请求 requested 1024 × 1024)"
+    shown_size = "320 × 240 px（请求 1024 × 1024 · requested 1024 × 1024）"
     for shown in ("把猫换成狗", shown_size, "model-x", "2025-06-01 08:30 UTC"):
         assert shown in text
     assert page.find("a", href=f"/share/{token}/download/1")
@@ -396,3 +397,38 @@ def test_share_path_and_public_base():
     assert public_base(None, "http", {"host": "h.example"}, "1.2.3.4") == "http://h.example"
     assert public_base("https://p.example", "http", {"host": "h.example"}, "1.2.3.4") == "https://p.example"
     assert public_base(None, "http", {"host": "bad host"}, "1.2.3.4") is None
+
+
+# --- the page's language (issue 18) -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "cookie", "shown", "absent"),
+    [
+        ("?lang=zh", None, ["指令", "下载", "原图", "English"], ["Instruction", "Download"]),
+        ("?lang=en", None, ["Instruction", "Download", "Before", "中文"], ["指令", "下载"]),
+        ("", "juhe-lang=zh", ["指令", "下载"], ["Instruction", "Download"]),  # opened in the same browser
+        ("?lang=en", "juhe-lang=zh", ["Instruction"], ["指令"]),  # the link says which
+    ],
+)
+def test_a_share_page_in_the_language_of_its_link(store, query, cookie, shown, absent):
+    _, token = shared(store)
+    web = client(store)
+    response = web.get(f"/share/{token}{query}", headers={"cookie": cookie} if cookie else {})
+    assert response.status_code == 200
+    text = " ".join(Page(response.text).text)
+    assert all(word in text for word in shown), text
+    assert not any(word in text for word in absent), text
+    other = "en" if "指令" in text else "zh"
+    assert f'href="/share/{token}?lang={other}"' in response.text  # the reader can switch
+
+
+def test_a_share_page_without_a_language_says_both(store):
+    _, token = shared(store)
+    text = " ".join(Page(client(store).get(f"/share/{token}").text).text)
+    assert "指令 · Instruction" in text and "?lang=" not in text
+
+
+def test_a_message_page_in_the_language_of_its_link(store):
+    text = " ".join(Page(client(store).get("/share/nosuchtoken?lang=en").text).text)
+    assert "This share link does not exist" in text and not HAN.search(text)

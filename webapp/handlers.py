@@ -43,8 +43,8 @@ from webapp.texts import (
     TITLES,
     chain_say,
     error_text,
+    request_chinese,
     say,
-    wants_chinese,
 )
 from webapp.views import describe_changes, view_error
 from webapp.visitors import address_key, visitor_address
@@ -251,7 +251,7 @@ class Handlers:
         """The run button: validate, show that it is working, wait with a moving progress bar, then
         show the result, its before/after, the API call and the history. A visitor who presses Cancel
         stops waiting; the edit itself goes on and is collected later (`collect_late`)."""
-        chinese = wants_chinese(request.headers.get("accept-language") if request else None)
+        chinese = request_chinese(request)
         images = ordered_images(page_images([image1, image2, image3], [url1, url2, url3]))
         size = page_size(size_choice, width, height)
         preset = PRESET_MASKS[preset_mask] if isinstance(preset_mask, int) else None
@@ -384,14 +384,14 @@ class Handlers:
 
     def cancel_edit(self, request: gr.Request = None):
         """Cancel: the page is free again; a late result is collected by the timer."""
-        chinese = wants_chinese(request.headers.get("accept-language") if request else None)
+        chinese = request_chinese(request)
         return view(
             status=say("cancelled", chinese), cancel=gr.update(interactive=False), timer=gr.Timer(active=True)
         )
 
     async def collect_late(self, history: list | None, browser_ids: list | None, request: gr.Request = None):
         """The timer after a cancel: add results of cancelled edits that finished after all."""
-        chinese = wants_chinese(request.headers.get("accept-language") if request else None)
+        chinese = request_chinese(request)
         edits, running = self.backend.collect_late(getattr(request, "session_hash", None))
         if not edits:
             return view(timer=gr.Timer(active=running))
@@ -473,8 +473,11 @@ class Handlers:
         if token is None:
             raise user_error(error_text("no_result"))
         base = self.settings.public_url or _root_url(request)
+        # the link opens in the language the page is shown in (the share page offers the other)
+        lang = "zh" if request_chinese(request) else "en"
         return view(
-            share_box=gr.update(value=f"{base}/share/{token}", visible=True), revoke=gr.update(visible=True)
+            share_box=gr.update(value=f"{base}/share/{token}?lang={lang}", visible=True),
+            revoke=gr.update(visible=True),
         )
 
     async def revoke_share(self, entry: dict | None):
@@ -580,7 +583,7 @@ class Handlers:
         if parent is None:
             hidden = gr.update(visible=False)
             return gr.update(value="", visible=False), hidden, gr.update(value=False, visible=False)
-        chinese = wants_chinese(request.headers.get("accept-language") if request else None)
+        chinese = request_chinese(request)
         prompt = html.escape(parent["prompt"][:120], quote=False) or "—"
         text = chain_say("made_from", chinese, prompt=prompt)
         steps = gr.update(visible=self.settings.sharing)  # "share the steps too": only for a chain
@@ -609,7 +612,7 @@ class Handlers:
             request: gr.Request = None,
         ):
             moved = chains.compose_swap(order, a, b)
-            chinese = wants_chinese(request.headers.get("accept-language") if request else None)
+            chinese = request_chinese(request)
             return (
                 image_b,
                 image_a,
@@ -626,7 +629,7 @@ class Handlers:
         """The instruction changed while a swap is pending: say again what applying would give."""
         if tuple(chains.compose_swap(order, 1, 1)) == chains.IDENTITY:
             return gr.skip(), gr.skip()  # no swap pending: nothing to say
-        chinese = wants_chinese(request.headers.get("accept-language") if request else None)
+        chinese = request_chinese(request)
         return _suggestion(prompt, chains.compose_swap(order, 1, 1), chinese)
 
     def apply_renumber(self, prompt: str | None, order: list | None):
@@ -651,7 +654,7 @@ class Handlers:
 
     async def show_changes(self, entry: dict | None, request: gr.Request = None):
         """What changed: the overlay and its sentence, computed only when asked, in a worker thread."""
-        chinese = wants_chinese(request.headers.get("accept-language") if request else None)
+        chinese = request_chinese(request)
         if not entry:
             raise user_error(error_text("no_result"))
         if not entry.get("before"):

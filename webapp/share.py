@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO
+from urllib.parse import parse_qs
 
 import anyio.to_thread
 from starlette.datastructures import Headers
@@ -32,6 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from juhe import OTHER_EXTENSION, RESULT_EXTENSIONS, sniff_format
 from webapp.settings import HOST_FORM, check_public_url
 from webapp.store import Record, ResultStore, Unavailable
+from webapp.texts import chosen_language
 from webapp.visitors import visitor_key
 from webapp.window import Window
 
@@ -123,21 +125,21 @@ MESSAGES = {
         404,
         "找不到这个分享链接",
         "This share link does not exist",
-        "链接可能不完整, 或者结果已被删除。",
+        "链接可能不完整，或者结果已被删除。",
         "The link may be incomplete, or the result was deleted.",
     ),
     Unavailable.REVOKED: (
         410,
         "此分享链接已被撤销",
         "This share link was revoked",
-        "分享者已撤销此链接, 结果不再公开。",
+        "分享者已撤销此链接，结果不再公开。",
         "The person who shared it has revoked the link; the result is no longer shown.",
     ),
     Unavailable.EXPIRED: (
         410,
         "此分享链接已过期",
         "This share link has expired",
-        "结果只保存有限的时间, 这个结果已被删除。",
+        "结果只保存有限的时间，这个结果已被删除。",
         "Results are kept for a limited time, and this one has been deleted.",
     ),
 }
@@ -210,9 +212,23 @@ def _utc(moment: float | str | None) -> str:
         return ""
 
 
-def _page(title: str, head: str, body: str, script: bool) -> str:
+def page_language(query_string: bytes, cookie_header: str | None) -> str | None:
+    """The language a share page is shown in: `?lang=zh|en` (a link made on the page carries the
+    language the page was shown in), else the app's language cookie of this browser, else None
+    (both languages: the reader's is unknown)."""
+    asked = parse_qs(query_string.decode("latin-1")).get("lang", [""])[-1]
+    return asked if asked in ("zh", "en") else chosen_language(cookie_header)
+
+
+def _say(zh: str, en: str, lang: str | None) -> str:
+    """One text in the page's language, or both ("中文 · English") when it is unknown."""
+    return zh if lang == "zh" else en if lang == "en" else f"{zh} · {en}"
+
+
+def _page(title: str, head: str, body: str, script: bool, lang: str | None = None) -> str:
+    html_lang = "en" if lang == "en" else "zh-CN"
     return (
-        '<!doctype html>\n<html lang="zh-CN">\n<head>\n<meta charset="utf-8">\n'
+        f'<!doctype html>\n<html lang="{html_lang}">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         '<meta name="robots" content="noindex, nofollow">\n<meta name="referrer" content="no-referrer">\n'
         f"<title>{html.escape(title)}</title>\n{head}<style>{PAGE_CSS}</style>\n</head>\n<body>\n<main>\n"
@@ -253,7 +269,7 @@ def _steps_html(steps: Sequence[Record], here: str) -> str:
         else:
             picture = f'<img class="single" {after} alt="第 {k} 步编辑后 · Step {k}, after">\n'
         items.append(
-            f'<li class="step">\n<h3>第 {k} 步 (共 {total} 步) · Step {k} of {total}</h3>\n'
+            f'<li class="step">\n<h3>第 {k} 步（共 {total} 步）· Step {k} of {total}</h3>\n'
             f"<blockquote>{e(step.prompt.strip()) or '—'}</blockquote>\n{picture}</li>\n"
         )
     return (
@@ -264,20 +280,29 @@ def _steps_html(steps: Sequence[Record], here: str) -> str:
 
 
 def render_share_page(
-    record: Record, token: str, base_url: str | None, root_path: str = "", steps: Sequence[Record] = ()
+    record: Record,
+    token: str,
+    base_url: str | None,
+    root_path: str = "",
+    steps: Sequence[Record] = (),
+    lang: str | None = None,
 ) -> str:
-    """The HTML of a share page. Every value from the record is escaped; `base_url` (absolute, or
-    None) makes the Open Graph image URL. `steps` are the earlier steps the owner shared too
-    (`shared_steps`), oldest first."""
+    """The HTML of a share page, in `lang` ("zh", "en") or both when None. Every value from the
+    record is escaped; `base_url` (absolute, or None) makes the Open Graph image URL. `steps` are the
+    earlier steps the owner shared too (`shared_steps`), oldest first."""
     e = html.escape
+
+    def t(zh: str, en: str) -> str:
+        return _say(zh, en, lang)
+
     here = e(share_path(token, root_path))
     prompt = record.prompt.strip()
     description = prompt[:DESCRIPTION_CHARS] + ("…" if len(prompt) > DESCRIPTION_CHARS else "")
-    title = "AI 图像编辑结果 · AI image edit"
+    title = t("AI 图像编辑结果", "AI image edit")
     meta = [
         ("og:type", "website"),
         ("og:title", title),
-        ("og:description", description or "由 AI 图像编辑生成 · Made with AI image editing"),
+        ("og:description", description or t("由 AI 图像编辑生成", "Made with AI image editing")),
     ]
     if base_url and record.thumbnail:
         meta += [("og:image", f"{base_url}{PREFIX}/{token}/thumb.jpg"), ("og:image:type", "image/jpeg")]
@@ -286,7 +311,9 @@ def render_share_page(
 
     size = f"{record.width} × {record.height} px" if record.width and record.height else "—"
     if record.size and record.size != "auto":
-        size += f" (请求 requested {record.size.replace('*', ' × ')})"
+        asked = record.size.replace("*", " × ")
+        both = f"（请求 {asked} · requested {asked}）"
+        size += t(f"（请求 {asked}）", f" (requested {asked})") if lang else both
     when = _utc(record.completed_at) or _utc(record.created)
     after = f'src="{here}/result/1"'
     if record.width and record.height:
@@ -294,55 +321,65 @@ def render_share_page(
     if record.before:
         picture = (
             '<figure class="compare">\n'
-            f'<img class="after" {after} alt="编辑后 · After">\n'
-            f'<img class="before" src="{here}/before.jpg" alt="原图 · Before">\n'
-            '<span class="divider"></span><span class="tag l">原图 · Before</span>'
-            '<span class="tag r">编辑后 · After</span>\n'
+            f'<img class="after" {after} alt="{t("编辑后", "After")}">\n'
+            f'<img class="before" src="{here}/before.jpg" alt="{t("原图", "Before")}">\n'
+            f'<span class="divider"></span><span class="tag l">{t("原图", "Before")}</span>'
+            f'<span class="tag r">{t("编辑后", "After")}</span>\n'
             '<input type="range" min="0" max="100" value="50" '
-            'aria-label="原图与编辑后对比 · Before and after">\n'
-            '</figure>\n<p class="hint">拖动对比原图与结果 · Drag to compare before and after</p>\n'
+            f'aria-label="{t("原图与编辑后对比", "Before and after")}">\n'
+            f'</figure>\n<p class="hint">{t("拖动对比原图与结果", "Drag to compare before and after")}</p>\n'
         )
     else:
-        picture = f'<img class="single" {after} alt="编辑后 · After">\n'
+        picture = f'<img class="single" {after} alt="{t("编辑后", "After")}">\n'
     downloads = "".join(
-        f'<a class="button" href="{here}/download/{n}">下载 · Download'
+        f'<a class="button" href="{here}/download/{n}">{t("下载", "Download")}'
         + (f" {n}" if len(record.images) > 1 else "")
         + "</a>"
         for n in range(1, len(record.images) + 1)
     )
     more = "".join(
-        f'<img src="{here}/result/{n}" alt="结果 {n} · Result {n}">\n'
+        f'<img src="{here}/result/{n}" alt="{t(f"结果 {n}", f"Result {n}")}">\n'
         for n in range(2, len(record.images) + 1)
     )
     expiry = _utc(record.expires) if record.expires else ""
     body = (
         f"<h1>{e(title)}</h1>\n{picture}"
-        '<section class="card">\n<h2>指令 · Instruction</h2>\n'
+        f'<section class="card">\n<h2>{t("指令", "Instruction")}</h2>\n'
         f"<blockquote>{e(prompt) or '—'}</blockquote>\n<dl>\n"
-        f"<dt>尺寸 · Size</dt><dd>{e(size)}</dd>\n"
-        f"<dt>模型 · Model</dt><dd>{e(record.model or 'auto')}</dd>\n"
-        f"<dt>时间 · Time</dt><dd>{e(when) or '—'}</dd>\n</dl>\n{downloads}\n</section>\n"
+        f"<dt>{t('尺寸', 'Size')}</dt><dd>{e(size)}</dd>\n"
+        f"<dt>{t('模型', 'Model')}</dt><dd>{e(record.model or 'auto')}</dd>\n"
+        f"<dt>{t('时间', 'Time')}</dt><dd>{e(when) or '—'}</dd>\n</dl>\n{downloads}\n</section>\n"
         + (f'<section class="more">\n{more}</section>\n' if more else "")
         + (_steps_html(steps, here) if steps else "")
-        + "<footer>只读分享页"
-        + (f", 有效期至 {e(expiry)}" if expiry else "")
-        + " · Read-only shared result"
-        + (f", available until {e(expiry)}" if expiry else "")
+        + "<footer>"
+        + t(
+            "只读分享页" + (f"，有效期至 {e(expiry)}" if expiry else ""),
+            "Read-only shared result" + (f", available until {e(expiry)}" if expiry else ""),
+        )
+        + _other_language(here, lang)
         + "</footer>\n"
     )
     script = record.before is not None or any(step.before for step in steps)
-    return _page(title, head, body, script=script)
+    return _page(title, head, body, script=script, lang=lang)
 
 
-def render_message(zh_title: str, en_title: str, zh_text: str, en_text: str) -> str:
-    """A bilingual page for a link that shows nothing (or a refusal)."""
+def _other_language(here: str, lang: str | None) -> str:
+    """A link to the same page in the other language (a page in one language only)."""
+    if lang is None:
+        return ""
+    other, name = ("en", "English") if lang == "zh" else ("zh", "中文")
+    lang_attr = "en" if other == "en" else "zh-CN"
+    return f' · <a href="{here}?lang={other}" lang="{lang_attr}" hreflang="{lang_attr}">{name}</a>'
+
+
+def render_message(zh_title: str, en_title: str, zh_text: str, en_text: str, lang: str | None = None) -> str:
+    """A page for a link that shows nothing (or a refusal): in `lang`, or in both when None."""
     e = html.escape
-    title = f"{zh_title} · {en_title}"
-    body = (
-        f'<h1>{e(title)}</h1>\n<section class="card">\n<p>{e(zh_text)}</p>\n'
-        f'<p lang="en">{e(en_text)}</p>\n</section>\n'
-    )
-    return _page(title, "", body, script=False)
+    title = _say(zh_title, en_title, lang)
+    texts = {"zh": f"<p>{e(zh_text)}</p>\n", "en": f'<p lang="en">{e(en_text)}</p>\n'}
+    paragraphs = texts[lang] if lang else texts["zh"] + texts["en"]
+    body = f'<h1>{e(title)}</h1>\n<section class="card">\n{paragraphs}</section>\n'
+    return _page(title, "", body, script=False, lang=lang)
 
 
 def _open_regular(path: Path) -> tuple[BinaryIO, int, str | None]:
@@ -434,6 +471,7 @@ class SharePages:
             )
             return
         headers = Headers(scope=scope)
+        lang = page_language(scope.get("query_string") or b"", headers.get("cookie"))
         peer = (scope.get("client") or (None,))[0]
         key = visitor_key(peer, headers.get("x-forwarded-for"), self.trusted_proxies, self.behind_proxy)
         wait = self.window.take([key], self.rate_limit) if self.rate_limit else 0.0
@@ -444,6 +482,7 @@ class SharePages:
                 "Too many requests",
                 f"请 {seconds} 秒后再试。",
                 f"At most {self.rate_limit} requests per minute; try again in {seconds} s.",
+                lang,
             )
             extra = [(b"retry-after", str(seconds).encode())]
             await _respond(send, scope, 429, text.encode(), "text/html; charset=utf-8", MESSAGE_CSP, extra)
@@ -458,7 +497,7 @@ class SharePages:
                 message = f"{texts[0]} / {texts[1]}".encode()
                 await _respond(send, scope, status, message, "text/plain; charset=utf-8")
             else:
-                body = render_message(*texts).encode()
+                body = render_message(*texts, lang=lang).encode()
                 await _respond(send, scope, status, body, "text/html; charset=utf-8", MESSAGE_CSP)
             return
         if part is None:
@@ -466,7 +505,7 @@ class SharePages:
                 self.public_url, scope.get("scheme", "http"), headers, peer, self.trusted_proxies, root_path
             )
             steps = await anyio.to_thread.run_sync(shared_steps, self.store, found)
-            body = render_share_page(found, token, base, root_path, steps).encode()
+            body = render_share_page(found, token, base, root_path, steps, lang).encode()
             extra = [(b"x-frame-options", b"DENY"), (b"cross-origin-opener-policy", b"same-origin")]
             await _respond(send, scope, 200, body, "text/html; charset=utf-8", PAGE_CSP, extra)
             return

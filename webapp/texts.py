@@ -12,6 +12,7 @@ from juhe import MAX_PROMPT_CHARS, MAX_SIDE, MIN_SIDE
 
 EN = {
     "title": "# AI Image Edit · Juhe API 1985",
+    "language": "🌐 中文",  # the language switch names the language it switches to
     "subtitle": "Drop in one to three images (图1 is the one to edit; 图2 and 图3 are optional), say what "
     "to change, and get the edited image back. Name the images 图1 / 图2 / 图3 (image 1/2/3) when you "
     "use more than one.",
@@ -79,21 +80,22 @@ EN = {
 
 ZH = {
     "title": "# AI 图像编辑 · 聚合数据接口 1985",
-    "subtitle": "上传 1 到 3 张图片 (图1 是要编辑的图片, 图2、图3 可选), 写下想要的修改, 即可得到编辑后的"
-    "图片。使用多张图片时, 请在描述中用 图1 / 图2 / 图3 指代它们。",
-    "offline_banner": "**预览模式** —— 结果为模拟生成: 每个结果都是你的图1加上 *SIMULATED* 标记。"
+    "language": "🌐 English",
+    "subtitle": "上传 1 到 3 张图片（图1是要编辑的图片，图2、图3可选），写下想要的修改，即可得到编辑后的"
+    "图片。使用多张图片时，请在描述中用图1 / 图2 / 图3指代它们。",
+    "offline_banner": "**预览模式** —— 结果为模拟生成：每个结果都是你的图1加上 *SIMULATED* 标记。"
     "在 *高级* 中填入你自己的聚合数据 key 即可真实编辑。",
     "live_banner": "**在线** —— 编辑由聚合数据 AI 图像编辑接口完成。结果一返回就保存在服务器上。",
     "image1": "图1",
     "image2": "图2",
     "image3": "图3",
     "prompt": "编辑描述",
-    "prompt_placeholder": "例如: 把图中的小猫换成小狗。多张图片时请用 图1、图2、图3 指代。"
+    "prompt_placeholder": "例如：把图中的小猫换成小狗。多张图片时请用图1、图2、图3指代。"
     "Ctrl+Enter 开始编辑。",
     "size": "输出尺寸",
-    "size_auto": "自动 (保持原图比例)",
+    "size_auto": "自动（保持原图比例）",
     "size_custom": "自定义…",
-    "size_original": "与图1相同 (原始尺寸)",
+    "size_original": "与图1相同（原始尺寸）",
     "sq1024": "方形 1:1 · 1024×1024",
     "sq1536": "方形 1:1 · 1536×1536",
     "p34": "竖版 3:4 · 768×1024",
@@ -102,42 +104,42 @@ ZH = {
     "l32": "横版 3:2 · 1248×832",
     "p916": "竖版 9:16 · 720×1280",
     "l169": "横版 16:9 · 1280×720",
-    "width": f"宽 ({MIN_SIDE}–{MAX_SIDE})",
-    "height": f"高 ({MIN_SIDE}–{MAX_SIDE})",
+    "width": f"宽（{MIN_SIDE}–{MAX_SIDE}）",
+    "height": f"高（{MIN_SIDE}–{MAX_SIDE}）",
     "model": "模型",
-    "model_info": "默认 auto, 除非你的账号开通了其他模型",
-    "advanced": "高级: 图片链接、模型、你自己的 key",
-    "url1": "图1 链接 (代替上传)",
-    "url2": "图2 链接 (代替上传)",
-    "url3": "图3 链接 (代替上传)",
-    "url_info": "公开的 http(s) 链接, 由服务方下载; 填写后代替上传的图片。",
-    "api_key": "你自己的聚合数据 API key (可选)",
-    "api_key_info": "只用于你在此页面中的编辑, 不会被保存或记录。",
+    "model_info": "默认 auto，除非你的账号开通了其他模型",
+    "advanced": "高级：图片链接、模型、你自己的 key",
+    "url1": "图1链接（代替上传）",
+    "url2": "图2链接（代替上传）",
+    "url3": "图3链接（代替上传）",
+    "url_info": "公开的 http(s) 链接，由服务方下载；填写后代替上传的图片。",
+    "api_key": "你自己的聚合数据 API key（可选）",
+    "api_key_info": "只用于你在此页面中的编辑，不会被保存或记录。",
     "paint": "🖌 只修改图1的一部分",
     "paint_done": "✕ 编辑整张图片",
     "region": "涂抹图1中要修改的区域",
-    "region_info": "只有涂抹的区域会改变: 其余像素与图1完全相同, 结果与图1尺寸一致。"
+    "region_info": "只有涂抹的区域会改变：其余像素与图1完全相同，结果与图1尺寸一致。"
     "橡皮擦和垃圾桶可撤销涂抹。",
     "run": "✨ 开始编辑",
     "cancel": "取消",
     "result": "结果",
-    "results": "本次编辑的全部结果 (点击选择)",
-    "results_empty": "编辑后的图片会显示在这里, 并在服务方的 24 小时链接过期前保存到服务器。",
+    "results": "本次编辑的全部结果（点击选择）",
+    "results_empty": "编辑后的图片会显示在这里，并在服务方的 24 小时链接过期前保存到服务器。",
     "compare": "前后对比",
     "continue": "↻ 继续编辑此结果",
-    "api_call": "API 调用: 用代码完成这次编辑",
-    "api_curl": "curl (服务方接口)",
-    "api_python": "Python (juhe 客户端)",
-    "api_gradio": "Python (gradio_client, 本应用)",
+    "api_call": "API 调用：用代码完成这次编辑",
+    "api_curl": "curl（服务方接口）",
+    "api_python": "Python（juhe 客户端）",
+    "api_gradio": "Python（gradio_client，本应用）",
     "api_files": "代码中用到的文件（本次区域编辑的裁剪图和蒙版）",
-    "history": "你在此浏览器中的编辑记录 (点击打开)",
+    "history": "你在此浏览器中的编辑记录（点击打开）",
     "share": "🔗 分享",
     "share_link": "分享链接",
-    "share_info": "任何拿到此链接的人都能看到这张结果、编辑描述和前后对比, 无需密码; 链接随结果一起过期。",
+    "share_info": "任何拿到此链接的人都能看到这张结果、编辑描述和前后对比，无需密码；链接随结果一起过期。",
     "revoke": "撤销链接",
     "delete": "🗑 删除",
-    "examples": "示例 (点击填入表单; 按下编辑按钮才会运行)",
-    "region_example": "局部编辑示例 (填入图1和涂抹区域)",
+    "examples": "示例（点击填入表单；按下编辑按钮才会运行）",
+    "region_example": "局部编辑示例（填入图1和涂抹区域）",
 }
 
 # The built-in examples: (label, 图1, 图2, instruction, size); files are in examples/.
@@ -145,7 +147,7 @@ EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"  # the files 
 EXAMPLES = [
     ("🐱→🐶 换物体 · Object swap", "cat.jpg", None, "将图中的小猫换成小狗", "auto"),
     ("🎨 Style · 风格", "coffee.jpg", None, "Turn this photo into a watercolor painting", "auto"),
-    ("🪐 换背景 · Background", "astronaut.jpg", None, "把背景换成火星表面, 人物保持不变", "1024*1024"),
+    ("🪐 换背景 · Background", "astronaut.jpg", None, "把背景换成火星表面，人物保持不变", "1024*1024"),
     ("🔤 Text · 改文字", "coffee_sign.jpg", None, "Change the word “COFFEE” on the sign to “TEA”", "auto"),
     (
         "🚀 两图合成 · 图1+图2",
@@ -303,7 +305,7 @@ I18N = gr.I18n(en=EN, zh=ZH, **{"zh-CN": ZH, "zh-TW": ZH, "zh-HK": ZH})
 RUNTIME = {
     "preparing": ("准备图片…", "Preparing images…"),
     "waiting": (
-        "等待服务返回 · 已 {elapsed} 秒 (通常约 {typical} 秒)",
+        "等待服务返回 · 已 {elapsed} 秒（通常约 {typical} 秒）",
         "Waiting for the provider · {elapsed} s (usually about {typical} s)",
     ),
     "saving": ("保存结果…", "Saving the results…"),
@@ -312,16 +314,16 @@ RUNTIME = {
     "results_count": (" · 共 {count} 张结果", " · {count} results"),
     "simulated": (" · *模拟结果*", " · *simulated*"),
     "region_done": (
-        " · 只修改了涂抹的区域, 尺寸与图1相同",
+        " · 只修改了涂抹的区域，尺寸与图1相同",
         " · only the painted area changed, at 图1's size",
     ),
-    "failed": ("⚠️ 编辑失败 (原因见提示消息)。", "⚠️ The edit failed (the message says why)."),
+    "failed": ("⚠️ 编辑失败（原因见提示消息）。", "⚠️ The edit failed (the message says why)."),
     "failed_kept": (
-        "⚠️ 编辑失败 (原因见提示消息); 之前的结果和记录都已保留。",
+        "⚠️ 编辑失败（原因见提示消息）；之前的结果和记录都已保留。",
         "⚠️ The edit failed (the message says why); earlier results and history are kept.",
     ),
     "cancelled": (
-        "⏹️ 已取消等待。服务方可能仍会完成并计费这次编辑; 如果它完成了, 结果会保存并出现在编辑记录中。",
+        "⏹️ 已取消等待。服务方可能仍会完成并计费这次编辑；如果它完成了，结果会保存并出现在编辑记录中。",
         "⏹️ Stopped waiting. The provider may still finish (and bill) this edit; if it does, the result "
         "is saved and appears in this session's edits.",
     ),
@@ -338,7 +340,7 @@ RUNTIME = {
 ERRORS = {
     "no_image1": ("请在图1中放入图片", "Put an image in 图1 (Image 1)."),
     "slot_gap": (
-        "图{n}为空, 但后面的图片已设置; 请按顺序放入图片",
+        "图{n}为空，但后面的图片已设置；请按顺序放入图片",
         "图{n} (Image {n}) is empty while a later slot is set; fill the slots in order.",
     ),
     "link_scheme": (
@@ -346,77 +348,78 @@ ERRORS = {
         "The 图{n} (Image {n}) link must be a public http:// or https:// URL.",
     ),
     "api_image": (
-        "图{n}必须是 http(s) 链接、data:image/...;base64 URI 或用 handle_file() 上传的文件; "
+        "图{n}必须是 http(s) 链接、data:image/...;base64 URI 或用 handle_file() 上传的文件；"
         "链接请以普通字符串发送",
         "image{n} must be an http(s) link, a data:image/...;base64 URI or a file sent with handle_file(); "
         "send links as plain strings.",
     ),
     "rate_limit": (
-        "编辑太频繁, 请 {wait} 秒后再试",
+        "编辑太频繁，请 {wait} 秒后再试",
         "Too many edits: at most {limit} per minute. Try again in {wait} s.",
     ),
     "busy": (
-        "服务繁忙, 正在进行的编辑已达上限, 请稍后再试",
+        "服务繁忙，正在进行的编辑已达上限，请稍后再试",
         "The server is busy: too many edits are waiting. Try again in a minute.",
     ),
     "no_result": ("还没有结果", "There is no result to continue from yet."),
     "mask_form": (
-        "蒙版必须是 data:image/...;base64 URI 或用 handle_file() 上传的文件 (服务器不下载链接), "
-        "与图1同样大小, 白色或不透明处表示要修改",
+        "蒙版必须是 data:image/...;base64 URI 或用 handle_file() 上传的文件（服务器不下载链接），"
+        "与图1同样大小，白色或不透明处表示要修改",
         "the mask must be a data:image/...;base64 URI or a file sent with handle_file() (this server "
         "fetches no links), the size of 图1, white or opaque where the image may change.",
     ),
     "region_size": (
-        "局部编辑的结果与图1同样大小, 所选的输出尺寸未使用",
+        "局部编辑的结果与图1同样大小，所选的输出尺寸未使用",
         "A region edit comes back at 图1's own size; the chosen output size was not used.",
     ),
     "paint_first": (
-        "请先在图1中放入图片, 再涂抹要修改的区域",
+        "请先在图1中放入图片，再涂抹要修改的区域",
         "Put an image in 图1 first, then paint the area to change.",
     ),
     "name_images": (
-        "多图编辑时请用 图1、图2、图3 指代图片, 否则结果不可预测",
+        "多图编辑时请用图1、图2、图3指代图片，否则结果不可预测",
         "With several images, name them 图1, 图2, 图3 in the instruction; otherwise the result is "
         "unpredictable.",
     ),
     "image_pixels": (
-        "图{n}像素过多, 请缩小后再上传",
+        "图{n}像素过多，请缩小后再上传",
         "图{n} (Image {n}) has too many pixels; make it smaller.",
     ),
     "image_unreadable": (
-        "无法读取图{n}: 文件为空、已损坏或不是图片",
+        "无法读取图{n}：文件为空、已损坏或不是图片",
         "图{n} (Image {n}) could not be read: the file is empty, corrupt or not an image (JPEG, PNG, "
         "BMP, TIFF, WebP or GIF).",
     ),
     "gate_value": (
-        "请求中第 {n} 项不是页面会发送的值 ({why}); 请重新加载页面后再试",
+        "请求中第 {n} 项不是页面会发送的值（{why}）；请重新加载页面后再试",
         "Value {n} of this request is not one the page sends ({why}); reload the page and try again.",
     ),
     "editor_blobs": (
-        "涂抹区域的上传被拒绝 ({why}); 请重新加载页面后再试",
+        "涂抹区域的上传被拒绝（{why}）；请重新加载页面后再试",
         "The painted region's upload was refused ({why}); reload the page and try again.",
     ),
     "file_link": (
-        "本服务器不下载图片链接: 请上传文件; 通过 API 时请把链接作为普通字符串发送 (由服务方下载)",
+        "本服务器不下载图片链接：请上传文件；通过 API 时请把链接作为普通字符串发送（由服务方下载）",
         "This server does not download image links: upload the file instead. Through the API, send links "
         "as plain strings (the provider downloads them).",
     ),
     "remote_file": ("本服务器不转发远程文件", "This server does not relay remote files."),
     "uploads": (
-        "上传太频繁: 每分钟最多 {files} 个文件、共 {size}, 请 {wait} 秒后再试",
+        "上传太频繁：每分钟最多 {files} 个文件、共 {size}，请 {wait} 秒后再试",
         "Too many uploads from your address: at most {files} files and {size} per minute. "
         "Try again in {wait} s.",
     ),
     "logins": (
-        "登录失败次数太多, 请 {wait} 秒后再试",
+        "登录失败次数太多，请 {wait} 秒后再试",
         "Too many failed logins from your address. Try again in {wait} s.",
     ),
     "body_size": (
-        "请求太大: 最多 {size}",
+        "请求太大：最多 {size}",
         "The request is too large: at most {size}. Send large images as uploaded files or links.",
     ),
     "daily_limit": (
-        "本演示今日 {limit} 次编辑的额度已用完 (UTC 0 点重置); 在「高级」中填入你自己的聚合数据 key 仍可编辑",
+        "本演示今日 {limit} 次编辑的额度已用完（UTC 0 点重置）；"
+        "在「高级」中填入你自己的聚合数据 key 仍可编辑",
         "The demo's daily quota of {limit} edits is used up (it resets at 00:00 UTC). Your own Juhe key "
         "still works: paste it under Advanced, or pass api_key.",
     ),
@@ -431,7 +434,7 @@ TITLES = {
     "busy": "繁忙 · Busy",
     "daily_limit": "今日额度 · Daily quota",
 }
-AUTH_MESSAGE = "输入访问密码 (用户名任意) / Enter the access password (any user name)."
+AUTH_MESSAGE = "输入访问密码（用户名任意） / Enter the access password (any user name)."
 
 
 def error_text(key: str, **values: object) -> str:
@@ -445,22 +448,22 @@ def error_text(key: str, **values: object) -> str:
 PAGE_SCRIPT_TEXTS = {
     "cut_off": (" · 超出部分会被截断", " · the rest will be cut off"),
     "name_images": (
-        " · 多图编辑请用 图1、图2、图3 指代图片",
+        " · 多图编辑请用图1、图2、图3指代图片",
         " · with several images, name them 图1, 图2, 图3",
     ),
     "link_note": ("🔗 图{n}使用高级选项中的链接", "🔗 图{n} uses the link from Advanced"),
     "size_note": (
-        "宽和高必须是 {min} 到 {max} 之间的整数; 修正之前不会发送编辑。",
+        "宽和高必须是 {min} 到 {max} 之间的整数；修正之前不会发送编辑。",
         "Width and height must be whole numbers from {min} to {max}; nothing is sent until this is fixed.",
     ),
     "confirm_delete": (
-        "删除这张结果? 文件和分享链接都会删除, 无法恢复。",
+        "删除这张结果？文件和分享链接都会删除，无法恢复。",
         "Delete this result? Its files and share link are deleted for good.",
     ),
     "tab_title": ("AI 图像编辑 · 聚合数据接口 1985", "AI Image Edit · Juhe API 1985"),
     # Gradio's own upload refusals, written in English by its page: said in Chinese too
     "too_large": ("文件超过允许的最大大小 {size}: {name}", ""),
-    "bad_type": ("文件类型无效: {name}; 只接受图片", ""),
+    "bad_type": ("文件类型无效：{name}；只接受图片", ""),
 }
 
 
@@ -511,6 +514,26 @@ def wants_chinese(accept_language: str | None) -> bool:
     """True when the browser prefers Chinese."""
     first = (accept_language or "").split(",")[0].strip().lower()
     return first.startswith("zh")
+
+
+LANGUAGE_COOKIE = "juhe-lang"  # written by app.js: the language the page is shown in, "zh" or "en"
+
+
+def chosen_language(cookie_header: str | None) -> str | None:
+    """ "zh" or "en" as the page says it is shown (the `juhe-lang` cookie), else None."""
+    for part in (cookie_header or "").split(";"):
+        name, _, value = part.strip().partition("=")
+        if name == LANGUAGE_COOKIE and value in ("zh", "en"):
+            return value
+    return None
+
+
+def request_chinese(request: object) -> bool:
+    """True when this caller reads Chinese: the page's language switch (its cookie) first, so a
+    presenter's choice wins over the browser's; else the browser's Accept-Language."""
+    headers = getattr(request, "headers", None) or {}
+    chosen = chosen_language(headers.get("cookie"))
+    return chosen == "zh" if chosen else wants_chinese(headers.get("accept-language"))
 
 
 def say(key: str, chinese: bool, **values: object) -> str:

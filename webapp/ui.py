@@ -20,6 +20,7 @@ from webapp.exports import DEFAULT_QUALITY, FORMATS, QUALITY_RANGE
 from webapp.gate import Gate
 from webapp.handlers import VIEW, Handlers
 from webapp.middleware import stack
+from webapp.middleware.language import PageLanguage
 from webapp.middleware.logins import password_check
 from webapp.patches import install_all
 from webapp.pictures import accept_heif_uploads
@@ -47,12 +48,17 @@ PRIVATE = {"api_visibility": "private"}  # every page event: not an API endpoint
 HISTORY_STORAGE_KEY = "juhe-image-edit-history"
 
 
-def header(offline: bool) -> None:
-    """Title, subtitle and the banner saying whether edits are live or simulated."""
-    gr.Markdown(I18N("title"))
+def header(offline: bool) -> gr.Button:
+    """Title, the language switch, subtitle and the banner saying whether edits are live or
+    simulated; returns the switch."""
+    with gr.Row(elem_id="header-row"):
+        gr.Markdown(I18N("title"))
+        # a presenter shows the page in the audience's language, whatever the browser's
+        switch = gr.Button(I18N("language"), size="sm", scale=0, min_width=110, elem_id="language")
     gr.Markdown(I18N("subtitle"))
     mode = "offline" if offline else "live"
     gr.Markdown(I18N(f"{mode}_banner"), elem_id="mode-banner", elem_classes=[mode])
+    return switch
 
 
 def input_panel() -> dict:
@@ -360,7 +366,8 @@ def build_demo(settings: AppSettings, backend: Backend | None = None) -> gr.Bloc
             ),
             "timer": gr.Timer(2.0, active=False),  # collects results of cancelled edits
         }
-        header(settings.offline)
+        language = header(settings.offline)
+        language.click(None, js="() => window.juheSwitchLanguage()", **PRIVATE)
         with gr.Row(equal_height=False, elem_id="workspace"):
             with gr.Column(scale=5, elem_id="form-panel"):
                 form = input_panel()
@@ -584,13 +591,14 @@ def middleware(settings: AppSettings, backend: Backend, demo: gr.Blocks | None =
         trusted_proxies=settings.trusted_proxies,
         behind_proxy=settings.on_space,
     )
-    return stack(
+    guards = stack(
         settings,
         backend.issued,
         editor=lambda: _find(demo, "region"),
         image_fns=lambda: [i for i, fn in (demo.fns.items() if demo else ()) if fn.api_name == "edit"],
         share=share,
     )
+    return [*guards, Middleware(PageLanguage)]  # the language switch's choice, before Gradio starts
 
 
 def _find(demo: gr.Blocks | None, elem_id: str):

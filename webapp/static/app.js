@@ -2,7 +2,17 @@
 // webapp/texts.py: the limits (from the `juhe` package) and every word shown here, so no figure or
 // word is typed twice. Loaded in the head, so the listeners are in place before Gradio renders.
 
-const juheChinese = () => (navigator.language || "").toLowerCase().startsWith("zh");
+// The page's language: the visitor's choice (the switch in the header), kept per browser in
+// localStorage so a presenter's choice outlives a reload; without one, the browser's language.
+const JUHE_LANG_KEY = "juhe-lang";
+const juheChosen = () => {
+  try {
+    return localStorage.getItem(JUHE_LANG_KEY);
+  } catch {
+    return null; // storage blocked (a sandboxed frame): the browser's language it is
+  }
+};
+const juheChinese = () => (juheChosen() || navigator.language || "").toLowerCase().startsWith("zh");
 const juheFill = (text, values) => text.replace(/\{(\w+)\}/g, (_, key) => String(values?.[key] ?? ""));
 const juheSay = (key, values) => {
   const { zh, en } = window.JUHE.texts[key];
@@ -98,6 +108,31 @@ window.juheConfirmDelete = (_confirmed, ...rest) => [
 window.juheTitle = () => {
   document.title = juheSay("tab_title");
 };
+
+// The server picks its words (status line, toasts, share links) by this cookie before the browser's
+// Accept-Language. In a cross-site frame (a Space) a Lax cookie is not sent: a partitioned one is.
+const juheLanguageCookie = () => {
+  const framed = window.top !== window.self && location.protocol === "https:";
+  const scope = framed ? "; SameSite=None; Secure; Partitioned" : "; SameSite=Lax";
+  document.cookie = `${JUHE_LANG_KEY}=${juheChinese() ? "zh" : "en"}; path=/; max-age=31536000${scope}`;
+};
+
+// The switch in the header: the other language, remembered for this browser. The page reloads:
+// Gradio takes its locale only as it starts (setting it later leaves texts already drawn, such as
+// the upload areas, in the old language), and the status line and notes are said anew.
+window.juheSwitchLanguage = () => {
+  try {
+    localStorage.setItem(JUHE_LANG_KEY, juheChinese() ? "en" : "zh");
+  } catch {
+    return; // nowhere to remember it; the page keeps the browser's language
+  }
+  juheLanguageCookie();
+  location.reload();
+};
+
+// The choice itself is applied before Gradio starts (webapp/middleware/language.py presents it as
+// navigator.language), so here the cookie only says the language in effect, replacing a stale one.
+juheLanguageCookie();
 
 // Gradio's own upload refusals are written in English in the browser. Say them in both languages,
 // as the app's own messages are ("中文 / English").
