@@ -85,7 +85,7 @@ def open_image(data: bytes) -> Image.Image:
         ) from None
     if image.width * image.height > MAX_INPUT_PIXELS:
         raise invalid(
-            f"图片像素过多 ({image.width}x{image.height}), 最多 {MAX_INPUT_PIXELS:,} 像素, 请先缩小",
+            f"图片像素过多（{image.width}x{image.height}），最多 {MAX_INPUT_PIXELS:,} 像素，请先缩小",
             f"the image is {image.width}x{image.height}; at most {MAX_INPUT_PIXELS:,} pixels are "
             "accepted (a 48-MP phone photo fits): scale it down first",
         )

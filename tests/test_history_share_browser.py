@@ -92,7 +92,7 @@ def shared(tmp_path_factory) -> Iterator:
 def share_link(page: Page) -> str:
     page.locator("#share").click()
     box = page.locator("#share-link textarea, #share-link input").first
-    expect(box).to_have_value(re.compile(r"/share/[A-Za-z0-9_-]{32}$"))
+    expect(box).to_have_value(re.compile(r"/share/[A-Za-z0-9_-]{32}\?lang=en$"))
     return box.input_value()
 
 

@@ -195,13 +195,13 @@ ZH.update(
         "swap_keep": "保持描述不变",
         "open_parent": "⛓ 打开它所基于的结果",
         "share_steps": "同时分享得到此结果的各个步骤",
-        "share_steps_info": "分享页还会显示这条编辑链中之前的每一步: 它的编辑描述和前后对比。",
+        "share_steps_info": "分享页还会显示这条编辑链中之前的每一步：它的编辑描述和前后对比。",
     }
 )
 CHAIN_RUNTIME = {
-    "made_from": ("⛓ 基于上一步的结果: {prompt}", "⛓ Made from the result of: {prompt}"),
+    "made_from": ("⛓ 基于上一步的结果：{prompt}", "⛓ Made from the result of: {prompt}"),
     "swap_suggest": (
-        "图片已交换。编辑描述中提到了 {names}: 也要交换吗? 应用后为: {preview}",
+        "图片已交换。编辑描述中提到了 {names}：也要交换吗？应用后为：{preview}",
         "The images were swapped. The instruction names {names}: swap them there too? It would read: "
         "{preview}",
     ),
@@ -232,46 +232,46 @@ ZH.update(
         "changes_view": "改了哪里",
         "export": "⬇ 下载为 PNG、JPEG 或 WebP",
         "export_format": "格式",
-        "export_quality": "质量 (JPEG 和 WebP; PNG 为无损)",
+        "export_quality": "质量（JPEG 和 WebP；PNG 为无损）",
         "export_make": "生成文件",
-        "export_file": "你的文件: 含 AI 生成内容标识, 不含其他元数据",
+        "export_file": "你的文件：含 AI 生成内容标识，不含其他元数据",
     }
 )
 VIEW_WORDS = {
     "changes_share": (
-        "图像中 {share} 有变化 (着色处; 变暗处与图1相同)。",
+        "图像中 {share} 有变化（着色处；变暗处与图1相同）。",
         "{share} of the image changed (tinted; the dimmed part is as in 图1).",
     ),
     "changes_moved": (
-        "图像大部分都移动了 ({share} 不同): 服务方平移、缩放或重绘了整张图, 因此不显示精确差异。",
+        "图像大部分都移动了（{share} 不同）：服务方平移、缩放或重绘了整张图，因此不显示精确差异。",
         "Most of the image moved ({share} of it differs): the provider shifted, zoomed or redrew the "
         "whole picture, so no precise difference is shown.",
     ),
     "changes_shift": (" 整体约平移了 {dx}×{dy} 像素。", " The whole picture slid by about {dx}×{dy} px."),
     "changes_clean": (
-        " 青色框框住涂抹的区域: 框外没有任何变化。",
+        " 青色框框住涂抹的区域：框外没有任何变化。",
         " The cyan frame surrounds the painted area: nothing changed outside it.",
     ),
     "changes_outside": (
-        " 青色框框住涂抹的区域; 框外也有 {outside} 的图像变化了。",
+        " 青色框框住涂抹的区域；框外也有 {outside} 的图像变化了。",
         " The cyan frame surrounds the painted area; {outside} of the image outside it changed too.",
     ),
     "changes_rule": (
-        " (变化指: 缩到 {side} 像素并轻微模糊后, 某个颜色通道相差超过 {threshold}/255; "
-        "JPEG 重新编码的噪声实测最多 {noise}。)",
+        "（变化指：缩到 {side} 像素并轻微模糊后，某个颜色通道相差超过 {threshold}/255；"
+        "JPEG 重新编码的噪声实测最多 {noise}。）",
         " (Changed: a colour channel differs by more than {threshold} of 255 at {side} px after a light "
         "blur; JPEG re-encoding noise measured at most {noise}.)",
     ),
 }
 VIEW_ERRORS = {
     "changes_no_before": (
-        "没有可对比的图1 (它是链接, 或已无法读取)",
+        "没有可对比的图1（它是链接，或已无法读取）",
         "There is no 图1 to compare with (it was a link, or can no longer be read).",
     ),
     "export_format": ("只能下载为 PNG、JPEG 或 WebP", "Downloads are PNG, JPEG or WebP."),
     "export_quality": ("质量必须在 {low} 到 {high} 之间", "The quality must be from {low} to {high}."),
     "export_webp_side": (
-        "WebP 每边最多 {side} 像素, 此结果为 {width}×{height}; 请选择 PNG 或 JPEG",
+        "WebP 每边最多 {side} 像素，此结果为 {width}×{height}；请选择 PNG 或 JPEG",
         "WebP holds at most {side} px a side and this result is {width}×{height}; choose PNG or JPEG.",
     ),
 }
