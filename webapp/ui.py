@@ -304,6 +304,9 @@ def wire(demo: gr.Blocks, settings: AppSettings, handlers: Handlers, form, shown
         concurrency_limit=settings.concurrency,
         concurrency_id="edit",
     )
+    # Cancel is usable from the click on, not only once the server's first answer arrives (wired
+    # before the run: the page starts a click's events in order, each after the last one's request)
+    form["run"].click(None, outputs=form["cancel"], js="() => window.juheCancelReady()", **PRIVATE)
     run = form["run"].click(
         handlers.edit_image,
         inputs=[
@@ -330,8 +333,6 @@ def wire(demo: gr.Blocks, settings: AppSettings, handlers: Handlers, form, shown
         # failures are said in the status line by the handler instead (a gr.Error still toasts)
         show_progress="hidden",
     )
-    # Cancel is usable from the click on, not only once the server's first answer arrives
-    form["run"].click(None, outputs=form["cancel"], js="() => window.juheCancelReady()", **PRIVATE)
     # a run refused before its handler (the gate, an unreadable image) leaves nothing to cancel
     run.failure(lambda: gr.update(interactive=False), outputs=form["cancel"], queue=False, **PRIVATE)
     form["cancel"].click(handlers.cancel_edit, outputs=outputs, cancels=[run], queue=False, **PRIVATE)
