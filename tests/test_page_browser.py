@@ -278,3 +278,17 @@ def test_cancel_is_usable_from_the_click_on(open_page):
     page.unroute("**/queue/join*")
     wait_done(page)
     expect(page.locator("#cancel")).to_be_disabled()
+
+
+def test_delete_and_revoke_say_what_happened(open_page):
+    """After the confirm, Delete and Revoke each say in the status line what they did."""
+    page = open_page()
+    show_a_result(page)
+    page.locator("#share").click()
+    expect(page.locator("#share-link textarea, #share-link input").first).to_have_value(re.compile("/share/"))
+    page.locator("#revoke").click()
+    expect(page.locator("#status")).to_contain_text("share link is revoked")
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.locator("#delete").click()
+    expect(page.locator("#status")).to_contain_text("Deleted")
+    expect(page.locator("#result")).to_have_count(0)

@@ -436,13 +436,21 @@ class Handlers:
             share_box=gr.update(value=f"{base}/share/{token}", visible=True), revoke=gr.update(visible=True)
         )
 
-    async def revoke_share(self, entry: dict | None):
-        """Revoke the share link of the result on show (through its id, never a token from outside)."""
+    async def revoke_share(self, entry: dict | None, request: gr.Request = None):
+        """Revoke the share link of the result on show (through its id, never a token from outside),
+        and say so in the status line."""
+        chinese = wants_chinese(request.headers.get("accept-language") if request else None)
+        revoked = False
         if entry and entry.get("id"):
             record = await self.backend.run_file_work(self.backend.store.get, entry["id"])
             if record is not None and record.share:
                 await self.backend.run_file_work(self.backend.store.revoke, record.share)
-        return view(share_box=gr.update(value="", visible=False), revoke=gr.update(visible=False))
+                revoked = True
+        return view(
+            status=say("revoked" if revoked else "no_link", chinese),
+            share_box=gr.update(value="", visible=False),
+            revoke=gr.update(visible=False),
+        )
 
     async def delete_result(
         self,
@@ -451,9 +459,10 @@ class Handlers:
         history: list | None,
         results: list | None,
         browser_ids: list | None,
+        request: gr.Request = None,
     ):
         """Delete the result on show, once the visitor confirmed: its files, its share link and its
-        shown copies."""
+        shown copies; the status line says it is done."""
         if not confirmed or not entry:
             return view()
         if not entry.get("id"):
@@ -463,7 +472,9 @@ class Handlers:
         history = [h for h in (history or []) if h.get("id") != rid]
         results = [r for r in (results or []) if r.get("id") != rid]
         ids = [i for i in (browser_ids or []) if i != rid]
+        chinese = wants_chinese(request.headers.get("accept-language") if request else None)
         return view(
+            status=say("deleted", chinese),
             empty=gr.update(visible=True),
             result=gr.update(value=None, visible=False),
             gallery=gr.update(value=None, visible=False),

@@ -393,7 +393,7 @@ def say(key: str, chinese: bool, **values: object) -> str:
 
 
 # --- The page a stakeholder sees (issue 18): failures in the status line, toasts in the visitor's
-# language first, what Delete and Revoke did, an opened history item's record, the login wait. ---
+# language first, what Delete and Revoke did. ---
 RUNTIME.update(
     {
         "edit_failed": ("⚠️ 编辑失败: {why}。", "⚠️ The edit failed: {why}."),
@@ -407,21 +407,6 @@ RUNTIME.update(
         ),
         "revoked": ("🔗 分享链接已撤销, 不再能打开。", "🔗 The share link is revoked: it no longer opens."),
         "no_link": ("这张结果没有分享链接。", "This result has no share link."),
-        "opened": (
-            "🖼 **{prompt}** · 尺寸 {size} · 模型 {model} · 完成于 {time} · 订单 `{order}`",
-            "🖼 **{prompt}** · size {size} · model {model} · finished {time} · order `{order}`",
-        ),
-        "opened_gone": ("🖼 **{prompt}** · 订单 `{order}`", "🖼 **{prompt}** · order `{order}`"),
-        "size_auto_word": ("自动", "auto"),
-    }
-)
-PAGE_SCRIPT_TEXTS.update(
-    {
-        # the login page: Gradio's own form says nothing when the throttle answers 429
-        "login_wait": (
-            "登录失败次数太多, 请 {wait} 秒后再试。",
-            "Too many failed logins. Try again in {wait} s.",
-        ),
     }
 )
 
