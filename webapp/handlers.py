@@ -45,6 +45,7 @@ from webapp.texts import (
     error_text,
     request_chinese,
     say,
+    visitor_order,
 )
 from webapp.views import describe_changes, view_error
 from webapp.visitors import address_key, visitor_address
@@ -53,7 +54,7 @@ from webapp.window import Window
 HISTORY_KEPT = 60  # results a browser remembers
 NAMES_AN_IMAGE = re.compile(r"图\s*[123一二三]|(image|picture|photo|pic|img)\s*#?\s*[123]", re.IGNORECASE)
 MCP_MOUNT = "/gradio_api/mcp"  # where Gradio mounts its MCP sub-app
-TICK_S = 0.5  # how often the progress bar moves while the provider works
+TICK_S = 0.5  # how often the status line's count of seconds moves while the provider works
 # The ready-made masks of the region examples, chosen by index: no event takes a path from outside.
 PRESET_MASKS = (EXAMPLES_DIR / REGION_EXAMPLE[2],)
 logger = logging.getLogger("webapp")
@@ -246,20 +247,26 @@ class Handlers:
         browser_ids: list | None,
         chain: dict | None = None,
         request: gr.Request = None,
-        progress: gr.Progress = gr.Progress(),
     ):
-        """The run button: validate, show that it is working, wait with a moving progress bar, then
-        show the result, its before/after, the API call and the history. A visitor who presses Cancel
-        stops waiting; the edit itself goes on and is collected later (`collect_late`)."""
+        """The run button: validate, show that it is working, count the seconds in the status line
+        while the provider works, then show the result, its before/after, the API call and the
+        history. A visitor who presses Cancel stops waiting; the edit itself goes on and is collected
+        later (`collect_late`). A failure is said in the status line and one toast, in the visitor's
+        language first; whatever was on show stays (the event hides Gradio's own progress and error
+        overlay, which would cover it)."""
         chinese = request_chinese(request)
-        images = ordered_images(page_images([image1, image2, image3], [url1, url2, url3]))
-        size = page_size(size_choice, width, height)
-        preset = PRESET_MASKS[preset_mask] if isinstance(preset_mask, int) else None
-        mask = painted_mask(region, preset) if painting else None
-        if mask is not None and size not in ("auto", ORIGINAL_SIZE):
-            gr.Warning(error_text("region_size"))  # a region edit is always at 图1's own size
-            size = "auto"
-        self.check_rate(request)
+        try:
+            images = ordered_images(page_images([image1, image2, image3], [url1, url2, url3]))
+            size = page_size(size_choice, width, height)
+            preset = PRESET_MASKS[preset_mask] if isinstance(preset_mask, int) else None
+            mask = painted_mask(region, preset) if painting else None
+            if mask is not None and size not in ("auto", ORIGINAL_SIZE):
+                gr.Warning(error_text("region_size"))  # a region edit is always at 图1's own size
+                size = "auto"
+            self.check_rate(request)
+        except gr.Error as exc:
+            yield view(status=failed_status(exc, chinese, bool(history)), cancel=gr.update(interactive=False))
+            raise for_visitor(exc, chinese) from None
         if len(images) >= 2 and not NAMES_AN_IMAGE.search(prompt or ""):
             gr.Warning(error_text("name_images"))
         yield view(status=say("working", chinese), cancel=gr.update(interactive=True))
@@ -268,18 +275,21 @@ class Handlers:
         session = getattr(request, "session_hash", None)
         parent = chains.chain_parent(chain, image1, url1)  # the record remembers what 图1 came from
         pending = self.backend.start(session, prompt, images, size, model, key, mask=mask, parent=parent)
+        started = time.monotonic()
+        typical = max(1.0, self.backend.typical_seconds())
         try:
-            saved = await self._wait(pending, progress, chinese)
+            while not (await asyncio.wait({pending.task}, timeout=TICK_S))[0]:
+                yield view(status=waiting_status(time.monotonic() - started, typical, chinese))
+            saved = pending.task.result()
         except asyncio.CancelledError:  # Cancel: the status is the cancel's own
             self.backend.abandon(pending)
             raise
         except (BusyError, DailyLimitError, JuheError) as exc:
             # earlier results stay on show; the status says so only when there are some
-            yield view(
-                status=say("failed_kept" if history else "failed", chinese),
-                cancel=gr.update(interactive=False),
-            )
-            raise edit_error(exc) from None
+            error = edit_error(exc)
+            status = failed_status(error, chinese, bool(history), exc)
+            yield view(status=status, cancel=gr.update(interactive=False))
+            raise for_visitor(error, chinese, exc) from None
 
         shown = await self.show(saved)
         result = saved.result
@@ -337,20 +347,6 @@ class Handlers:
         except (OSError, ValueError, JuheError):
             files = []
         return gr.update(value=files or None, visible=bool(files))
-
-    async def _wait(self, pending, progress: gr.Progress, chinese: bool) -> SavedEdit:
-        """Wait for the edit, moving the progress bar by the typical time of recent edits."""
-        started = time.monotonic()
-        typical = max(1.0, self.backend.typical_seconds())
-        while True:
-            done, _ = await asyncio.wait({pending.task}, timeout=TICK_S)
-            if done:
-                return pending.task.result()
-            elapsed = time.monotonic() - started
-            progress(
-                progress_share(elapsed, typical),
-                desc=say("waiting", chinese, elapsed=f"{elapsed:.0f}", typical=f"{typical:.0f}"),
-            )
 
     def _done(self, shown: Shown, chinese: bool) -> str:
         result = shown.saved.result
@@ -480,13 +476,21 @@ class Handlers:
             revoke=gr.update(visible=True),
         )
 
-    async def revoke_share(self, entry: dict | None):
-        """Revoke the share link of the result on show (through its id, never a token from outside)."""
+    async def revoke_share(self, entry: dict | None, request: gr.Request = None):
+        """Revoke the share link of the result on show (through its id, never a token from outside),
+        and say so in the status line."""
+        chinese = request_chinese(request)
+        revoked = False
         if entry and entry.get("id"):
             record = await self.backend.run_file_work(self.backend.store.get, entry["id"])
             if record is not None and record.share:
                 await self.backend.run_file_work(self.backend.store.revoke, record.share)
-        return view(share_box=gr.update(value="", visible=False), revoke=gr.update(visible=False))
+                revoked = True
+        return view(
+            status=say("revoked" if revoked else "no_link", chinese),
+            share_box=gr.update(value="", visible=False),
+            revoke=gr.update(visible=False),
+        )
 
     async def delete_result(
         self,
@@ -495,9 +499,10 @@ class Handlers:
         history: list | None,
         results: list | None,
         browser_ids: list | None,
+        request: gr.Request = None,
     ):
         """Delete the result on show, once the visitor confirmed: its files, its share link and its
-        shown copies."""
+        shown copies; the status line says it is done."""
         if not confirmed or not entry:
             return view()
         if not entry.get("id"):
@@ -507,7 +512,9 @@ class Handlers:
         history = [h for h in (history or []) if h.get("id") != rid]
         results = [r for r in (results or []) if r.get("id") != rid]
         ids = [i for i in (browser_ids or []) if i != rid]
+        chinese = request_chinese(request)
         return view(
+            status=say("deleted", chinese),
             empty=gr.update(visible=True),
             result=gr.update(value=None, visible=False),
             gallery=gr.update(value=None, visible=False),
@@ -726,6 +733,47 @@ def progress_share(elapsed: float, typical: float) -> float:
     if elapsed <= typical:
         return 0.05 + 0.8 * elapsed / typical
     return 0.85 + 0.1 * (1 - math.exp(-(elapsed - typical) / typical))
+
+
+def waiting_status(elapsed: float, typical: float, chinese: bool) -> str:
+    """The status line while the provider works: the seconds so far against the typical time, and a
+    bar of text cells (`progress_share`). It is the page's only progress display: Gradio's own
+    tracker is hidden on the run event, as it would cover the result on show."""
+    filled = round(10 * progress_share(elapsed, typical))
+    bar = "▰" * filled + "▱" * (10 - filled)
+    return f"⏳ {say('waiting', chinese, elapsed=f'{elapsed:.0f}', typical=f'{typical:.0f}')} {bar}"
+
+
+def failure_reason(error: gr.Error, chinese: bool, exc: Exception | None = None) -> str:
+    """Why an edit failed, in the visitor's language only (the toast carries both), as Markdown
+    text: the provider's words are in it, so nothing may become markup."""
+    if isinstance(exc, JuheError):
+        tail = exc.explanation.removeprefix(f"{exc.zh} / {exc.en}")
+        why = html.escape(f"{exc.label}: {exc.zh if chinese else exc.en}{tail}", quote=False)
+    else:
+        zh, slash, en = error.message.partition(" / ")
+        why = (zh if chinese or not slash else en).strip()
+    return re.sub(r"([\\`*_\[\]()|~#])", r"\\\1", why.rstrip("."))
+
+
+def failed_status(error: gr.Error, chinese: bool, kept: bool, exc: Exception | None = None) -> str:
+    """The status line after a failed edit: what went wrong, and that earlier results stay (said
+    only when there are some)."""
+    why = failure_reason(error, chinese, exc)
+    return say("edit_failed_kept" if kept else "edit_failed", chinese, why=why)
+
+
+def for_visitor(error: gr.Error, chinese: bool, exc: Exception | None = None) -> gr.Error:
+    """The same toast with the visitor's language first (both kept), gone after a while: the status
+    line keeps saying why, so toasts do not pile up over the page."""
+    if isinstance(exc, JuheError):
+        tail = exc.explanation.removeprefix(f"{exc.zh} / {exc.en}")
+        first, second = (exc.zh, exc.en) if chinese else (exc.en, exc.zh)
+        message = html.escape(f"{exc.label}: {first} / {second}{tail}", quote=False)
+    else:
+        message = visitor_order(error.message, chinese)
+    title = visitor_order(error.title, chinese, " · ")
+    return gr.Error(message, title=title, duration=10, print_exception=False)
 
 
 def api_image(value: object, number: int) -> str | Path | None:

@@ -10,6 +10,8 @@ an upgrade of Gradio that moves one fails at start, loudly, instead of silently 
   app's CPU in a burst of new visitors (every gradio_client and MCP caller is a new session).
 - Fast failed imports: Gradio imports matplotlib twice per call; where it is not installed, each
   failed import searched the whole `sys.path` again (5 % of a burst's CPU).
+- Checked slots: `gr.Image.preprocess` turns an unreadable 图1-图3 into one bilingual error
+  (`webapp.components.slot_preprocess`), on the class, as Gradio rebuilds updated components.
 - Bounded decoding: Pillow's `MAX_IMAGE_PIXELS` is process-wide and checked in `Image.open`; it raises
   only above twice its value, so it is set to half the input bound: every decode in this process,
   however it is reached, refuses more than `juhe`'s input bound. Between half and the whole bound
@@ -30,6 +32,7 @@ from gradio.components.image_editor import ImageEditor
 from gradio.state_holder import SessionState
 from PIL import Image
 
+from webapp.components import slot_preprocess
 from webapp.errors import user_error
 from webapp.gate import Gate
 from webapp.texts import TITLES, error_text
@@ -62,6 +65,8 @@ def check_targets() -> None:
         problems.append("ImageEditor.preprocess")
     if not getattr(ImageEditor.accept_blobs, "_is_server_fn", False):
         problems.append("ImageEditor.accept_blobs")
+    if list(inspect.signature(gr.Image.preprocess).parameters) != ["self", "payload"]:
+        problems.append("Image.preprocess")
     if problems:
         raise GradioChangedError(f"gradio {gr.__version__} changed what this app replaces: {problems}")
 
@@ -159,6 +164,13 @@ def bound_decoding(max_pixels: int = MAX_INPUT_PIXELS) -> None:
     warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
+def check_slot_images() -> None:
+    """Every `gr.Image` of 图1-图3, the session copies Gradio makes included, refuses an unreadable
+    upload with one bilingual error instead of a traceback and a bare "Error" (idempotent)."""
+    if not getattr(gr.Image.preprocess, "juhe_checked", False):
+        gr.Image.preprocess = slot_preprocess(gr.Image.preprocess)
+
+
 def install_all(demo: gr.Blocks, gate: Gate) -> None:
     """Check the targets, then make every replacement this app needs."""
     check_targets()
@@ -166,4 +178,5 @@ def install_all(demo: gr.Blocks, gate: Gate) -> None:
     refuse_server_fetches()
     install_light_sessions()
     install_fast_failed_imports()
+    check_slot_images()
     bound_decoding()

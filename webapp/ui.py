@@ -419,6 +419,9 @@ def wire(demo: gr.Blocks, settings: AppSettings, handlers: Handlers, form, shown
         concurrency_limit=settings.concurrency,
         concurrency_id="edit",
     )
+    # Cancel is usable from the click on, not only once the server's first answer arrives (wired
+    # before the run: the page starts a click's events in order, each after the last one's request)
+    form["run"].click(None, outputs=form["cancel"], js="() => window.juheCancelReady()", **PRIVATE)
     run = form["run"].click(
         handlers.edit_image,
         inputs=[
@@ -442,8 +445,12 @@ def wire(demo: gr.Blocks, settings: AppSettings, handlers: Handlers, form, shown
         concurrency_id="edit",
         trigger_mode="once",
         **PRIVATE,
-        show_progress_on=[shown["status"], shown["result"], shown["empty"]],
+        # Gradio's tracker would cover the result on show with "Error" until dismissed: progress and
+        # failures are said in the status line by the handler instead (a gr.Error still toasts)
+        show_progress="hidden",
     )
+    # a run refused before its handler (the gate, an unreadable image) leaves nothing to cancel
+    run.failure(lambda: gr.update(interactive=False), outputs=form["cancel"], queue=False, **PRIVATE)
     form["cancel"].click(handlers.cancel_edit, outputs=outputs, cancels=[run], queue=False, **PRIVATE)
     state["timer"].tick(
         handlers.collect_late,
@@ -481,22 +488,23 @@ def wire(demo: gr.Blocks, settings: AppSettings, handlers: Handlers, form, shown
         **PRIVATE,
     )
 
+    uploads = []
     for image in form["images"]:
         # Gradio checks an image when an event takes it: done at upload, a bad file is refused at
         # once; an iPhone photo (HEIC, which browsers cannot show) is replaced by a JPEG of it
-        image.upload(handlers.accept_upload, inputs=image, outputs=image, **PRIVATE).failure(
-            lambda: None, outputs=image, queue=False, **PRIVATE
-        )
+        uploads.append(image.upload(handlers.accept_upload, inputs=image, outputs=image, **PRIVATE))
+        uploads[-1].failure(lambda: None, outputs=image, queue=False, **PRIVATE)
     form["paint"].click(handlers.open_region, inputs=form["images"][0], outputs=region, **PRIVATE)
     form["paint_done"].click(handlers.close_region, outputs=region, queue=False, **PRIVATE)
-    # the visitor's own new 图1 (not one an example or Continue editing puts there)
-    gr.on(
-        [form["images"][0].upload, form["images"][0].clear],
-        handlers.follow_image1,
-        inputs=[form["images"][0], state["painting"]],
-        outputs=region,
-        **PRIVATE,
-    )
+    # the visitor's own new 图1 (not one an example or Continue editing puts there): after the upload's
+    # own event, and only when it passed, so a bad file is checked (and refused) once
+    follow = {
+        "fn": handlers.follow_image1,
+        "inputs": [form["images"][0], state["painting"]],
+        "outputs": region,
+    }
+    uploads[0].success(**follow, **PRIVATE)
+    form["images"][0].clear(**follow, **PRIVATE)
     gr.on(
         [form["prompt"].change, *(image.change for image in form["images"])],
         None,
@@ -520,8 +528,8 @@ def wire(demo: gr.Blocks, settings: AppSettings, handlers: Handlers, form, shown
         [form["size"].change, form["width"].change, form["height"].change],
         None,
         inputs=[form["size"], form["width"], form["height"]],
-        outputs=form["size_note"],
-        js="(size, width, height) => window.juheSizeNote(size, width, height)",
+        outputs=[form["size_note"], form["run"]],  # the note that says "nothing is sent" disables Edit
+        js="(size, width, height) => window.juheSizeCheck(size, width, height)",
         **PRIVATE,
     )
     wire_chains(handlers, form, shown, history, state, outputs)

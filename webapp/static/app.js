@@ -153,3 +153,25 @@ const juheTranslateToasts = (root) => {
 new MutationObserver((changes) => {
   for (const change of changes) for (const node of change.addedNodes) if (node instanceof Element) juheTranslateToasts(node.parentElement || node);
 }).observe(document.documentElement, { childList: true, subtree: true });
+
+// --- The page a stakeholder sees (issue 18) ---
+// An out-of-range custom size: the note that says "nothing is sent" also disables Edit.
+window.juheSizeCheck = (size, width, height) => {
+  const note = window.juheSizeNote(size, width, height);
+  return [note, { __type__: "update", interactive: !note }];
+};
+
+// Cancel is enabled by the click itself (the server's first answer takes a moment); the run's
+// handler disables it again when the edit ends or is refused.
+window.juheCancelReady = () => ({ __type__: "update", interactive: true });
+
+// A new edit starts with no toast of an earlier one on screen: the status line keeps saying what
+// happened last, so toasts never pile up over the page.
+document.addEventListener(
+  "click",
+  (event) => {
+    if (!(event.target instanceof Element) || !event.target.closest("#run") || event.detail > 1) return;
+    for (const close of document.querySelectorAll('[data-testid="toast-close"]')) close.click();
+  },
+  true,
+);

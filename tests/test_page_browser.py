@@ -1,0 +1,294 @@
+"""The page a stakeholder sees (issue 18), in a real browser: a failure never covers what is on show,
+progress and failures are said once, in the status line, toasts do not pile up and come in the
+visitor's language first, and the phone layout keeps badges and the footer readable.
+
+One app launch (live, against its own `Simulator`) and one browser for the module; each test opens
+its own page, so its own session. Every wait ends as soon as its condition holds.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.exists():
+    pytest.skip(f"browser tests need Debian's chromium at {CHROMIUM}", allow_module_level=True)
+
+from apphost import CAT, RunningApp, running_app  # noqa: E402
+from conftest import marker  # noqa: E402
+from playwright.sync_api import Browser, Locator, Page, expect  # noqa: E402
+
+pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.timeout(120)]
+
+WAIT_MS = 20_000  # generous for 2 slow cores; every wait ends as soon as its condition holds
+ORDER_ID = re.compile(r"SIM\d{14}[0-9a-f]{6}")
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
+    with running_app(tmp_path_factory.mktemp("page")) as launched:
+        yield launched
+
+
+@pytest.fixture
+def open_page(browser: Browser, running: RunningApp) -> Iterator[Callable[..., Page]]:
+    """Open the app in a fresh browser context (a new visitor) with the given locale and size."""
+    contexts = []
+
+    def open_(locale: str = "en-US", width: int = 1366, height: int = 900) -> Page:
+        context = browser.new_context(
+            locale=locale, viewport={"width": width, "height": height}, color_scheme="light"
+        )
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(WAIT_MS)
+        page.goto(running.url)
+        expect(page.locator("button#run")).to_be_enabled()
+        return page
+
+    yield open_
+    for context in contexts:
+        context.close()
+
+
+def put_image1(page: Page, image: Path = CAT) -> None:
+    page.locator("#image1 input[type=file]").set_input_files(str(image))
+    expect(page.locator("#image1 img")).to_be_visible()
+
+
+def wait_done(page: Page, after: set[str] = frozenset()) -> str:
+    """Wait until the status names a new order; return it."""
+    status = page.locator("#status")
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while True:
+        shown = set(ORDER_ID.findall(status.inner_text())) - set(after)
+        if shown:
+            return shown.pop()
+        assert time.monotonic() < deadline, f"no new order in the status: {status.inner_text()!r}"
+        page.wait_for_timeout(50)
+
+
+def show_a_result(page: Page) -> str:
+    """Make one edit and wait until its result is on show; return its order id."""
+    put_image1(page)
+    page.locator("#prompt textarea").fill(f"first {marker()}")
+    page.locator("button#run").click()
+    order = wait_done(page)
+    expect(page.locator("#result img")).to_have_attribute("src", re.compile(order))
+    return order
+
+
+def visible_count(locator: Locator) -> int:
+    """How many of `locator` a person can see: a box, and neither it nor an ancestor hidden or fully
+    transparent (Playwright's own visibility counts an element at opacity 0)."""
+    return locator.evaluate_all(
+        """els => els.filter(el => {
+            const r = el.getBoundingClientRect();
+            if (!r.width || !r.height) return false;
+            for (let e = el; e; e = e.parentElement) {
+                const s = getComputedStyle(e);
+                const gone = s.display === 'none' || s.visibility === 'hidden';
+                if (gone || Number(s.opacity) === 0) return false;
+            }
+            return true;
+        }).length"""
+    )
+
+
+def covered(page: Page, target: Locator) -> str | None:
+    """What covers the middle of `target` (None when it is itself on top there)."""
+    return target.evaluate(
+        """el => { const r = el.getBoundingClientRect();
+        const top = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+        if (top && (top === el || el.contains(top))) return null;
+        return top ? top.outerHTML.slice(0, 200) : 'nothing'; }"""
+    )
+
+
+def overlap(a: dict, b: dict) -> bool:
+    return not (
+        a["x"] + a["width"] <= b["x"]
+        or b["x"] + b["width"] <= a["x"]
+        or a["y"] + a["height"] <= b["y"]
+        or b["y"] + b["height"] <= a["y"]
+    )
+
+
+# --- defects ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("failure", ["provider", "empty-image1"])
+def test_a_failure_after_a_result_leaves_it_visible(open_page, failure):
+    """Defect 1: the result and the status line stay readable; the failure is said in the status
+    line and one toast; no "Error" overlay to dismiss."""
+    page = open_page()
+    order = show_a_result(page)
+    if failure == "provider":
+        page.locator("#prompt textarea").fill(f"not allowed [sim:282504] {marker()}")
+        reason = "content flagged as sensitive"
+    else:
+        page.locator("#image1 button[aria-label='Remove Image']").click()
+        expect(page.locator("#image1 img")).to_have_count(0)
+        reason = "Put an image in 图1"
+    page.locator("button#run").click()
+    expect(page.locator("#status")).to_contain_text("The edit failed")
+    expect(page.locator("#status")).to_contain_text(reason)
+    expect(page.locator("#status")).to_contain_text("earlier results and history are kept")
+    expect(page.locator("[data-testid=toast-body]")).to_have_count(1)
+    result = page.locator("#result img")
+    assert order in result.get_attribute("src")
+    assert visible_count(page.locator("#results-panel").get_by_text("Error", exact=True)) == 0
+    assert covered(page, result) is None
+    assert covered(page, page.locator("#status p").first) is None
+
+
+def test_an_invalid_custom_size_disables_edit(open_page, running: RunningApp):
+    """Defect 2: the note that says nothing is sent comes with a disabled Edit (Ctrl+Enter too)."""
+    page = open_page()
+    tag = marker()
+    put_image1(page)
+    page.locator("#prompt textarea").fill(f"custom {tag}")
+    page.locator("#size input").click()
+    page.locator("#size [data-testid=dropdown-option]", has_text="Custom").click()
+    page.locator("#width input").fill("300")
+    page.locator("#width input").blur()
+    expect(page.locator("#size-note")).to_contain_text("nothing is sent")
+    expect(page.locator("button#run")).to_be_disabled()
+    page.locator("#prompt textarea").press("Control+Enter")
+    page.locator("#width input").fill("1000")
+    page.locator("#width input").blur()
+    expect(page.locator("#size-note")).to_have_text("")
+    expect(page.locator("button#run")).to_be_enabled()
+    assert running.requests_with(tag) == []  # nothing was sent while the size was wrong
+
+
+def test_progress_is_said_once_in_the_status_line(open_page):
+    """Defect 3: one progress text, in the status line, not two overlapping trackers."""
+    page = open_page()
+    put_image1(page)
+    page.locator("#prompt textarea").fill(f"[sim:slow=3] {marker()}")
+    page.locator("button#run").click()
+    expect(page.locator("#status")).to_contain_text(re.compile(r"Waiting for the provider · \d+ s"))
+    assert visible_count(page.get_by_text(re.compile("Waiting for the provider"))) == 1
+    assert visible_count(page.locator("#results-panel .progress-text, #results-panel .timer")) == 0
+    wait_done(page)
+
+
+def test_a_non_image_on_image1_is_refused_once(open_page, tmp_path, capfd):
+    """Defect 4: one toast, and no traceback in the server's log, after an example filled 图1 too
+    (Gradio then rebuilds the session's copy of the slot)."""
+    page = open_page()
+    page.get_by_text("Object swap").click()
+    expect(page.locator("#image1 img")).to_be_visible()
+    fake = tmp_path / "fake.png"
+    fake.write_text("this is not an image")
+    page.locator("#image1 input[type=file]").set_input_files(str(fake))
+    toast = page.locator("[data-testid=toast-body]")
+    expect(toast).to_contain_text("could not be read")
+    expect(page.locator("#image1 img")).to_have_count(0)  # the refused file is cleared
+    # a later upload's events run after the refused one's: once 图1 shows it, all answers are in
+    put_image1(page)
+    expect(toast).to_have_count(1)
+    assert toast.inner_text().count("could not be read") == 1, toast.inner_text()
+    out, err = capfd.readouterr()
+    assert "Traceback" not in out + err
+    assert "ComponentProcessingError" not in out + err
+
+
+def test_phone_badges_clear_the_toolbar_and_the_upload_arrow(open_page):
+    """Defect 5: on a phone the 图 badge of a filled slot is not under its fullscreen/✕ buttons,
+    and an empty slot's badge does not sit on its upload arrow."""
+    page = open_page(**PHONE)
+    put_image1(page)
+    badge = page.locator("#image1 [data-testid=block-label]").bounding_box()
+    for button in page.locator("#image1 .icon-button-wrapper button").all():
+        assert not overlap(badge, button.bounding_box()), (badge, button.bounding_box())
+    for slot in ("#image2", "#image3"):
+        badge = page.locator(f"{slot} [data-testid=block-label]").bounding_box()
+        arrow = page.locator(f"{slot} .icon-wrap").first.bounding_box()
+        assert not overlap(badge, arrow), (slot, badge, arrow)
+
+
+@pytest.mark.parametrize("width", [1366, 390], ids=["desktop", "phone"])
+def test_the_footer_has_its_link_and_no_stray_dot(open_page, width):
+    """Defect 6: "Use via API" on both screens, and no separator left alone."""
+    page = open_page(width=width, height=900)
+    footer = page.locator("footer").first
+    expect(footer.get_by_text("Use via API")).to_be_visible()
+    assert visible_count(footer.get_by_text("·", exact=True)) == 0
+
+
+def test_toasts_do_not_pile_up_and_speak_the_page_language(open_page):
+    """Defect 7: each failure gives one toast, a new edit closes the last one, and an English page
+    reads English first (both languages kept)."""
+    page = open_page()
+    show_a_result(page)
+    toast = page.locator("[data-testid=toast-body]")
+    for _ in range(2):
+        page.locator("#prompt textarea").fill(f"[sim:282504] {marker()}")
+        page.locator("button#run").click()
+        expect(toast).to_have_count(1)
+        expect(toast).to_contain_text("flagged as sensitive")
+        text = toast.inner_text()
+        assert text.count("flagged as sensitive") == 1, text
+        assert text.index("flagged as sensitive") < text.index("包含敏感词"), text
+        page.locator("#prompt textarea").fill(f"fine {marker()}")
+        page.locator("button#run").click()
+        expect(toast).to_have_count(0)  # the new edit closed it
+        wait_done(page)  # the failure's status names no order: any order is the new edit's
+
+
+def test_a_chinese_page_reads_chinese_first(open_page):
+    page = open_page("zh-CN")
+    show_a_result(page)
+    page.locator("#prompt textarea").fill(f"[sim:282504] {marker()}")
+    page.locator("button#run").click()
+    toast = page.locator("[data-testid=toast-body]")
+    expect(toast).to_contain_text("包含敏感词")
+    text = toast.inner_text()
+    assert text.index("包含敏感词") < text.index("flagged as sensitive"), text
+    expect(page.locator("#status")).to_contain_text("编辑失败")
+    expect(page.locator("#status")).to_contain_text("包含敏感词")  # the reason, in the page's language
+
+
+# --- friction --------------------------------------------------------------------------------------
+
+
+def test_cancel_is_usable_from_the_click_on(open_page):
+    """Cancel is enabled by the click itself, before the server has answered at all."""
+    page = open_page()
+    put_image1(page)
+    page.locator("#prompt textarea").fill(f"[sim:slow=2] {marker()}")
+    held = []
+    page.route("**/queue/join*", lambda route: held.append(route))  # the server hears nothing yet
+    page.locator("button#run").click()
+    expect(page.locator("#cancel")).to_be_enabled()
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while not held:  # the request that starts the edit, held on its way out
+        assert time.monotonic() < deadline, "the edit's request was never sent"
+        page.wait_for_timeout(50)
+    for route in held:
+        route.continue_()
+    page.unroute("**/queue/join*")
+    wait_done(page)
+    expect(page.locator("#cancel")).to_be_disabled()
+
+
+def test_delete_and_revoke_say_what_happened(open_page):
+    """After the confirm, Delete and Revoke each say in the status line what they did."""
+    page = open_page()
+    show_a_result(page)
+    page.locator("#share").click()
+    expect(page.locator("#share-link textarea, #share-link input").first).to_have_value(re.compile("/share/"))
+    page.locator("#revoke").click()
+    expect(page.locator("#status")).to_contain_text("share link is revoked")
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.locator("#delete").click()
+    expect(page.locator("#status")).to_contain_text("Deleted")
+    expect(page.locator("#result")).to_have_count(0)
