@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import socket
 import struct
 import subprocess
@@ -96,6 +97,9 @@ def app_process(folder: Path, **env: str) -> Iterator[AppProcess]:
         HF_HUB_OFFLINE="1",
         JUHE_OUTPUT_DIR=str(folder / "outputs"),
         JUHE_SIM_LATENCY="0.05",
+        # a visitor's own key (the API-key box, the API's api_key) makes an edit live: it must go to
+        # a closed loopback port, never to the provider's real address
+        JUHE_API_URL=f"http://127.0.0.1:{_free_port()}/image_edit/edit",
         JUHE_MCP="0",
         PYTHONUNBUFFERED="1",
     )
@@ -322,6 +326,23 @@ class Tab:
                     self.values[component] = value
         return answer
 
+    def fill_blanks(self, event: Event) -> None:
+        """Fill the form as a visitor would before `event`: the first empty image input gets a photo
+        this visitor uploads, the first empty text input an instruction (the public API's inputs,
+        image then prompt, count as both). So a hostile value in one input meets working values in
+        the others, and a refusal is the hostile value's."""
+        photo_done = text_done = False
+        for component in event.inputs:
+            kind = self.page.types[component]
+            if self.values.get(component) not in (None, ""):
+                continue
+            if kind in ("image", "api") and not photo_done:
+                self.values[component] = upload(self.url, small_png("navy", (320, 240)))
+                photo_done = True
+            elif kind in ("textbox", "api") and not text_done:
+                self.values[component] = "make the sky blue"
+                text_done = True
+
     def prepare(self, event: Event) -> None:
         """Run what the page runs before `event`: the event it follows (an example's click)."""
         if event.after is None:
@@ -348,13 +369,16 @@ def _content(value: object) -> object:
         path = value.get("path")
         if isinstance(path, str) and value.get("meta", {}).get("_type") == "gradio.FileData":
             return {"file": _digest(path)}
-        return {k: _content(v) for k, v in value.items() if k not in ("url",)}
+        # a caption is text even when it spells a path (a gallery item's caption is the prompt)
+        return {k: v if k == "caption" else _content(v) for k, v in value.items() if k != "url"}
     if isinstance(value, list):
         return [_content(v) for v in value]
     if isinstance(value, str):
         if os.path.isabs(value) and os.path.isfile(value):
             return {"file": _digest(value)}
         return _masked(value)
+    if isinstance(value, float):
+        return "#.#"  # a measured time (the API's elapsed_s)
     return value
 
 
@@ -371,11 +395,10 @@ def _digest(path: str) -> str:
 
 
 def _masked(text: str) -> str:
-    """Text without what changes between any two calls: hex ids, numbers and file names in links."""
-    import re
-
+    """Text without what changes between any two calls: links to files, ids and tokens (hex, or
+    URL-safe base64 such as a result's id), and numbers (order ids, seconds)."""
     text = re.sub(r"/gradio_api/file=\S+?(?=[\s\"')\]]|$)", "/gradio_api/file=…", text)
-    text = re.sub(r"[0-9a-f]{8,}", "…", text)
+    text = re.sub(r"[A-Za-z0-9_-]{16,}|[0-9a-f]{8,}", "…", text)
     return re.sub(r"\d+(\.\d+)?", "#", text)
 
 
