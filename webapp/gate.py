@@ -227,6 +227,10 @@ class Gate:
             raise user_error(
                 error_text("gate_value", n=1, why="wrong number of values"), title=TITLES["error"]
             )
+        if block_fn.fn is None:  # a js-only event runs in the browser; the page never sends it here
+            raise user_error(
+                error_text("gate_value", n=1, why="not an event of the server"), title=TITLES["error"]
+            )
         visitor = self.visitor(request)
         checked = []
         for number, (block, value) in enumerate(zip(blocks, inputs, strict=True), start=1):
