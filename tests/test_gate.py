@@ -25,7 +25,7 @@ class Clock:
 
 def event(*blocks, name: str = "fn") -> SimpleNamespace:
     """What the gate reads of a Gradio `BlockFunction`."""
-    return SimpleNamespace(inputs=list(blocks), component_prop_inputs=[], batch=False, name=name)
+    return SimpleNamespace(inputs=list(blocks), component_prop_inputs=[], batch=False, name=name, fn=print)
 
 
 def file_data(path: str, **fields) -> dict:
@@ -102,9 +102,15 @@ def test_a_file_without_an_issued_path_is_refused(gate, value):
     refused(gate, gr.Image(), value)
 
 
-@pytest.mark.parametrize("path", ["https://example.org/cat.png", "data:image/png;base64,iVBORw0KGgo="])
-def test_a_link_or_data_url_as_path_is_refused(gate, path):
-    assert "not a file this page was given" in refused(gate, gr.Image(), file_data(path))
+@pytest.mark.parametrize(
+    ("path", "why"),
+    [
+        ("https://example.org/cat.png", "send links as plain strings"),
+        ("data:image/png;base64,iVBORw0KGgo=", "not a file this page was given"),
+    ],
+)
+def test_a_link_or_data_url_as_path_is_refused(gate, path, why):
+    assert why in refused(gate, gr.Image(), file_data(path))
 
 
 def test_an_admitted_file_is_rebuilt_without_its_url(gate, paths):
@@ -277,7 +283,7 @@ def test_the_values_must_match_the_inputs(gate):
     for values in (["a"], ["a", 1, 2], "a", None):
         with pytest.raises(gr.Error, match="not one the page sends"):
             gate.check(two, values, SESSION, VISITOR)
-    batched = SimpleNamespace(inputs=[gr.Textbox()], component_prop_inputs=[], batch=True, name="b")
+    batched = SimpleNamespace(inputs=[gr.Textbox()], component_prop_inputs=[], batch=True, name="b", fn=print)
     with pytest.raises(gr.Error, match="wrong number of values"):
         gate.check(batched, ["a"], SESSION, VISITOR)
 
@@ -362,3 +368,24 @@ def test_issued_forgets_deleted_files_and_lists_what_it_holds():
     assert issued.files() == {"/c/2"}
     assert not issued.admits("/c/1", "s", "v") and not issued.admits("/u/1", "s", "v")
     assert issued.admits("/p/1", None, None)
+
+
+def test_a_js_only_event_is_refused(gate):
+    """An event that runs in the browser (no server function) is never called by the page."""
+    js_only = SimpleNamespace(
+        inputs=[gr.Textbox()], component_prop_inputs=[], batch=False, name="js", fn=None
+    )
+    with pytest.raises(gr.Error, match="not an event of the server"):
+        gate.check(js_only, ["x"], "s1", None)
+
+
+def test_a_choice_must_be_one_of_the_choices(gate):
+    dropdown = gr.Dropdown([("Auto", "auto"), ("Square", "1024*1024")], value="auto")
+    assert gate.check(event(dropdown), ["1024*1024"], "s1", None) == ["1024*1024"]
+    with pytest.raises(gr.Error, match="not one of the choices"):
+        gate.check(event(dropdown), ["/etc/passwd"], "s1", None)
+
+
+def test_a_huge_integer_is_refused_without_becoming_a_float(gate):
+    with pytest.raises(gr.Error, match="number out of range"):
+        gate.check(event(gr.Number()), [10**400], "s1", None)

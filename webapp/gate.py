@@ -192,8 +192,28 @@ def _number(value: Any) -> Any:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise RefusedError("number expected")
-    if not math.isfinite(value) or abs(value) > MAX_NUMBER:
+    if not _bounded(value):
         raise RefusedError("number out of range")
+    return value
+
+
+def _bounded(value: int | float) -> bool:
+    """Finite and within ±MAX_NUMBER (an int of any size compares without becoming a float)."""
+    return (
+        -MAX_NUMBER <= value <= MAX_NUMBER
+        if isinstance(value, int)
+        else math.isfinite(value) and abs(value) <= MAX_NUMBER
+    )
+
+
+def _choice(block: Any, value: Any) -> Any:
+    """One of the component's choices (Gradio would refuse another with a logged traceback)."""
+    value = _text(value, 256)
+    if value is None or getattr(block, "allow_custom_value", False):
+        return value
+    choices = [choice[1] if isinstance(choice, (tuple, list)) else choice for choice in block.choices or ()]
+    if value not in choices:
+        raise RefusedError("not one of the choices")
     return value
 
 
@@ -261,7 +281,7 @@ class Gate:
         if kind in ("Textbox", "Code"):
             return _text(value)
         if kind in ("Dropdown", "Radio"):
-            return _text(value, 256)
+            return _choice(block, value)
         if kind in ("Number", "Slider"):
             return _number(value)
         if kind == "Checkbox":
@@ -324,7 +344,7 @@ class Gate:
             return {key: self._api(item, session, visitor, depth + 1) for key, item in value.items()}
         if isinstance(value, list):
             return [self._api(item, session, visitor, depth + 1) for item in value]
-        if isinstance(value, float) and not math.isfinite(value):
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and not _bounded(value):
             raise RefusedError("number out of range")
         return value
 

@@ -194,6 +194,10 @@ class Handlers:
         mask: str | None = None,
         request: gr.Request = None,
     ) -> tuple[FileData, dict | str]:
+        # gr.api passes values through unchecked: text parameters must be text before anything else
+        for name, value in (("prompt", prompt), ("size", size), ("model", model), ("api_key", api_key)):
+            if value is not None and not isinstance(value, str):
+                raise user_error(error_text("api_text", name=name), title=TITLES["error"])
         images = ordered_images([api_image(value, n) for n, value in enumerate((image1, image2, image3), 1)])
         size = api_size(size)
         region = api_mask(mask)

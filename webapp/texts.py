@@ -390,6 +390,10 @@ ERRORS = {
         "图{n} (Image {n}) could not be read: the file is empty, corrupt or not an image (JPEG, PNG, "
         "BMP, TIFF, WebP or GIF).",
     ),
+    "api_text": (
+        "参数 {name} 必须是文本",
+        "The parameter {name} must be text.",
+    ),
     "gate_value": (
         "请求中第 {n} 项不是页面会发送的值（{why}）；请重新加载页面后再试",
         "Value {n} of this request is not one the page sends ({why}); reload the page and try again.",
