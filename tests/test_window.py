@@ -42,10 +42,10 @@ def test_take_allows_n_per_window_then_says_how_long_to_wait(clock):
         at(clock, t)
         taken.append(window.take(["k"], 3))
     assert taken == [0, 0, 0]
-    at(clock, 3.0)  # amounts are kept per second: the one of second 0 leaves the window at 61
-    assert window.take(["k"], 3) == pytest.approx(58.0)
+    at(clock, 3.0)  # amounts are kept per second: the one of second 0 leaves the window at 60
+    assert window.take(["k"], 3) == pytest.approx(57.0)
     at(clock, 59.0)
-    assert window.take(["k"], 3) == pytest.approx(2.0)
+    assert window.take(["k"], 3) == pytest.approx(1.0)
 
 
 def test_the_window_slides_and_refusals_are_not_counted(clock):
@@ -53,13 +53,13 @@ def test_the_window_slides_and_refusals_are_not_counted(clock):
     assert window.take(["k"], 2) == 0
     at(clock, 10.0)
     assert window.take(["k"], 2) == 0
-    for t in (11.0, 20.0, 59.0, 60.5):  # refused: must not push the window further out
+    for t in (11.0, 20.0, 59.0, 59.5):  # refused: must not push the window further out
         at(clock, t)
         assert window.take(["k"], 2) > 0
-    at(clock, 61.0)  # the amount of second 0 has left the window
+    at(clock, 60.0)  # the amount of second 0 has left the window
     assert window.take(["k"], 2) == 0
-    at(clock, 61.5)
-    assert window.take(["k"], 2) == pytest.approx(9.5)  # the amounts of seconds 10 and 61 remain
+    at(clock, 60.5)
+    assert window.take(["k"], 2) == pytest.approx(9.5)  # the amounts of seconds 10 and 60 remain
 
 
 def test_any_key_over_the_limit_refuses_and_counts_nothing(clock):
@@ -92,7 +92,7 @@ def test_add_total_retry_after_and_clear(clock):
     at(clock, 30.0)
     window.add("a", 4)
     assert window.total("a") == 7.5
-    assert window.retry_after("a") == pytest.approx(31.0)  # when second 0 leaves
+    assert window.retry_after("a") == pytest.approx(30.0)  # when second 0 leaves
     at(clock, 61.0)
     assert window.total("a") == 4
     window.clear("a")
@@ -163,7 +163,7 @@ def test_edits_are_limited_per_visitor_and_per_session(clock):
     limits.check_rate(request("203.0.113.1", "b"))
     with pytest.raises(gr.Error, match="Too many edits") as info:
         limits.check_rate(request("203.0.113.1", "c"))  # a new session, the same visitor
-    assert "Try again in 61 s" in info.value.message  # when second 0 leaves the window
+    assert "Try again in 60 s" in info.value.message  # when second 0 leaves the window
     limits.check_rate(request("203.0.113.2", "c"))  # session c was not charged
     limits.check_rate(request("203.0.113.3", "c"))
     with pytest.raises(gr.Error, match="Too many edits"):

@@ -550,16 +550,16 @@ def say(key: str, chinese: bool, **values: object) -> str:
 # language first, what Delete and Revoke did. ---
 RUNTIME.update(
     {
-        "edit_failed": ("⚠️ 编辑失败: {why}。", "⚠️ The edit failed: {why}."),
+        "edit_failed": ("⚠️ 编辑失败：{why}。", "⚠️ The edit failed: {why}."),
         "edit_failed_kept": (
-            "⚠️ 编辑失败: {why}。之前的结果和记录都已保留。",
+            "⚠️ 编辑失败：{why}。之前的结果和记录都已保留。",
             "⚠️ The edit failed: {why}; earlier results and history are kept.",
         ),
         "deleted": (
-            "🗑 已删除这张结果: 文件和分享链接都已删除。",
+            "🗑 已删除这张结果：文件和分享链接都已删除。",
             "🗑 Deleted: the result's files and share link are gone.",
         ),
-        "revoked": ("🔗 分享链接已撤销, 不再能打开。", "🔗 The share link is revoked: it no longer opens."),
+        "revoked": ("🔗 分享链接已撤销，不再能打开。", "🔗 The share link is revoked: it no longer opens."),
         "no_link": ("这张结果没有分享链接。", "This result has no share link."),
     }
 )
