@@ -103,6 +103,8 @@ def running_app(
         # launch_options() sets FORWARDED_ALLOW_IPS when unset; put the original back afterwards
         patch.setenv("FORWARDED_ALLOW_IPS", "")
         patch.delenv("FORWARDED_ALLOW_IPS")
+        # the app sets Pillow's process-wide pixel bound; put it back for the tests that follow
+        patch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)
         backend = Backend(settings)
         demo = build_demo(settings, backend)
         _, url, _ = demo.launch(
@@ -134,9 +136,11 @@ def image_file(path: Path, size: tuple[int, int] = (64, 48), color: str = "red",
 
 
 def is_bilingual(message: str) -> bool:
-    """True for "中文 / English", the form of every error here: Chinese, then an English phrase."""
-    chinese, slash, english = message.partition(" / ")
-    return bool(slash and HAN.search(chinese) and ENGLISH.search(english))
+    """True for "中文 / English" or "English / 中文" (the visitor's language first): both languages."""
+    first, slash, second = message.partition(" / ")
+    if HAN.search(first):
+        return bool(slash and ENGLISH.search(second))
+    return bool(slash and ENGLISH.search(first) and HAN.search(second))
 
 
 class _Tee(io.TextIOBase):

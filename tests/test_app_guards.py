@@ -101,7 +101,8 @@ def test_every_event_refuses_a_file_link_before_fetching(hosted, probe):
     events = events_taking_values(hosted)
     names = {dependency["api_name"] for dependency, _, _ in events}
     # the public API, the run button, the upload checks, JS-only events (the counter) and the examples
-    assert {"edit", "edit_image", "accept_upload", "js_fn_1", "load_example", "restore_history"} <= names
+    assert {"edit", "edit_image", "accept_upload", "load_example", "restore_history"} <= names
+    assert any(name.startswith("js_fn") for name in names)
     before = hosted.sent()
     for dependency, slot, kind in events:
         data = [None] * len(dependency["inputs"])

@@ -757,7 +757,9 @@ def failure_reason(error: gr.Error, chinese: bool, exc: Exception | None = None)
     else:
         zh, slash, en = error.message.partition(" / ")
         why = (zh if chinese or not slash else en).strip()
-    return re.sub(r"([\\`*_\[\]()|~#])", r"\\\1", why.rstrip("."))
+    why = re.sub(r"([\\`*_\[\]()|~#<>])", r"\\\1", why.rstrip("."))
+    # Markdown turns a bare address into a link: a zero-width space keeps it text
+    return re.sub(r"(?i)(://|www\.)", lambda m: m[1][0] + "\u200b" + m[1][1:], why)
 
 
 def failed_status(error: gr.Error, chinese: bool, kept: bool, exc: Exception | None = None) -> str:

@@ -158,9 +158,12 @@ def _open_source(source: ImageSource) -> Image.Image:
         if os.path.getsize(source) > MAX_SOURCE_BYTES:
             raise ValueError(f"more than {MAX_SOURCE_BYTES} bytes")
         handle = Path(source)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        image = Image.open(handle)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(handle)
+    except Image.DecompressionBombError as exc:  # the app sets Pillow to refuse at the same bound
+        raise ValueError(f"more than {MAX_INPUT_PIXELS} pixels") from exc
     if image.width * image.height > MAX_INPUT_PIXELS:  # nor more pixels than an edit may have
         raise ValueError(f"{image.width}x{image.height} is more than {MAX_INPUT_PIXELS} pixels")
     return image
