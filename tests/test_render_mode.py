@@ -145,9 +145,11 @@ def visitor(url: str, source: str) -> httpx.Client:
 
 
 def event_index(config: dict, elem_id: str) -> int:
-    """The page event a click on the element `elem_id` runs."""
+    """The server event a click on the element `elem_id` runs (of several, the one taking the most
+    inputs: a click may also run a small browser-side event first)."""
     target = next(c["id"] for c in config["components"] if c.get("props", {}).get("elem_id") == elem_id)
-    return next(d["id"] for d in config["dependencies"] if [target, "click"] in d["targets"])
+    clicks = [d for d in config["dependencies"] if [target, "click"] in d["targets"] and d.get("backend_fn")]
+    return max(clicks, key=lambda d: len(d["inputs"]))["id"]
 
 
 def run_event(http: httpx.Client, fn_index: int, session: str, data: list) -> dict:
@@ -158,7 +160,7 @@ def run_event(http: httpx.Client, fn_index: int, session: str, data: list) -> di
         for line in events.iter_lines():
             message = json.loads(line[5:]) if line.startswith("data:") else {}
             if message.get("msg") == "process_completed":
-                assert message.get("success"), message
+                assert message.get("success"), message.get("output")
                 return message["output"]
     raise AssertionError("the event never completed")
 
@@ -171,9 +173,30 @@ def share_link(http: httpx.Client, prompt: str) -> str:
     upload = {"path": path, "orig_name": "cat.jpg", "meta": {"_type": "gradio.FileData"}}
     session = uuid.uuid4().hex
     # 图1-图3, prompt, size, width, height, model, links 1-3, key, region; then the page's states
-    edit = [upload, None, None, prompt, "auto", 1024, 1024, "auto", "", "", "", "", None, False, None, [], []]
+    # and the chain's parent
+    edit = [
+        upload,
+        None,
+        None,
+        prompt,
+        "auto",
+        1024,
+        1024,
+        "auto",
+        "",
+        "",
+        "",
+        "",
+        None,
+        False,
+        None,
+        [],
+        [],
+        None,
+    ]
     run_event(http, event_index(config, "run"), session, edit)
-    shared = run_event(http, event_index(config, "share"), session, [None])
+    share = event_index(config, "share")
+    shared = run_event(http, share, session, [None] * len(config["dependencies"][share]["inputs"]))
     [link] = re.findall(r"https?://[^\"\s]+/share/[\w-]+", json.dumps(shared))
     return link
 
