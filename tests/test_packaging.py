@@ -56,10 +56,17 @@ def test_the_wheel_holds_the_juhe_package_only(wheel: Path):
 
 def test_a_fresh_venv_gets_import_juhe_and_the_juhe_command_without_gradio(wheel: Path, tmp_path: Path):
     venv = tmp_path / "venv"
-    # the machine's packages stand in for the dependencies, so nothing is downloaded
-    run(sys.executable, "-m", "venv", "--system-site-packages", venv, cwd=tmp_path)
+    run(sys.executable, "-m", "venv", venv, cwd=tmp_path)
     python, command = venv / "bin" / "python", venv / "bin" / "juhe"
-    run(python, "-m", "pip", "install", "--no-index", "--no-deps", wheel, cwd=tmp_path)
+    # The dependencies come from the packages this test runs with, so nothing is downloaded. Not
+    # `--system-site-packages`: that exposes the *base* interpreter's packages, which inside a venv
+    # (the README's quickstart) lack httpx. A .pth file appends this process's own site folders after
+    # the venv's own, so the wheel's `juhe` wins and pip sees the dependencies as installed.
+    site_folders = [p for p in sys.path if Path(p).name in ("site-packages", "dist-packages")]
+    [venv_site] = (venv / "lib").glob("python*/site-packages")
+    (venv_site / "_test_dependencies.pth").write_text("\n".join(site_folders) + "\n", encoding="utf-8")
+    # no --no-deps: pip must find every requirement of the wheel already satisfied, offline
+    run(python, "-m", "pip", "install", "--no-index", wheel, cwd=tmp_path)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
 
     shown = run(command, "--help", cwd=tmp_path, env=env).stdout
