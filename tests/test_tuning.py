@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.abc
+import importlib.util
 import sys
 
 import gradio as gr
@@ -26,17 +29,32 @@ def test_a_new_session_renders_no_component_config_until_needed():
     assert session.config_values[box._id]["props"]["value"] == "changed"
 
 
-def test_a_missing_matplotlib_fails_at_once(monkeypatch):
-    monkeypatch.delitem(sys.modules, "matplotlib", raising=False)
+class Lookups(importlib.abc.MetaPathFinder):
+    """A finder first on `sys.meta_path` that finds nothing and records each name looked up."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def find_spec(self, name, path=None, target=None):
+        self.names.append(name)
+
+
+def test_a_missing_matplotlib_fails_without_searching_the_path(monkeypatch):
+    if importlib.util.find_spec("matplotlib") is not None:
+        pytest.skip("matplotlib is installed here: nothing is missing, so nothing to speed up")
+    # put sys.modules back as it was, with or without the entry the tuning adds
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.delitem(sys.modules, "matplotlib")
+    lookups = Lookups()
+    monkeypatch.setattr(sys, "meta_path", [lookups, *sys.meta_path])
+    with pytest.raises(ImportError):
+        importlib.import_module("matplotlib")
+    assert lookups.names == ["matplotlib"]  # untuned, every failed import searches the path again
     install_fast_failed_imports()
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        pass
-    else:  # installed here: nothing to speed up, and nothing was hidden
-        assert sys.modules["matplotlib"] is not None
-        return
-    assert sys.modules["matplotlib"] is None
+    lookups.names.clear()
+    with pytest.raises(ImportError):
+        importlib.import_module("matplotlib")
+    assert lookups.names == []
 
 
 @pytest.mark.parametrize(
