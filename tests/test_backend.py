@@ -6,13 +6,13 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from apphost import CAT
+from helpers.paths import CAT
 
 from juhe.simulator import Simulator
 from webapp.backend import Backend, BusyError
 from webapp.settings import AppSettings
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
+pytestmark = [pytest.mark.loopback, pytest.mark.timeout(60)]
 
 
 def backend_for(provider: Simulator, tmp_path, **env: str) -> Backend:

@@ -1,5 +1,5 @@
 """The command line against the simulator on loopback: most tests call `juhe.cli.main(argv)` in this
-process; the few marked e2e run `python -m juhe` as a real subprocess (Ctrl-C, the simulator
+process; the few marked subprocess run `python -m juhe` as a real subprocess (Ctrl-C, the simulator
 command, the module entry point)."""
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ import httpx
 import numpy as np
 import pillow_heif
 import pytest
+from helpers.images import ellipse_mask, photo, within
+from helpers.markers import marked_fixture
 from PIL import Image
-from test_region import ellipse_mask, photo, within
 
 from juhe._region import UNTOUCHED_DISTANCE, nearest_size
 from juhe.cli import main
@@ -34,22 +35,15 @@ KEY = "test-key-123456"
 HAN = re.compile(r"[\u4e00-\u9fff]")
 
 
-@pytest.fixture(scope="module")
-def shared_sim():
-    """One simulator for the module (stopping one takes half a second)."""
-    with Simulator() as simulator:
-        yield simulator
-
-
 @pytest.fixture
-def sim(shared_sim):
-    """The module's simulator with no faults, no latency and no recorded requests."""
+def sim(provider):
+    """The shared provider with no faults, no latency and no recorded requests."""
     reset = {"reset": True, "latency": 0, "rate": 0}
-    httpx.post(f"{shared_sim.base_url}/_sim/faults", json=reset, trust_env=False).raise_for_status()
-    return shared_sim
+    httpx.post(f"{provider.base_url}/_sim/faults", json=reset, trust_env=False).raise_for_status()
+    return provider
 
 
-@pytest.fixture
+@marked_fixture("loopback")
 def own_sim():
     """A simulator of this test alone, for calls that outlive the test (slow faults)."""
     with Simulator() as simulator:
@@ -159,7 +153,7 @@ def assert_complete(out: Path) -> None:
 # ---------------------------------------------------------------- edit
 
 
-@pytest.mark.e2e
+@pytest.mark.subprocess
 def test_edit_saves_the_result_and_prints_its_path(sim, tmp_path):
     make_image(tmp_path / "cat.jpg")
     args = ["edit", "cat.jpg", "--prompt", "把小猫换成小狗", "--size", "512*640", "--out", "out"]
@@ -242,6 +236,7 @@ def test_edit_timeout_is_not_retried(own_sim, tmp_path, cli):
     assert results(tmp_path / "out") == ([], [])
 
 
+@pytest.mark.loopback  # connects to a loopback port nobody listens on
 def test_edit_connect_error(tmp_path, cli, no_backoff):
     make_image(tmp_path / "cat.jpg")
     with socket.socket() as probe:
@@ -378,7 +373,7 @@ def test_batch_lists_local_failures_with_codes(sim, tmp_path, cli):
     assert len(results(tmp_path / "out")[0]) == 1
 
 
-@pytest.mark.e2e  # waits on real time for calls in flight
+@pytest.mark.loopback  # waits on real time for calls in flight
 def test_batch_stops_starting_calls_after_an_account_error(tmp_path, cli):
     for name in ("a.jpg", "b.jpg", "c.jpg"):
         make_image(tmp_path / "in" / name)
@@ -420,7 +415,7 @@ def test_batch_jobs_overlap_calls(sim, tmp_path, monkeypatch, jobs, count, cli):
     assert concurrency(sim, starts) == jobs
 
 
-@pytest.mark.e2e
+@pytest.mark.subprocess
 def test_ctrl_c_keeps_finished_results_and_leaves_no_partial_file(own_sim, tmp_path):
     sim = own_sim
     for name in ("a.jpg", "b.jpg", "c.jpg", "d.jpg"):
@@ -471,7 +466,7 @@ def test_ctrl_c_keeps_finished_results_and_leaves_no_partial_file(own_sim, tmp_p
 # ---------------------------------------------------------------- simulator
 
 
-@pytest.mark.e2e
+@pytest.mark.subprocess
 def test_simulator_command_serves_edits(tmp_path):
     make_image(tmp_path / "cat.jpg")
     with sigint_deliverable():
@@ -521,8 +516,8 @@ def test_edit_with_a_mask_changes_only_the_painted_area(sim, tmp_path, cli):
     [path] = [tmp_path / p for p in summary["paths"]]
     [own] = [tmp_path / p for p in summary["provider_paths"]]
     assert own.name == f"{path.stem}_provider.png" and summary["output_size"] == "640*480"
-    out = np.asarray(Image.open(path).convert("RGB")).astype(int)
-    before = np.asarray(Image.open(tmp_path / "photo.png").convert("RGB")).astype(int)
+    with Image.open(path) as out, Image.open(tmp_path / "photo.png") as before:
+        out, before = (np.asarray(image.convert("RGB")).astype(int) for image in (out, before))
     far = ~within(np.asarray(mask) > 127, UNTOUCHED_DISTANCE)
     assert out.shape == (480, 640, 3) and np.array_equal(out[far], before[far])
     assert not np.array_equal(out, before)

@@ -8,8 +8,8 @@ import asyncio
 import gradio as gr
 import httpx
 import pytest
-from apphost import is_bilingual
 from gradio import processing_utils
+from helpers.apphost import is_bilingual
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 

@@ -8,21 +8,15 @@ import re
 import socket
 from collections.abc import Iterator
 from html.parser import HTMLParser
-from pathlib import Path
 
 import httpx
 import pytest
+from helpers.apphost import answers_of, running_app
+from helpers.browser import ORDER_ID, WAIT_MS, run_edit
+from helpers.tags import marker
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip(f"browser tests need Debian's chromium at {CHROMIUM}", allow_module_level=True)
-
-from apphost import running_app  # noqa: E402
-from conftest import marker  # noqa: E402
-from playwright.sync_api import Browser, BrowserContext, Page, expect  # noqa: E402
-from test_app_browser import ORDER_ID, WAIT_MS, run_edit  # noqa: E402
-
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.browser, pytest.mark.app, pytest.mark.loopback, pytest.mark.timeout(180)]
 
 SECRET = "a-fixed-browser-secret-0123456789abcdef"
 
@@ -157,7 +151,8 @@ def test_saying_no_to_delete_keeps_the_result(browser: Browser, shared):
     owner = visit(browser.new_context(locale="en-US"), shared.url)
     order = run_edit(owner, f"kept {marker()}")
     owner.on("dialog", lambda dialog: dialog.dismiss())
-    owner.locator("#delete").click()
-    owner.wait_for_timeout(500)
+    with answers_of(shared, "delete_result") as answers:
+        owner.locator("#delete").click()
+        answers.get(timeout=WAIT_MS / 1000)  # the server has handled the "no"
     assert (shared.output_dir / f"{order}.png").is_file()
     expect(owner.locator("#result img")).to_be_visible()

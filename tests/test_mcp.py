@@ -11,15 +11,14 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from apphost import CAT, SERVER_KEY, RunningApp, running_app
-from conftest import marker
+from helpers.apphost import SERVER_KEY, RunningApp, running_app
+from helpers.paths import CAT
+from helpers.tags import marker
 from mcp import ClientSession
 from mcp.client.streamable_http import streamablehttp_client
 from PIL import Image
 
-from juhe.simulator import Simulator
-
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.app, pytest.mark.loopback, pytest.mark.timeout(120)]
 
 CAT_URI = "data:image/jpeg;base64," + base64.b64encode(CAT.read_bytes()).decode()
 
@@ -53,12 +52,6 @@ def call(running: RunningApp, arguments: dict, *, progress: bool = False, header
 def record_of(result) -> dict:
     """The record the tool returns as its last text (a Python dict printed by Gradio)."""
     return ast.literal_eval(result.content[-1].text)
-
-
-@pytest.fixture(scope="module")
-def provider() -> Iterator[Simulator]:
-    with Simulator() as sim:
-        yield sim
 
 
 @pytest.fixture(scope="module")

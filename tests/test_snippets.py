@@ -10,7 +10,8 @@ import subprocess
 import sys
 
 import pytest
-from apphost import CAT, COFFEE, ROOT, running_app
+from helpers.apphost import running_app
+from helpers.paths import CAT, COFFEE, ROOT
 
 from juhe.simulator import Simulator
 from webapp import snippets
@@ -79,7 +80,8 @@ def environment(**extra: str) -> dict[str, str]:
     return env
 
 
-@pytest.mark.e2e
+@pytest.mark.subprocess
+@pytest.mark.loopback
 def test_the_curl_snippet_runs_against_the_provider(workdir):
     with Simulator() as provider:
         text = snippets.curl(call(provider.url, images=("cat.jpg", "coffee.jpg"), mimes=("image/jpeg",) * 2))
@@ -98,7 +100,8 @@ def test_the_curl_snippet_runs_against_the_provider(workdir):
     assert not (workdir / "pwned").exists() and not (workdir / "pwned2").exists()
 
 
-@pytest.mark.e2e
+@pytest.mark.subprocess
+@pytest.mark.loopback
 def test_the_juhe_snippet_runs_against_the_provider(workdir):
     with Simulator() as provider:
         text = snippets.python_client(call(provider.url))
@@ -112,7 +115,8 @@ def test_the_juhe_snippet_runs_against_the_provider(workdir):
     assert list((workdir / "outputs").glob("*.png"))
 
 
-@pytest.mark.e2e
+@pytest.mark.subprocess
+@pytest.mark.app
 @pytest.mark.timeout(120)
 def test_the_gradio_client_snippet_runs_against_the_app(workdir, tmp_path_factory):
     with running_app(tmp_path_factory.mktemp("snippet-app")) as app:

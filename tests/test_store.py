@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import T0
+from helpers.clock import T0
 from PIL import Image
 
 from juhe import EditResult
