@@ -24,6 +24,7 @@ import pillow_heif
 import pytest
 from helpers.images import ellipse_mask, photo, within
 from helpers.markers import marked_fixture
+from helpers.tags import marker
 from PIL import Image
 
 from juhe._region import UNTOUCHED_DISTANCE, nearest_size
@@ -36,10 +37,12 @@ HAN = re.compile(r"[\u4e00-\u9fff]")
 
 
 @pytest.fixture
-def sim(provider):
-    """The shared provider with no faults, no latency and no recorded requests."""
+def sim(provider, monkeypatch):
+    """The shared provider with no faults and no latency, and a key of this test's own as `KEY`:
+    the provider's records of this test are the ones made with it (`edit_requests`)."""
     reset = {"reset": True, "latency": 0, "rate": 0}
     httpx.post(f"{provider.base_url}/_sim/faults", json=reset, trust_env=False).raise_for_status()
+    monkeypatch.setitem(globals(), "KEY", f"test-key-{marker()}")
     return provider
 
 
@@ -125,9 +128,11 @@ def make_image(path: Path, color: tuple[int, int, int] = (200, 40, 40)) -> Path:
     return path
 
 
-def edit_requests(sim: Simulator) -> list[dict]:
-    """The edit calls the simulator received, oldest first."""
-    return sim.stats()["requests"]
+def edit_requests(sim: Simulator, key: str | None = None) -> list[dict]:
+    """The edit calls the simulator received with `key` (this test's `KEY` unless given), oldest
+    first: a count of what this test caused, never of everything the shared simulator saw."""
+    fingerprint = key_fingerprint(KEY if key is None else key)
+    return [r for r in sim.stats()["requests"] if r["key"] == fingerprint]
 
 
 def results(out: Path) -> tuple[list[Path], list[Path]]:
@@ -190,10 +195,11 @@ def test_edit_json_with_two_images_and_a_model(sim, tmp_path, cli):
 
 def test_edit_reads_settings_from_dotenv(sim, tmp_path, cli):
     make_image(tmp_path / "cat.jpg")
-    (tmp_path / ".env").write_text(f"JUHE_API_URL={sim.url}\nJUHE_API_KEY=from-dotenv-key\n")
+    dotenv_key = f"from-dotenv-{marker()}"
+    (tmp_path / ".env").write_text(f"JUHE_API_URL={sim.url}\nJUHE_API_KEY={dotenv_key}\n")
     done = cli("edit", "cat.jpg", "--prompt", "hi", env=cli_env(None))
     assert done.returncode == 0, done.stderr
-    assert [r["key"] for r in edit_requests(sim)] == [key_fingerprint("from-dotenv-key")]
+    assert len(edit_requests(sim, key=dotenv_key)) == 1
 
 
 ERRORS = [
@@ -260,7 +266,7 @@ def test_setup_errors_send_nothing(sim, tmp_path, command, setting, word, cli):
     assert done.returncode == 1
     assert done.stderr.startswith(f"error {word}: ")
     assert HAN.search(done.stderr)
-    assert edit_requests(sim) == []
+    assert edit_requests(sim) == [] and edit_requests(sim, key="") == []  # the "key" case sends none
 
 
 USAGE_ERRORS = {
