@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -102,6 +103,38 @@ def test_the_record_is_said_in_chinese(open_page):
     page.locator("#history img").first.click()
     expect(page.locator("#record")).to_contain_text("编辑描述")
     expect(page.locator("#record")).to_contain_text(order)
+
+
+# --- the login throttle's wait, on Gradio's login page ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
+    with running_app(tmp_path_factory.mktemp("login"), JUHE_ACCESS_PASSWORD="right-password") as launched:
+        yield launched
+
+
+@pytest.mark.parametrize(
+    ("locale", "words"), [("en-US", "Too many tries: wait"), ("zh-CN", "尝试次数太多，请等待")]
+)
+def test_a_throttled_login_says_how_long_to_wait(browser: Browser, guarded: RunningApp, locale, words):
+    """Once the throttle blocks this address, a login from the form says "too many tries, wait N s" in
+    the visitor's language, where before it failed without a word."""
+    context = browser.new_context(locale=locale, viewport=DESKTOP)
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    page.goto(guarded.url)
+    password = page.locator("input[type=password]")
+    expect(password).to_be_visible()
+    for _ in range(12):  # past the limit of failed logins a minute (the browser's address is ours)
+        httpx.post(f"{guarded.url}/login", data={"username": "x", "password": "wrong"}, timeout=10)
+    page.locator("input[type=text]").first.fill("x")
+    password.fill("wrong again")
+    page.locator("button.primary").click()
+    note = page.locator("#login-wait")
+    expect(note).to_contain_text(words)
+    assert re.search(r"\d+", note.inner_text())
+    context.close()
 
 
 # --- the history's label and a landscape result ----------------------------------------------------

@@ -588,6 +588,12 @@ RECORD_WORDS = {
 LOGIN_WAIT = ("尝试次数太多，请等待 {wait} 秒后再试。", "Too many tries: wait {wait} s, then try again.")
 
 
+def login_script(code: str) -> str:
+    """The login page's `<script>`: its words (`LOGIN_WAIT`) as `window.JUHE_LOGIN`, then `code`."""
+    words = json.dumps({"zh": LOGIN_WAIT[0], "en": LOGIN_WAIT[1]}, ensure_ascii=False).replace("<", "\\u003c")
+    return f"<script>window.JUHE_LOGIN = {words};\n{code}</script>"
+
+
 def record_say(key: str, chinese: bool, **values: object) -> str:
     """One word of a result's record panel in the visitor's language."""
     zh, en = RECORD_WORDS[key]
