@@ -105,6 +105,39 @@ def test_the_record_is_said_in_chinese(open_page):
     expect(page.locator("#record")).to_contain_text(order)
 
 
+# --- the region example: never a blank canvas -----------------------------------------------------
+
+# Counts, every animation frame, the frames in which the region editor is on screen with its canvas
+# shown but not yet drawn (its Undo still off: loading 图1 is its first action) and no loading note.
+BLANK_FRAMES = """() => {
+    window.juheBlank = 0; window.juheShown = 0;
+    const tick = () => {
+        const region = document.getElementById("region");
+        if (region && region.getBoundingClientRect().height > 0) {
+            window.juheShown += 1;
+            const canvas = region.querySelector("canvas");
+            const undo = region.querySelector('button[aria-label="Undo"]');
+            const drawn = undo && !undo.disabled;
+            const shown = canvas && getComputedStyle(canvas).visibility !== "hidden";
+            if (shown && !drawn && !region.classList.contains("juhe-loading")) window.juheBlank += 1;
+        }
+        requestAnimationFrame(tick);
+    };
+    requestAnimationFrame(tick);
+}"""
+
+
+def test_the_region_example_never_shows_a_blank_canvas(open_page):
+    page = open_page()
+    page.evaluate(BLANK_FRAMES)
+    page.get_by_text("One region").first.click()
+    expect(page.locator("#region button[aria-label=Undo]")).to_be_enabled()
+    expect(page.locator("#region canvas").first).to_be_visible()
+    expect(page.locator("#region.juhe-loading")).to_have_count(0)
+    assert page.evaluate("window.juheShown") > 0
+    assert page.evaluate("window.juheBlank") == 0
+
+
 # --- the login throttle's wait, on Gradio's login page ---------------------------------------------
 
 

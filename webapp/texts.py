@@ -572,8 +572,7 @@ def visitor_order(message: str, chinese: bool, separator: str = " / ") -> str:
 
 
 # --- A result opened again, the login throttle, the region example's loading (issue 18, friction) --
-EN.update({"record": "This result", "region_loading": "Loading 图1 and the painted area…"})
-ZH.update({"record": "这张结果", "region_loading": "正在载入图1和涂抹区域…"})
+PAGE_SCRIPT_TEXTS["region_loading"] = ("正在载入图1和涂抹区域…", "Loading 图1 and the painted area…")
 RECORD_WORDS = {
     "prompt": ("编辑描述", "Instruction"),
     "size": ("尺寸", "Size"),
