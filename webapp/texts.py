@@ -569,3 +569,31 @@ def visitor_order(message: str, chinese: bool, separator: str = " / ") -> str:
     """A bilingual message ("中文 / English") with the visitor's language first, both kept."""
     zh, found, en = message.partition(separator)
     return message if chinese or not found else f"{en}{separator}{zh}"
+
+
+# --- A result opened again, the login throttle, the region example's loading (issue 18, friction) --
+PAGE_SCRIPT_TEXTS["region_loading"] = ("正在载入图1和涂抹区域…", "Loading 图1 and the painted area…")
+RECORD_WORDS = {
+    "prompt": ("编辑描述", "Instruction"),
+    "size": ("尺寸", "Size"),
+    "asked": ("请求 {size}", "asked {size}"),
+    "model": ("模型", "Model"),
+    "time": ("完成时间", "Made"),
+    "order": ("订单", "Order"),
+    "unknown": ("未知", "unknown"),
+}
+# The login page (Gradio's own, which loads none of the page's scripts) says how long a visitor the
+# login throttle blocked must wait; {wait} counts down there.
+LOGIN_WAIT = ("尝试次数太多，请等待 {wait} 秒后再试。", "Too many tries: wait {wait} s, then try again.")
+
+
+def login_script(code: str) -> str:
+    """The login page's `<script>`: its words (`LOGIN_WAIT`) as `window.JUHE_LOGIN`, then `code`."""
+    words = json.dumps({"zh": LOGIN_WAIT[0], "en": LOGIN_WAIT[1]}, ensure_ascii=False).replace("<", "\\u003c")
+    return f"<script>window.JUHE_LOGIN = {words};\n{code}</script>"
+
+
+def record_say(key: str, chinese: bool, **values: object) -> str:
+    """One word of a result's record panel in the visitor's language."""
+    zh, en = RECORD_WORDS[key]
+    return (zh if chinese else en).format(**values)

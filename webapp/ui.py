@@ -167,6 +167,8 @@ def result_panel(sharing: bool) -> dict:
             )
             parts["revoke"] = gr.Button(I18N("revoke"), size="sm", visible=False, scale=1, elem_id="revoke")
         parts.update(chain_panel())
+    # the whole record of the result on show (its provider's words escaped: webapp.opened)
+    parts["record"] = gr.Markdown("", visible=False, latex_delimiters=[], elem_id="record")
     parts["compare"] = gr.ImageSlider(
         label=I18N("compare"),
         type="filepath",

@@ -175,3 +175,24 @@ document.addEventListener(
   },
   true,
 );
+
+// --- Friction (issue 18) ---
+// The region editor appears at once but draws 图1 (and the example's mask) only when its canvas has
+// started and fetched the picture, a few seconds on a slow machine: meanwhile its canvas is blank
+// white, as if nothing came. Until it has drawn (its Undo turns on: loading the picture is its first
+// action) the canvas is hidden behind a note that says it is loading; after 15 s the note goes anyway.
+const juheRegionReady = (region) => {
+  const undo = region.querySelector('button[aria-label="Undo"], button[title="Undo"]');
+  return Boolean(undo && !undo.disabled);
+};
+new MutationObserver(() => {
+  const region = document.getElementById("region");
+  if (!region) return;
+  if (!region.dataset.juheSeen && region.getBoundingClientRect().height > 0) {
+    region.dataset.juheSeen = "1";
+    region.dataset.juheLoading = juheSay("region_loading");
+    region.classList.add("juhe-loading");
+    setTimeout(() => region.classList.remove("juhe-loading"), 15000);
+  }
+  if (region.classList.contains("juhe-loading") && juheRegionReady(region)) region.classList.remove("juhe-loading");
+}).observe(document.documentElement, { childList: true, subtree: true, attributes: true, attributeFilter: ["disabled", "style", "class"] });
