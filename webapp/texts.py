@@ -299,6 +299,20 @@ def share_words(share: float) -> str:
     return f"{round(share * 100)} %"
 
 
+# --- Accessible to everyone (issue 18): what a screen reader says for the images on show ---------
+EN.update(
+    {
+        "result_alt": "The edited image",
+        "changes_alt": "The edited image, what changed tinted",
+    }
+)
+ZH.update(
+    {
+        "result_alt": "编辑后的图像",
+        "changes_alt": "编辑后的图像，变化处已着色",
+    }
+)
+
 I18N = gr.I18n(en=EN, zh=ZH, **{"zh-CN": ZH, "zh-TW": ZH, "zh-HK": ZH})
 
 # Words returned by handlers at run time, in the visitor's language (from Accept-Language).

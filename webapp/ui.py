@@ -134,6 +134,7 @@ def result_panel(sharing: bool) -> dict:
         interactive=False,
         height=460,
         buttons=["download", "fullscreen"],
+        alt_text=I18N("result_alt"),  # the image is inside a button, which takes its name from it
         visible=False,
         elem_id="result",
     )
@@ -237,6 +238,7 @@ def views_panel() -> dict:
             interactive=False,
             height=460,
             buttons=["fullscreen"],
+            alt_text=I18N("changes_alt"),
             visible=False,
             elem_id="changes",
         )
