@@ -3,12 +3,20 @@ zip, through the share middleware in front of a trivial app; no server, no brows
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import html
 import io
 import json
+import re
+import zipfile
 
 from saving import save_result
+from starlette.responses import PlainTextResponse
+from starlette.testclient import TestClient
 
-from juhe import EditResult
+from juhe import EditResult, read_provenance
+from webapp.boards import BoardPages
 from webapp.store import DAY_S, MAX_BOARD, ResultStore, Unavailable
 
 ORDER = "ORDER-BOARD-777"
@@ -136,3 +144,134 @@ def test_results_on_a_live_board_go_last_when_space_runs_out(tmp_path, clock):
     store.share_board([boarded.id])
     store.max_bytes = store.total_bytes - 1  # one result must go
     assert store.sweep() == [loose.id]
+
+
+# --- the page ------------------------------------------------------------------------------------
+
+HOSTILE = '<img src=x onerror=alert(1)> "quoted" </script><script>alert(2)</script> & &amp;'
+
+
+async def trivial_app(scope, receive, send):
+    await PlainTextResponse(f"the app: {scope['path']}")(scope, receive, send)
+
+
+def client(store: ResultStore) -> TestClient:
+    return TestClient(BoardPages(trivial_app, store=store), client=("203.0.113.5", 40000))
+
+
+def three(store: ResultStore) -> tuple[list, str]:
+    records = [
+        add(store, "把猫换成狗"),
+        add(store, HOSTILE, "green", before=False),
+        add(store, "third", "blue"),
+    ]
+    return records, store.share_board([r.id for r in records])
+
+
+def test_board_page_shows_every_item_with_its_instruction_and_size(store):
+    records, token = three(store)
+    response = client(store).get(f"/share/board/{token}?lang=en")
+    assert response.status_code == 200
+    body = response.text
+    items = re.findall(r'<li class="item" id="item-(\d)">', body)
+    assert items == ["1", "2", "3"]
+    assert "把猫换成狗" in body and "third" in body
+    assert "320 × 240 px (requested 1024 × 1024)" in body
+    assert f'src="/share/board/{token}/item/1/before.jpg"' in body
+    assert f'src="/share/board/{token}/item/2/result"' in body
+    assert f"/share/board/{token}/item/2/before.jpg" not in body  # made from a link: the result alone
+    assert f'href="/share/board/{token}/download.zip"' in body
+    assert 'href="#item-3" rel="prev"' in body  # from the first, back goes round to the last
+    assert client(store).get(f"/share/board/{token}/").status_code == 200
+
+
+def test_board_page_escapes_and_reveals_no_private_data(store, tmp_path):
+    records, token = three(store)
+    body = client(store).get(f"/share/board/{token}").text
+    assert "<script>alert(2)" not in body and "<img src=x" not in body
+    assert html.escape(HOSTILE) in body
+    secrets = [str(tmp_path), ORDER, "model-x", "2025-06-01", ".juhe-store", "outputs"]
+    secrets += [r.id for r in records] + [p.name for r in records for p in r.images]
+    for secret in secrets:
+        assert secret not in body
+
+
+def test_board_page_runs_only_its_own_script_and_style_by_hash(store):
+    _records, token = three(store)
+    response = client(store).get(f"/share/board/{token}")
+    csp = response.headers["content-security-policy"]
+    scripts = re.findall(r"<script>(.*?)</script>", response.text, re.S)
+    styles = re.findall(r"<style>(.*?)</style>", response.text, re.S)
+    assert len(scripts) == 1 and len(styles) == 1
+    for kind, text in (("script-src", scripts[0]), ("style-src", styles[0])):
+        digest = base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
+        assert f"{kind} 'sha256-{digest}'" in csp
+    assert "unsafe-inline" not in csp and "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
+    assert "ArrowRight" in scripts[0] and "ArrowLeft" in scripts[0] and "requestFullscreen" in scripts[0]
+    for name in ("referrer-policy", "x-robots-tag", "cache-control"):
+        assert name in response.headers
+    assert response.headers["cache-control"] == "no-store"
+
+
+def test_board_preview_is_the_first_items(store):
+    records, token = three(store)
+    body = (
+        TestClient(
+            BoardPages(trivial_app, store=store, public_url="https://edit.example.org"),
+            client=("203.0.113.5", 40000),
+        )
+        .get(f"/share/board/{token}?lang=zh")
+        .text
+    )
+    assert (
+        f'<meta property="og:image" content="https://edit.example.org/share/board/{token}/thumb.jpg">' in body
+    )
+    assert '<meta property="og:description" content="把猫换成狗">' in body
+    assert '<meta property="og:title" content="AI 图像编辑 · 3 张结果">' in body
+    thumb = client(store).get(f"/share/board/{token}/thumb.jpg")
+    assert thumb.content == store.get(records[0].id).thumbnail.read_bytes()
+
+
+def test_board_files_are_served_by_place_and_nothing_else(store):
+    records, token = three(store)
+    web = client(store)
+    assert web.get(f"/share/board/{token}/item/3/result").content == records[2].images[0].read_bytes()
+    assert web.get(f"/share/board/{token}/item/1/before.jpg").content == records[0].before.read_bytes()
+    for path in ("item/4/result", "item/2/before.jpg", "item/0/result", "item/1/../../x", "result/1"):
+        assert web.get(f"/share/board/{token}/{path}").status_code == 404
+    assert web.get(f"/share/{token}").status_code == 404  # a board's token opens no single page
+    assert web.get("/share/board/" + "x" * 32).status_code == 404
+    assert web.get("/other").text == "the app: /other"
+
+
+def test_revoked_and_expired_boards_say_so(store):
+    records, token = three(store)
+    store.revoke_board(token)
+    web = client(store)
+    assert web.get(f"/share/board/{token}").status_code == 410
+    assert web.get(f"/share/board/{token}/item/1/result").status_code == 410
+    assert web.get(f"/share/board/{token}/download.zip").status_code == 410
+    other = store.share_board([records[0].id])
+    store.delete(records[0].id)
+    response = web.get(f"/share/board/{other}?lang=en")
+    assert response.status_code == 410 and "expired" in response.text
+
+
+def test_the_download_is_a_zip_of_the_images_as_saved_with_their_label(store):
+    records, token = three(store)
+    response = client(store).get(f"/share/board/{token}/download.zip")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/zip"
+    assert response.headers["content-disposition"] == 'attachment; filename="juhe-board.zip"'
+    with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+        assert archive.namelist() == ["01.png", "02.png", "03.png"]  # no sidecar, no file names
+        for info, record in zip(archive.infolist(), records, strict=True):
+            data = archive.read(info)
+            assert data == record.images[0].read_bytes()  # as saved
+            assert info.date_time == (1980, 1, 1, 0, 0, 0)  # no time of the result
+            assert read_provenance(data)["AIGC"]["Label"] == "1"  # the AIGC label travels with it
+    store.delete(records[1].id)
+    with zipfile.ZipFile(
+        io.BytesIO(client(store).get(f"/share/board/{token}/download.zip").content)
+    ) as archive:
+        assert archive.namelist() == ["01.png", "02.png"]
