@@ -11,12 +11,16 @@ import json
 import re
 import zipfile
 
+import gradio as gr
+import pytest
 from saving import save_result
 from starlette.responses import PlainTextResponse
 from starlette.testclient import TestClient
 
 from juhe import EditResult, read_provenance
+from webapp.board_panel import board_choices, picked_ids
 from webapp.boards import BoardPages
+from webapp.gate import MAX_PICKS, Gate, Issued, RefusedError
 from webapp.store import DAY_S, MAX_BOARD, ResultStore, Unavailable
 
 ORDER = "ORDER-BOARD-777"
@@ -275,3 +279,38 @@ def test_the_download_is_a_zip_of_the_images_as_saved_with_their_label(store):
         io.BytesIO(client(store).get(f"/share/board/{token}/download.zip").content)
     ) as archive:
         assert archive.namelist() == ["01.png", "02.png"]
+
+
+# --- the app's picker ----------------------------------------------------------------------------
+
+
+def test_the_picker_lists_each_result_of_the_history_once_and_maps_ticks_to_its_ids():
+    history = [
+        {"id": "a" * 22, "prompt": "first   line\nsecond", "n": 0},
+        {"id": "a" * 22, "prompt": "first", "n": 1},  # the same result's second image
+        {"id": None, "prompt": "not registered"},
+        {"id": "b" * 22, "prompt": "x" * 100},
+    ]
+    choices, ids = board_choices(history)
+    assert ids == ["a" * 22, "b" * 22]
+    assert choices == [("1. first line second", "r0"), ("2. " + "x" * 80 + "…", "r1")]
+    assert picked_ids([1, 0], ids) == ids  # in the picker's order
+    assert picked_ids([2, -1, True, "0", None, 1.0], ids) == []  # nothing but an index of a choice
+    assert board_choices(None) == ([], [])
+
+
+def test_the_gate_admits_a_checkbox_groups_ticks_only():
+    gate = Gate(Issued(), lambda request: None)
+    group = gr.CheckboxGroup([], type="index")
+    assert gate._value(group, [0, 2], None, None) == [0, 2]
+    for bad in (
+        "0",
+        {"path": "/etc/passwd"},
+        [True],
+        [[0]],
+        [{"path": "/x"}],
+        [1e99],
+        list(range(MAX_PICKS + 1)),
+    ):
+        with pytest.raises(RefusedError):
+            gate._value(group, bad, None, None)
