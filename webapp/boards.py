@@ -60,6 +60,7 @@ ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # every entry's date: a file's own time would 
 BOARD_CSS = """
 .bar{display:flex;flex-wrap:wrap;gap:8px;align-items:center;margin:0 0 16px}
 .bar .button{margin:0}
+.keys{color:var(--muted);font-size:.9em}
 button.button{border:0;font:inherit;cursor:pointer}
 .items{list-style:none;padding:0;margin:0}
 .item{margin:0 0 32px}
@@ -201,10 +202,10 @@ def render_board_page(
     body = (
         f"<h1>{e(title)}</h1>\n"
         '<div class="bar">\n'
-        f'<button type="button" class="button" id="fullscreen" hidden>⛶ {t("全屏", "Full screen")}</button>\n'
+        f'<button type="button" class="button" id="fullscreen" hidden>{t("全屏", "Full screen")}</button>\n'
         f'<a class="button" href="{here}/download.zip" download>'
         f"{t('全部下载（zip）', 'Download all (zip)')}</a>\n"
-        f'<span class="hint">{t("用 ← → 键切换", "← → to move between results")}</span>\n'
+        f'<span class="keys">{t("用 ← → 键切换", "← → to move between results")}</span>\n'
         "</div>\n"
         f'<ol class="items">\n{items}</ol>\n<footer>'
         + t(
