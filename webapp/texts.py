@@ -611,3 +611,40 @@ def record_say(key: str, chinese: bool, **values: object) -> str:
     """One word of a result's record panel in the visitor's language."""
     zh, en = RECORD_WORDS[key]
     return (zh if chinese else en).format(**values)
+# --- Boards (issue 19): several results shared as one link to present them ------------------------
+EN.update(
+    {
+        "board_open": "🗂 Share several as a board…",
+        "board_pick": "Results to put on the board",
+        "board_pick_info": "From this browser's history, in this order. The board shows them one at a "
+        "time (← →, full screen) to anyone with its link, no password needed.",
+        "board_make": "🔗 Share as a board",
+        "board_link": "Board link",
+        "board_info": "Anyone with this link sees these results, their instructions and before/after, and "
+        "can download them as one zip; a result deleted or expired leaves the board.",
+        "board_revoke": "Revoke board link",
+    }
+)
+ZH.update(
+    {
+        "board_open": "🗂 把几张结果分享为展板…",
+        "board_pick": "放到展板上的结果",
+        "board_pick_info": "来自本浏览器的历史记录，按此顺序。展板逐张展示（← → 切换，可全屏），"
+        "任何拿到链接的人都能打开，无需密码。",
+        "board_make": "🔗 分享为展板",
+        "board_link": "展板链接",
+        "board_info": "任何拿到此链接的人都能看到这些结果、编辑描述和前后对比，并可打包下载为一个 zip；"
+        "被删除或过期的结果会从展板上消失。",
+        "board_revoke": "撤销展板链接",
+    }
+)
+RUNTIME.update(
+    {
+        "board_none": ("请先选择至少一张结果。", "Pick at least one result first."),
+        "board_revoked": (
+            "🔗 展板链接已撤销，不再能打开。",
+            "🔗 The board link is revoked: it no longer opens.",
+        ),
+        "board_no_link": ("没有可撤销的展板链接。", "There is no board link to revoke."),
+    }
+)
