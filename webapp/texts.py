@@ -611,6 +611,8 @@ def record_say(key: str, chinese: bool, **values: object) -> str:
     """One word of a result's record panel in the visitor's language."""
     zh, en = RECORD_WORDS[key]
     return (zh if chinese else en).format(**values)
+
+
 # --- Boards (issue 19): several results shared as one link to present them ------------------------
 EN.update(
     {
