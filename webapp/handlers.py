@@ -26,7 +26,7 @@ from gradio.utils import get_upload_folder
 from gradio_client.utils import encode_file_path
 from PIL import Image, ImageChops
 
-from juhe import ORIGINAL_SIZE, JuheError, is_http_url, parse_size
+from juhe import MAX_VARIANTS, ORIGINAL_SIZE, JuheError, is_http_url, parse_size
 from webapp import chains, snippets
 from webapp.backend import Backend, BusyError, SavedEdit
 from webapp.changes import painted_box, what_changed
@@ -92,11 +92,17 @@ def view(**values) -> tuple:
 
 
 def edit_error(exc: Exception) -> gr.Error:
-    """The toast for an edit that did not happen or failed."""
+    """The toast for an edit that did not happen or failed; for a set of variants refused whole, it
+    says what would fit."""
     if isinstance(exc, BusyError):
-        return user_error(error_text("busy"), title=TITLES["busy"])
+        key, values = ("busy_variants", {"most": exc.at_most}) if exc.at_most else ("busy", {})
+        return user_error(error_text(key, **values), title=TITLES["busy"])
     if isinstance(exc, DailyLimitError):
-        return user_error(error_text("daily_limit", limit=exc.limit), title=TITLES["daily_limit"])
+        if exc.left:
+            text = error_text("daily_left", left=exc.left, asked=exc.asked, limit=exc.limit)
+        else:
+            text = error_text("daily_limit", limit=exc.limit)
+        return user_error(text, title=TITLES["daily_limit"])
     return juhe_error(exc)
 
 
@@ -154,10 +160,16 @@ class Handlers:
 
     # --- the shared core ---------------------------------------------------------------------
 
-    def check_rate(self, request: gr.Request | None) -> None:
-        """Refuse when this visitor or this session is over the per-minute limit."""
-        if not self.settings.rate_limit or request is None:
+    def check_rate(self, request: gr.Request | None, amount: int = 1) -> None:
+        """Refuse when this visitor or this session is over the per-minute limit; a set of `amount`
+        variants counts `amount` edits, taken whole or not at all (the refusal says how many fit)."""
+        limit = self.settings.rate_limit
+        if not limit or request is None:
             return
+        if amount > limit:
+            raise user_error(
+                error_text("rate_limit_set", limit=limit, asked=amount), title=TITLES["rate_limit"]
+            )
         address = visitor_address(
             request.client.host if request.client else None,
             request.headers.get("x-forwarded-for"),
@@ -170,9 +182,14 @@ class Handlers:
         session = getattr(request, "session_hash", None)  # MCP calls come without a session
         if session:
             keys.append(f"session:{session}")
-        wait = self.edits.take(keys or ["anonymous"], self.settings.rate_limit)
+        keys = keys or ["anonymous"]
+        wait = self.edits.take(keys, limit, amount)
         if wait:
-            message = error_text("rate_limit", wait=f"{wait:.0f}", limit=self.settings.rate_limit)
+            left = int(limit - max(self.edits.total(key) for key in keys))
+            if amount > 1 and left > 0:
+                message = error_text("rate_limit_left", left=left, wait=f"{wait:.0f}")
+            else:
+                message = error_text("rate_limit", wait=f"{wait:.0f}", limit=limit)
             raise user_error(message, title=TITLES["rate_limit"])
 
     async def show(self, saved: SavedEdit) -> Shown:
@@ -192,6 +209,7 @@ class Handlers:
         model: str = "auto",
         api_key: str | None = None,
         mask: str | None = None,
+        variants: int = 1,
         request: gr.Request = None,
     ) -> tuple[FileData, dict | str]:
         # gr.api passes values through unchecked: text parameters must be text before anything else
@@ -201,30 +219,60 @@ class Handlers:
         images = ordered_images([api_image(value, n) for n, value in enumerate((image1, image2, image3), 1)])
         size = api_size(size)
         region = api_mask(mask)
-        self.check_rate(request)
+        n = api_variants(variants)
+        self.check_rate(request, n)
+        key = (api_key or "").strip() or None
         try:
-            key = (api_key or "").strip() or None
-            saved = await self.backend.edit(prompt, images, size, model, key, page=False, mask=region)
-        except (BusyError, DailyLimitError, JuheError) as exc:
+            outcomes = sorted(
+                [
+                    o
+                    async for o in self.backend.edit_set(
+                        n, prompt, images, size, model, visitor_key=key, page=False, mask=region
+                    )
+                ],
+                key=lambda outcome: outcome[0],
+            )
+        except (BusyError, DailyLimitError, JuheError) as exc:  # refused whole: nothing was sent
             raise edit_error(exc) from None
-        shown = await self.show(saved)
-        result = saved.result
+        made = [(i, saved) for i, saved in outcomes if isinstance(saved, SavedEdit)]
+        failed = [(i, exc) for i, exc in outcomes if not isinstance(exc, SavedEdit)]
+        for _, exc in failed:
+            if not isinstance(exc, JuheError):
+                raise exc  # a fault of this app, not of an edit: Gradio masks it
+        if not made:
+            raise edit_error(failed[0][1]) from None
         root = _root_url(request)
-        width, height = await asyncio.to_thread(pixel_size, shown.paths[0])
+        links, first = {}, None
+        for index, saved in made:  # in index order: the first made variant is the image output
+            shown = await self.show(saved)
+            links[index] = [f"{root}/gradio_api/file={encode_file_path(p)}" for p in shown.paths]
+            first = first or shown
+        result = first.saved.result
+        width, height = await asyncio.to_thread(pixel_size, first.paths[0])
         record = {
             "order_id": result.order_id,
-            "images": [f"{root}/gradio_api/file={encode_file_path(p)}" for p in shown.paths],
+            "images": [link for index, _ in made for link in links[index]],
             "size": f"{width}*{height}",
             "model": result.model,
             "elapsed_s": result.elapsed_s,
-            "simulated": saved.simulated,
-            "warnings": list(result.warnings),
+            "simulated": first.saved.simulated,
+            "warnings": list(dict.fromkeys(w for _, saved in made for w in saved.result.warnings)),
         }
+        if n > 1:  # only then: a caller of one edit keeps the record it knew
+            record["variants"] = [
+                {"index": i, "order_id": outcome.result.order_id, "images": links[i]}
+                if isinstance(outcome, SavedEdit)
+                else {
+                    "index": i,
+                    "error": {"code": outcome.code, "kind": outcome.kind, "message": str(outcome)},
+                }
+                for i, outcome in outcomes
+            ]
         if _called_by_mcp(request):
             # MCP hands a dict to its clients as str(dict), a Python repr; agents parse JSON.
             # gradio_client callers keep their dict.
-            return FileData(path=shown.paths[0]), json.dumps(record, ensure_ascii=False)
-        return FileData(path=shown.paths[0]), record
+            return FileData(path=first.paths[0]), json.dumps(record, ensure_ascii=False)
+        return FileData(path=first.paths[0]), record
 
     edit.__doc__ = API_DESCRIPTION
 
@@ -797,6 +845,17 @@ def api_image(value: object, number: int) -> str | Path | None:
         if is_http_url(text) or text.startswith("data:"):
             return text
     raise user_error(error_text("api_image", n=number), title=TITLES["image"])
+
+
+def api_variants(value: object) -> int:
+    """How many variants the public API asks for: a whole number from 1 to `MAX_VARIANTS` (None is
+    the default, 1). Gradio checks nothing here; a bool, a float (even 2.0) or text is refused, as
+    each variant is a billed call and the caller must have meant the number."""
+    if value is None:
+        return 1
+    if type(value) is not int or not 1 <= value <= MAX_VARIANTS:
+        raise user_error(error_text("variants", most=MAX_VARIANTS), title=TITLES["error"])
+    return value
 
 
 def api_size(size: str | None) -> str:
