@@ -8,11 +8,13 @@ name in `VIEW`, `gr.skip()` for the rest, so a handler says only what it changes
 """
 
 import asyncio
+import collections
 import html
 import json
 import logging
 import math
 import re
+import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,6 +124,7 @@ class HistoryEntry(TypedDict):
     order: str
     before: str | None  # the store's copy of 图1, for the before/after
     parent: str | None  # the id of the result this one was made from ("Continue editing")
+    group: str | None  # the set of variants it belongs to: made by one run
 
 
 def history_entries(record: Record | None, paths: list[str], prompt: str, order: str) -> list[HistoryEntry]:
@@ -137,6 +140,7 @@ def history_entries(record: Record | None, paths: list[str], prompt: str, order:
             order=order,
             before=before,
             parent=parent,
+            group=record.group if record else None,
         )
         for n, path in enumerate(paths)
     ]
@@ -298,6 +302,7 @@ class Handlers:
         history: list | None,
         browser_ids: list | None,
         chain: dict | None = None,
+        variants: str | None = None,
         request: gr.Request = None,
     ):
         """The run button: validate, show that it is working, count the seconds in the status line
@@ -315,7 +320,8 @@ class Handlers:
             if mask is not None and size not in ("auto", ORIGINAL_SIZE):
                 gr.Warning(error_text("region_size"))  # a region edit is always at 图1's own size
                 size = "auto"
-            self.check_rate(request)
+            n = api_variants(int(variants or 1))  # "1"-"4": the gate lets only the Radio's choices in
+            self.check_rate(request, n)
         except gr.Error as exc:
             yield view(status=failed_status(exc, chinese, bool(history)), cancel=gr.update(interactive=False))
             raise for_visitor(exc, chinese) from None
@@ -326,35 +332,70 @@ class Handlers:
         key = (api_key or "").strip() or None
         session = getattr(request, "session_hash", None)
         parent = chains.chain_parent(chain, image1, url1)  # the record remembers what 图1 came from
-        pending = self.backend.start(session, prompt, images, size, model, key, mask=mask, parent=parent)
         started = time.monotonic()
         typical = max(1.0, self.backend.typical_seconds())
         try:
-            while not (await asyncio.wait({pending.task}, timeout=TICK_S))[0]:
-                yield view(status=waiting_status(time.monotonic() - started, typical, chinese))
-            saved = pending.task.result()
+            admission = await self.backend.admit(n, key)  # the whole set, or nothing is sent
+        except (BusyError, DailyLimitError) as exc:
+            error = edit_error(exc)
+            yield view(
+                status=failed_status(error, chinese, bool(history), exc), cancel=gr.update(interactive=False)
+            )
+            raise for_visitor(error, chinese, exc) from None
+        pending = self.backend.start_set(
+            admission, session, prompt, images, size, model, key, mask=mask, parent=parent
+        )
+        index_of = {one.task: index for index, one in enumerate(pending)}
+        arrived: list[tuple[int, Shown | Exception]] = []  # in the order they came
+        waiting = set(index_of)
+        try:
+            while waiting:
+                done, waiting = await asyncio.wait(
+                    waiting, timeout=TICK_S, return_when=asyncio.FIRST_COMPLETED
+                )
+                if not done:
+                    status = waiting_status(time.monotonic() - started, typical, chinese)
+                    if n > 1:
+                        status += say("variants_progress", chinese, done=len(arrived), n=n)
+                    yield view(status=status)
+                    continue
+                for task in sorted(done, key=index_of.get):
+                    exc = task.exception()
+                    if exc is not None and not isinstance(exc, (BusyError, DailyLimitError, JuheError)):
+                        raise exc
+                    arrived.append((index_of[task], exc or await self.show(task.result())))
+                if waiting and any(isinstance(o, Shown) for _, o in arrived):
+                    # results appear as each arrives, not after the slowest
+                    status = waiting_status(time.monotonic() - started, typical, chinese)
+                    status += say("variants_progress", chinese, done=len(arrived), n=n)
+                    yield view(
+                        status=status, **await self._set_view(arrived, n, history, browser_ids, chinese)
+                    )
         except asyncio.CancelledError:  # Cancel: the status is the cancel's own
-            self.backend.abandon(pending)
+            shown_tasks = {task for task, index in index_of.items() if any(i == index for i, _ in arrived)}
+            for one in pending:
+                if one.task not in shown_tasks:  # each late result is still saved and collected
+                    self.backend.abandon(one)
             raise
-        except (BusyError, DailyLimitError, JuheError) as exc:
+
+        made = [outcome for _, outcome in arrived if isinstance(outcome, Shown)]
+        if not made:
             # earlier results stay on show; the status says so only when there are some
+            exc = arrived[0][1]
             error = edit_error(exc)
             status = failed_status(error, chinese, bool(history), exc)
             yield view(status=status, cancel=gr.update(interactive=False))
             raise for_visitor(error, chinese, exc) from None
 
-        shown = await self.show(saved)
-        result = saved.result
-        for note in result.warnings:
+        shown = made[0]  # the first to arrive is the result on show
+        result = shown.saved.result
+        for note in dict.fromkeys(note for one in made for note in one.saved.result.warnings):
             gr.Warning(html.escape(note, quote=False))
         before = images[0] if isinstance(images[0], str) and not is_http_url(images[0]) else None
         rid = shown.saved.record.id if shown.saved.record else None
         compare = await self._compare(before, shown.paths[0], rid)
         if rid and before and _visitor_file(before):  # Delete removes the visitor's upload too
             await self.backend.run_file_work(self.backend.store.register_copy, rid, before)
-        entries = self._entries(shown)
-        history = (entries + list(history or []))[:HISTORY_KEPT]
-        ids = _remember(browser_ids, shown)
         call = snippets.Call(
             prompt=result.prompt,
             images=snippets.file_names(images),
@@ -368,13 +409,15 @@ class Handlers:
             region=result.region if mask is not None else None,
             offline=self.settings.offline,
         )
+        status = self._done(shown, chinese)
+        if n > 1:
+            status += say("variants_done", chinese, ok=len(made), n=n)
+            if len(made) < len(arrived):
+                status += say("variants_failed", chinese, failed=len(arrived) - len(made))
         yield view(
-            status=self._done(shown, chinese),
-            empty=gr.update(visible=False),
-            result=gr.update(value=shown.paths[0], visible=True),
-            gallery=gr.update(value=shown.paths, visible=len(shown.paths) > 1, selected_index=None),
+            status=status,
+            **await self._set_view(arrived, n, history, browser_ids, chinese),
             compare=compare,
-            actions=gr.update(visible=True),
             share_box=gr.update(value="", visible=False),
             revoke=gr.update(visible=False),
             cancel=gr.update(interactive=False),
@@ -383,12 +426,51 @@ class Handlers:
             python=snippets.python_client(call),
             gradio=snippets.gradio_client(call),
             api_files=await self._snippet_files(images[0], mask),
-            history=gr.update(value=_gallery(history), visible=True),
-            history_state=history,
-            results_state=entries,
-            open_state=entries[0],
-            browser_ids=ids,
         )
+
+    async def _set_view(
+        self, arrived: list, n: int, history: list | None, browser_ids: list | None, chinese: bool
+    ) -> dict:
+        """The page's values for the results of a run so far: the first to arrive on show, every one
+        in the results grid in the order they came (a failed variant as a tile naming its code, in
+        its own place), and the made ones in the history as one run."""
+        made = [outcome for _, outcome in arrived if isinstance(outcome, Shown)]
+        first = made[0]
+        entries = [entry for one in made for entry in self._entries(one)]
+        tiles: list = []
+        results: list = []
+        if n == 1:
+            tiles, results = list(first.paths), entries
+        else:
+            failed_tile = await asyncio.to_thread(_failed_tile, get_upload_folder())
+            for index, outcome in arrived:
+                if isinstance(outcome, Shown):
+                    own = self._entries(outcome)
+                    tiles += [(entry["path"], f"{index + 1}/{n}") for entry in own]
+                    results += own
+                else:
+                    code = (
+                        outcome.code
+                        if getattr(outcome, "code", None) is not None
+                        else _failure_label(outcome)
+                    )
+                    tiles.append((failed_tile, say("variant_failed", chinese, code=code, n=index + 1)))
+                    results.append({"failed": str(code)})  # not selectable: nothing to open
+        ids = list(browser_ids or [])
+        for one in reversed(made):
+            ids = _remember(ids, one)
+        history = (entries + list(history or []))[:HISTORY_KEPT]
+        return {
+            "empty": gr.update(visible=False),
+            "result": gr.update(value=first.paths[0], visible=True),
+            "gallery": gr.update(value=tiles, visible=len(tiles) > 1 or n > 1, selected_index=None),
+            "actions": gr.update(visible=True),
+            "history": gr.update(value=_gallery(history), visible=True),
+            "history_state": history,
+            "results_state": results,
+            "open_state": entries[0],
+            "browser_ids": ids,
+        }
 
     async def _snippet_files(self, image1: object, mask: Image.Image | None):
         """For a region edit, the crop and mask its code snippets name, to download beside them."""
@@ -464,6 +546,8 @@ class Handlers:
         if not results or not 0 <= evt.index < len(results):
             return view()
         entry = results[evt.index]
+        if entry.get("failed"):  # a variant that failed: its tile only names its code
+            return view()
         return view(result=entry["path"], open_state=entry, **await self._item_compare(entry))
 
     async def open_history(self, history: list | None, evt: gr.SelectData):
@@ -945,10 +1029,34 @@ async def _editor_value(image1: str, mask: Path | None = None) -> dict:
 
 def _gallery(history: list) -> list:
     captions = chains.chain_captions(history)  # "⛓ 2/3 · " for the steps of an edit chain
+    sets = collections.Counter(entry.get("group") for entry in history if entry.get("group"))
     return [
-        (entry["path"], caption + entry["prompt"][:120])
+        (entry["path"], caption + _set_caption(entry, sets) + entry["prompt"][:120])
         for entry, caption in zip(history, captions, strict=True)
     ]
+
+
+def _set_caption(entry: dict, sets: collections.Counter) -> str:
+    """ "🎲×3 · " on each result of a set of variants in this history: the marks of one run."""
+    group = entry.get("group")
+    return f"🎲×{sets[group]} · " if group and sets[group] > 1 else ""
+
+
+def _failure_label(exc: Exception) -> str:
+    """A failed variant's short name when it has no provider code (a timeout, a refused answer)."""
+    return exc.kind if isinstance(exc, JuheError) else type(exc).__name__
+
+
+def _failed_tile(folder: str) -> str:
+    """A plain grey tile standing for a failed variant in the results grid (its caption names the
+    code), made once in Gradio's cache folder. File work: call it from a worker thread."""
+    path = Path(folder) / "juhe-variants" / "failed.png"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = path.with_suffix(f".{secrets.token_hex(4)}.tmp")
+        Image.new("RGB", (256, 256), (200, 200, 200)).save(staging, "PNG")
+        staging.replace(path)  # atomic: two runs at once never see half a file
+    return str(path)
 
 
 def _remember(browser_ids: list | None, shown: Shown) -> list:
