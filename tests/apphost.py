@@ -74,6 +74,9 @@ class RunningApp:
         return json.loads((self.output_dir / f"{order_id}.json").read_text(encoding="utf-8"))
 
 
+_LIVE_TEMP: list[str] = []  # upload folders of the apps running now, innermost last
+
+
 @contextlib.contextmanager
 def running_app(
     tmp: Path,
@@ -97,8 +100,12 @@ def running_app(
             values.update(JUHE_API_KEY=api_key, JUHE_API_URL=provider.url)
         values.update(env)
         settings = AppSettings.from_mapping(values)
-        temp_dir = tmp / "gradio"
+        # Gradio reads GRADIO_TEMP_DIR at every upload, so a process has one upload folder: an app
+        # launched while another runs shares it, or the first one's uploads would be refused
+        temp_dir = Path(_LIVE_TEMP[-1]) if _LIVE_TEMP else tmp / "gradio"
         patch.setenv("GRADIO_TEMP_DIR", str(temp_dir))
+        _LIVE_TEMP.append(str(temp_dir))
+        stack.callback(_LIVE_TEMP.pop)
         patch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
         # launch_options() sets FORWARDED_ALLOW_IPS when unset; put the original back afterwards
         patch.setenv("FORWARDED_ALLOW_IPS", "")

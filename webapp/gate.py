@@ -41,6 +41,7 @@ MAX_NUMBER = 1e9
 MAX_LAYERS = 8  # layers of the region editor the page sends (it draws on one)
 MAX_BLOB_ID = 64
 MAX_IDS = 200  # result ids a browser may send back (it keeps 60)
+MAX_PICKS = 200  # ticked choices of a checkbox group (the board's picker lists at most 60)
 MAX_DEPTH = 12  # nesting of an API value
 ISSUED_PER_KEY = 512  # files remembered per session and per visitor; the oldest is forgotten
 KEYS_KEPT = 20_000  # sessions and visitors remembered; the least recently used is forgotten
@@ -217,6 +218,22 @@ def _choice(block: Any, value: Any) -> Any:
     return value
 
 
+def _picks(value: Any) -> list:
+    """The ticked choices of a checkbox group: a short list of short texts or bounded integers.
+    Whether each is one of the choices Gradio checks itself, against the session's own (a group's
+    choices are set per visitor, so the page's initial ones say nothing)."""
+    if not isinstance(value, list) or len(value) > MAX_PICKS:
+        raise RefusedError(f"a list of at most {MAX_PICKS} choices expected")
+    for item in value:
+        if isinstance(item, bool) or not isinstance(item, (str, int, float)):
+            raise RefusedError("a choice expected")
+        if isinstance(item, str):
+            _text(item, 256)
+        elif not _bounded(item):
+            raise RefusedError("number out of range")
+    return value
+
+
 def _boolean(value: Any) -> Any:
     if value is not None and not isinstance(value, bool):
         raise RefusedError("true or false expected")
@@ -286,6 +303,8 @@ class Gate:
             return _number(value)
         if kind == "Checkbox":
             return _boolean(value)
+        if kind == "CheckboxGroup":
+            return _picks(value)
         if kind == "BrowserState":
             return _ids(value)
         if kind == "Dataset":

@@ -27,7 +27,7 @@ from gradio_client.utils import encode_file_path
 from PIL import Image, ImageChops
 
 from juhe import ORIGINAL_SIZE, JuheError, is_http_url, parse_size
-from webapp import chains, snippets
+from webapp import chains, opened, snippets
 from webapp.backend import Backend, BusyError, SavedEdit
 from webapp.changes import painted_box, what_changed
 from webapp.errors import juhe_error, user_error
@@ -75,6 +75,7 @@ VIEW = (
     "python",
     "gradio",
     "api_files",
+    "record",
     "history",
     "history_state",
     "results_state",
@@ -335,6 +336,7 @@ class Handlers:
             python=snippets.python_client(call),
             gradio=snippets.gradio_client(call),
             api_files=await self._snippet_files(images[0], mask),
+            record=gr.update(value=opened.record_text(saved.record, chinese), visible=True),
             history=gr.update(value=_gallery(history), visible=True),
             history_state=history,
             results_state=entries,
@@ -411,19 +413,25 @@ class Handlers:
 
     # --- the page: looking at results -------------------------------------------------------------
 
-    async def open_result(self, results: list | None, evt: gr.SelectData):
-        """A click on one of this edit's results: show it large, with its before/after."""
+    async def open_result(self, results: list | None, evt: gr.SelectData, request: gr.Request = None):
+        """A click on one of this edit's results: show it large, with its before/after and record (the
+        API panel already shows this edit's own call)."""
         if not results or not 0 <= evt.index < len(results):
             return view()
         entry = results[evt.index]
-        return view(result=entry["path"], open_state=entry, **await self._item_compare(entry))
+        record, _ = await self._item_record(entry, request, with_call=False)
+        return view(result=entry["path"], open_state=entry, **record, **await self._item_compare(entry))
 
-    async def open_history(self, history: list | None, evt: gr.SelectData):
-        """A click on a history item: open it in the result panel, large, with its actions."""
+    async def open_history(self, history: list | None, evt: gr.SelectData, request: gr.Request = None):
+        """A click on a history item: open it in the result panel, large, with its actions, its whole
+        record and the API call that would make it again."""
         if not history or not 0 <= evt.index < len(history):
             return view()
         entry = history[evt.index]
+        record, call = await self._item_record(entry, request)
         return view(
+            **record,
+            **call,
             empty=gr.update(visible=False),
             result=gr.update(value=entry["path"], visible=True),
             gallery=gr.update(visible=False),
@@ -433,6 +441,35 @@ class Handlers:
             open_state=entry,
             **await self._item_compare(entry),
         )
+
+    async def _item_record(self, entry: dict, request: gr.Request | None, with_call: bool = True):
+        """The record panel of an opened result, and (`with_call`) the API panel's values for it,
+        rebuilt from the store's record; without a record (it was deleted meanwhile) the panel says
+        what the page knows and the API panel is hidden rather than wrong."""
+        chinese = request_chinese(request)
+        rid = entry.get("id")
+        found = await self.backend.run_file_work(self.backend.store.get, rid) if rid else None
+        text = opened.record_text(found, chinese, entry.get("prompt") or "", entry.get("order") or "")
+        shown = {"record": gr.update(value=text, visible=True)}
+        if not with_call:
+            return shown, {}
+        if found is None:
+            return shown, {"api_panel": gr.update(visible=False)}
+        facts = await asyncio.to_thread(opened.sidecar_facts, found.sidecar)
+        call = opened.record_call(
+            found,
+            facts,
+            endpoint=self.settings.client.api_url,
+            app_url=_root_url(request) or "http://127.0.0.1:7860",
+            offline=self.settings.offline,
+        )
+        return shown, {
+            "api_panel": gr.update(visible=True),
+            "curl": snippets.curl(call),
+            "python": snippets.python_client(call),
+            "gradio": snippets.gradio_client(call),
+            "api_files": gr.update(value=None, visible=False),
+        }
 
     async def _item_compare(self, entry: dict) -> dict:
         """The before/after of a result opened again: from the store's copy of its 图1."""
@@ -526,6 +563,7 @@ class Handlers:
             actions=gr.update(visible=False),
             share_box=gr.update(value="", visible=False),
             revoke=gr.update(visible=False),
+            record=gr.update(value="", visible=False),
             history=gr.update(value=_gallery(history), visible=bool(history)),
             history_state=history,
             results_state=results,
@@ -600,12 +638,12 @@ class Handlers:
         steps = gr.update(visible=self.settings.sharing)  # "share the steps too": only for a chain
         return gr.update(value=text, visible=True), gr.update(visible=True), steps
 
-    async def open_parent(self, entry: dict | None, history: list | None):
+    async def open_parent(self, entry: dict | None, history: list | None, request: gr.Request = None):
         """Open the result the one on show was made from, as a click on it in the history would."""
         parent = _parent_entry(entry, history)
         if parent is None:
             return view()
-        return await self.open_history(history, SimpleNamespace(index=history.index(parent)))
+        return await self.open_history(history, SimpleNamespace(index=history.index(parent)), request)
 
     def swapper(self, a: int, b: int):
         """The handler of the button that swaps slots `a` and `b`: images and links move together

@@ -225,14 +225,23 @@ def _say(zh: str, en: str, lang: str | None) -> str:
     return zh if lang == "zh" else en if lang == "en" else f"{zh} · {en}"
 
 
-def _page(title: str, head: str, body: str, script: bool, lang: str | None = None) -> str:
+def _page(
+    title: str,
+    head: str,
+    body: str,
+    script: bool,
+    lang: str | None = None,
+    css: str = PAGE_CSS,
+    js: str = PAGE_JS,
+) -> str:
+    """A whole page; `css` and `js` must be the texts its CSP names by hash (a board's page has its own)."""
     html_lang = "en" if lang == "en" else "zh-CN"
     return (
         f'<!doctype html>\n<html lang="{html_lang}">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         '<meta name="robots" content="noindex, nofollow">\n<meta name="referrer" content="no-referrer">\n'
-        f"<title>{html.escape(title)}</title>\n{head}<style>{PAGE_CSS}</style>\n</head>\n<body>\n<main>\n"
-        f"{body}</main>\n" + (f"<script>{PAGE_JS}</script>\n" if script else "") + "</body>\n</html>\n"
+        f"<title>{html.escape(title)}</title>\n{head}<style>{css}</style>\n</head>\n<body>\n<main>\n"
+        f"{body}</main>\n" + (f"<script>{js}</script>\n" if script else "") + "</body>\n</html>\n"
     )
 
 
@@ -487,6 +496,14 @@ class SharePages:
             extra = [(b"retry-after", str(seconds).encode())]
             await _respond(send, scope, 429, text.encode(), "text/html; charset=utf-8", MESSAGE_CSP, extra)
             return
+        await self._route(scope, send, path, root_path, headers, lang)
+
+    async def _route(
+        self, scope: Scope, send: Send, path: str, root_path: str, headers: Headers, lang: str | None
+    ) -> None:
+        """Answer an admitted request (a GET or HEAD within the rate limit); `webapp.boards` adds its
+        own paths in front."""
+        peer = (scope.get("client") or (None,))[0]
         match = ROUTE.fullmatch(path)
         token = match["token"] if match else ""
         found = await anyio.to_thread.run_sync(self.store.resolve, token)

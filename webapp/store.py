@@ -54,10 +54,13 @@ MAX_COPIES = 64  # shown copies remembered per result; the oldest is deleted bey
 MAX_REVOKED = 32  # revoked links remembered per result (older ones then answer "unknown")
 MAX_CHAIN = 20  # steps of an edit chain a share page shows (the newest ones)
 MAX_EXPIRED = 10_000  # links remembered as expired after their result was deleted
+MAX_BOARD = 24  # results on one board (each shown item loads two images: within the page's rate limit)
+MAX_BOARDS = 10_000  # boards kept in one store; beyond, the oldest is forgotten (its link: "unknown")
+MAX_BOARD_BYTES = 16 * 1024  # a board file larger than this is foreign: skipped
 EXPIRED_KEPT_S = 30 * DAY_S  # how long an expired link says "expired" rather than "unknown"
 STALE_TEMP_S = 3600  # a temporary file this old was left by a crash: deleted at load
 SECRET_BYTES = 32
-SUBFOLDERS = ("records", "before", "thumbs")
+SUBFOLDERS = ("records", "before", "thumbs", "boards")
 SECRET_FORM = re.compile(r"[A-Za-z0-9_-]{32,256}")
 # What `juhe` saves result images as: only such files are adopted
 RESULT_SUFFIXES = (*RESULT_EXTENSIONS.values(), OTHER_EXTENSION)
@@ -94,6 +97,45 @@ class Record:
     parent: str | None = None  # the result this one was made from by "Continue editing"
     share_steps: bool = False  # its share page shows the steps that led to it too
     withdrawn: bool = False  # a share link of it was revoked and none is live: left out of chains
+
+
+@dataclass(frozen=True)
+class Board:
+    """A shared set of results as its page sees it: the items still there, in the owner's order."""
+
+    token: str
+    items: tuple[Record, ...]
+    created: float
+
+
+@dataclass
+class _BoardEntry:
+    """The stored form of a board: a token and result ids only (guarded by the store's lock)."""
+
+    token: str
+    ids: list[str]
+    created: float
+    revoked: float | None = None  # when its owner revoked it; its ids are then forgotten
+
+    def to_json(self) -> bytes:
+        return json.dumps({"v": 1, **vars(self)}).encode()
+
+    @classmethod
+    def from_json(cls, data: object, token: str) -> _BoardEntry:
+        """Check a board file read from disk; raise `ValueError` on anything foreign."""
+        if not isinstance(data, dict) or data.get("v") != 1 or data.get("token") != token:
+            raise ValueError("not a version-1 board of this name")
+        ids, created, revoked = data.get("ids"), data.get("created"), data.get("revoked")
+        if not (
+            isinstance(ids, list)
+            and len(ids) <= MAX_BOARD
+            and all(_result_id(i) for i in ids)
+            and isinstance(created, (int, float))
+            and math.isfinite(created)
+            and (revoked is None or isinstance(revoked, (int, float)) and math.isfinite(revoked))
+        ):
+            raise ValueError("a field has the wrong form")
+        return cls(token=token, ids=list(dict.fromkeys(ids)), created=float(created), revoked=revoked)
 
 
 def _plain(name: object) -> bool:
@@ -313,6 +355,7 @@ class ResultStore:
         self._shares: dict[str, str] = {}  # live share token -> result id
         self._revoked: dict[str, str] = {}  # revoked token -> result id
         self._expired: dict[str, float] = {}  # token -> when its result was swept
+        self._boards: dict[str, _BoardEntry] = {}  # board token -> its result ids
         self._aux: dict[str, int] = {}  # the store's own files besides records -> bytes
         self._total = 0
 
@@ -372,6 +415,7 @@ class ResultStore:
         for token in entry.revoked:
             self._revoked.pop(token, None)
         self._total -= sum(entry.sizes.values())
+        emptied = self._drop_from_boards(entry.id)
         # a result made from this one now comes from this one's parent: a chain closes over the gap
         # and keeps its earlier steps, and no record names an id that is gone
         for other in self._entries.values():
@@ -380,7 +424,7 @@ class ResultStore:
                 self._persist(other)
         # the record first: a crash part-way then leaves files that the next start adopts and sweeps
         paths = self._paths(entry)
-        return [paths[-1], *paths[:-1], *entry.copies]
+        return [paths[-1], *paths[:-1], *entry.copies, *emptied]
 
     def _expires(self, entry: _Entry) -> float | None:
         return entry.created + self.keep_s if self.keep_s else None
@@ -408,10 +452,11 @@ class ResultStore:
             withdrawn=bool(entry.revoked) and entry.share is None,
         )
 
-    def _set_aux(self, path: Path) -> None:
+    def _set_aux(self, path: Path, key: str | None = None) -> None:
+        key = key or path.name
         size = _size(path)
-        self._total += size - self._aux.get(path.name, 0)
-        self._aux[path.name] = size
+        self._total += size - self._aux.get(key, 0)
+        self._aux[key] = size
 
     # --- loading ---------------------------------------------------------------------------------
 
@@ -426,6 +471,7 @@ class ResultStore:
             self._load_records()
             self._load_expired()
             self._adopt()
+            self._load_boards()
         except OSError as exc:  # e.g. a read-only folder: the app runs, without history
             logger.error("could not read the result index in %s: %s", self.folder, exc)
         if (self._root / "browser-secret").exists():
@@ -774,6 +820,152 @@ class ResultStore:
                 return Unavailable.EXPIRED
             return Unavailable.UNKNOWN
 
+    # --- boards: several results behind one link ---------------------------------------------------
+
+    def _board_path(self, token: str) -> Path:
+        return self._root / "boards" / f"{token}.json"
+
+    def _save_board(self, board: _BoardEntry) -> None:
+        path = self._board_path(board.token)
+        try:
+            _write_atomic(path, board.to_json())
+        except OSError as exc:
+            logger.error("could not write a board: %s", exc.strerror or exc)
+        self._set_aux(path, f"boards/{board.token}")
+
+    def _drop_board(self, token: str) -> Path:
+        """Forget a board; return its file for deletion (outside the lock)."""
+        del self._boards[token]
+        self._total -= self._aux.pop(f"boards/{token}", 0)
+        return self._board_path(token)
+
+    def _drop_from_boards(self, result_id: str) -> list[Path]:
+        """Take a deleted result off every board. A live board left with no item is gone: its link
+        says "expired" from then on, as a single link whose result was swept. Returns the files of
+        the boards that went, for deletion outside the lock."""
+        doomed = []
+        now = self._clock()
+        for board in list(self._boards.values()):
+            if result_id not in board.ids:
+                continue
+            board.ids.remove(result_id)
+            if board.ids:
+                self._save_board(board)
+            else:
+                doomed.append(self._drop_board(board.token))
+                self._expired[board.token] = now
+        if doomed:
+            self._save_expired(now)
+        return doomed
+
+    def share_board(self, result_ids: Sequence[str]) -> str | None:
+        """A new board of these results, in this order (repeats and ids of no result of this store
+        dropped, at most `MAX_BOARD`); return its token (192 bits, as a share link's), or None when
+        no id names a result. Makes the missing thumbnails (the link preview shows the first).
+
+        The caller vouches that the ids are its visitor's own: the app takes them from the session's
+        history, never from a request.
+        """
+        wanted = list(dict.fromkeys(i for i in result_ids if _result_id(i)))
+        records = [r for r in (self.get(i) for i in wanted) if r is not None][:MAX_BOARD]
+        made = {
+            r.id
+            for r in records
+            if r.thumbnail is None
+            and self._write_preview(r.images[0], self._thumb_path(r.id), THUMB_SIDE, THUMB_QUALITY)
+        }
+        doomed: list[Path] = []
+        with self._lock:
+            ids = []
+            for record in records:
+                entry = self._entries.get(record.id)
+                if entry is None:  # deleted meanwhile
+                    _unlink(self._thumb_path(record.id))
+                    continue
+                if record.id in made and not entry.thumbnail:
+                    entry.thumbnail = True
+                    self._persist(entry)
+                ids.append(record.id)
+            if not ids:
+                return None
+            board = _BoardEntry(token=secrets.token_urlsafe(SHARE_BYTES), ids=ids, created=self._clock())
+            self._boards[board.token] = board
+            self._save_board(board)
+            while len(self._boards) > MAX_BOARDS:  # one visitor making boards without end: bounded
+                oldest = min(self._boards.values(), key=lambda b: b.created)
+                doomed.append(self._drop_board(oldest.token))
+        for path in doomed:
+            _unlink(path)
+        return board.token
+
+    def board(self, token: str, now: float | None = None) -> Board | Unavailable:
+        """The board a token shows (its items still there and not expired, in order), or why it
+        shows none: revoked, expired (its last item went), or unknown."""
+        if not _token(token):
+            return Unavailable.UNKNOWN
+        now = self._clock() if now is None else now
+        with self._lock:
+            self._ensure_loaded()
+            board = self._boards.get(token)
+            if board is None:
+                return Unavailable.EXPIRED if token in self._expired else Unavailable.UNKNOWN
+            if board.revoked is not None:
+                return Unavailable.REVOKED
+            entries = [self._entries[i] for i in board.ids if i in self._entries]
+            live = [e for e in entries if (self._expires(e) or math.inf) > now]
+            if not live:  # every item outlived JUHE_KEEP_DAYS: the sweep has not run yet
+                return Unavailable.EXPIRED
+            return Board(token=token, items=tuple(self._snapshot(e) for e in live), created=board.created)
+
+    def revoke_board(self, token: str) -> bool:
+        """Revoke a live board: its link answers "revoked" and its list of results is forgotten.
+        False when it is not live. As for `revoke`, the app calls it for the board's owner only
+        (with a token it kept in the owner's session), never with a token from a request."""
+        if not _token(token):
+            return False
+        with self._lock:
+            self._ensure_loaded()
+            board = self._boards.get(token)
+            if board is None or board.revoked is not None:
+                return False
+            board.ids, board.revoked = [], self._clock()
+            self._save_board(board)
+            return True
+
+    def _load_boards(self) -> None:
+        """Read the boards; drop their ids of results that are gone, and the boards left empty or
+        revoked more than `EXPIRED_KEPT_S` ago."""
+        now = self._clock()
+        emptied = False
+        with os.scandir(self._root / "boards") as it:
+            for item in it:
+                token = item.name.removesuffix(".json")
+                if not (item.name.endswith(".json") and _token(token)):
+                    continue
+                path = Path(item.path)
+                try:
+                    board = _BoardEntry.from_json(_read_json(path, MAX_BOARD_BYTES), token)
+                except (OSError, ValueError, UnicodeError) as exc:
+                    logger.warning("skipping the board file %s: %s", item.name, exc)
+                    continue
+                kept = [i for i in board.ids if i in self._entries]
+                if board.revoked is not None and board.revoked < now - EXPIRED_KEPT_S:
+                    _unlink(path)
+                    continue
+                if board.revoked is None and not kept:
+                    self._expired[token] = now
+                    emptied = True
+                    _unlink(path)
+                    continue
+                self._boards[token] = board
+                if kept != board.ids:
+                    board.ids = kept
+                    self._save_board(board)
+                else:
+                    self._set_aux(path, f"boards/{token}")
+        if emptied:
+            self._save_expired(now)
+
     # --- retention -----------------------------------------------------------------------------
 
     @property
@@ -793,8 +985,11 @@ class ResultStore:
         total = self._total - sum(sum(e.sizes.values()) for e in victims)
         if self.max_bytes and total > self.max_bytes:
             kept = [e for e in entries if cutoff is None or e.created > cutoff]
-            # a result with a live share link goes only once every unshared one has gone
-            for entry in [e for e in kept if not e.share] + [e for e in kept if e.share]:
+            # a result with a live share link (or on a live board) goes only once every unshared one
+            # has gone
+            boarded = {rid for board in self._boards.values() if board.revoked is None for rid in board.ids}
+            shared = [e for e in kept if e.share or e.id in boarded]
+            for entry in [e for e in kept if not (e.share or e.id in boarded)] + shared:
                 if total <= self.max_bytes:
                     break
                 victims.append(entry)

@@ -299,6 +299,20 @@ def share_words(share: float) -> str:
     return f"{round(share * 100)} %"
 
 
+# --- Accessible to everyone (issue 18): what a screen reader says for the images on show ---------
+EN.update(
+    {
+        "result_alt": "The edited image",
+        "changes_alt": "The edited image, what changed tinted",
+    }
+)
+ZH.update(
+    {
+        "result_alt": "编辑后的图像",
+        "changes_alt": "编辑后的图像，变化处已着色",
+    }
+)
+
 I18N = gr.I18n(en=EN, zh=ZH, **{"zh-CN": ZH, "zh-TW": ZH, "zh-HK": ZH})
 
 # Words returned by handlers at run time, in the visitor's language (from Accept-Language).
@@ -569,3 +583,70 @@ def visitor_order(message: str, chinese: bool, separator: str = " / ") -> str:
     """A bilingual message ("中文 / English") with the visitor's language first, both kept."""
     zh, found, en = message.partition(separator)
     return message if chinese or not found else f"{en}{separator}{zh}"
+
+
+# --- A result opened again, the login throttle, the region example's loading (issue 18, friction) --
+PAGE_SCRIPT_TEXTS["region_loading"] = ("正在载入图1和涂抹区域…", "Loading 图1 and the painted area…")
+RECORD_WORDS = {
+    "prompt": ("编辑描述", "Instruction"),
+    "size": ("尺寸", "Size"),
+    "asked": ("请求 {size}", "asked {size}"),
+    "model": ("模型", "Model"),
+    "time": ("完成时间", "Made"),
+    "order": ("订单", "Order"),
+    "unknown": ("未知", "unknown"),
+}
+# The login page (Gradio's own, which loads none of the page's scripts) says how long a visitor the
+# login throttle blocked must wait; {wait} counts down there.
+LOGIN_WAIT = ("尝试次数太多，请等待 {wait} 秒后再试。", "Too many tries: wait {wait} s, then try again.")
+
+
+def login_script(code: str) -> str:
+    """The login page's `<script>`: its words (`LOGIN_WAIT`) as `window.JUHE_LOGIN`, then `code`."""
+    words = json.dumps({"zh": LOGIN_WAIT[0], "en": LOGIN_WAIT[1]}, ensure_ascii=False).replace("<", "\\u003c")
+    return f"<script>window.JUHE_LOGIN = {words};\n{code}</script>"
+
+
+def record_say(key: str, chinese: bool, **values: object) -> str:
+    """One word of a result's record panel in the visitor's language."""
+    zh, en = RECORD_WORDS[key]
+    return (zh if chinese else en).format(**values)
+
+
+# --- Boards (issue 19): several results shared as one link to present them ------------------------
+EN.update(
+    {
+        "board_open": "🗂 Share several as a board…",
+        "board_pick": "Results to put on the board",
+        "board_pick_info": "From this browser's history, in this order. The board shows them one at a "
+        "time (← →, full screen) to anyone with its link, no password needed.",
+        "board_make": "🔗 Share as a board",
+        "board_link": "Board link",
+        "board_info": "Anyone with this link sees these results, their instructions and before/after, and "
+        "can download them as one zip; a result deleted or expired leaves the board.",
+        "board_revoke": "Revoke board link",
+    }
+)
+ZH.update(
+    {
+        "board_open": "🗂 把几张结果分享为展板…",
+        "board_pick": "放到展板上的结果",
+        "board_pick_info": "来自本浏览器的历史记录，按此顺序。展板逐张展示（← → 切换，可全屏），"
+        "任何拿到链接的人都能打开，无需密码。",
+        "board_make": "🔗 分享为展板",
+        "board_link": "展板链接",
+        "board_info": "任何拿到此链接的人都能看到这些结果、编辑描述和前后对比，并可打包下载为一个 zip；"
+        "被删除或过期的结果会从展板上消失。",
+        "board_revoke": "撤销展板链接",
+    }
+)
+RUNTIME.update(
+    {
+        "board_none": ("请先选择至少一张结果。", "Pick at least one result first."),
+        "board_revoked": (
+            "🔗 展板链接已撤销，不再能打开。",
+            "🔗 The board link is revoked: it no longer opens.",
+        ),
+        "board_no_link": ("没有可撤销的展板链接。", "There is no board link to revoke."),
+    }
+)

@@ -15,6 +15,8 @@ from starlette.middleware import Middleware
 
 from juhe import MAX_PROMPT_CHARS
 from webapp.backend import Backend
+from webapp.board_panel import BoardHandlers, board_panel, wire_boards
+from webapp.boards import BoardPages
 from webapp.components import checked_image
 from webapp.exports import DEFAULT_QUALITY, FORMATS, QUALITY_RANGE
 from webapp.gate import Gate
@@ -25,7 +27,7 @@ from webapp.middleware.logins import password_check
 from webapp.patches import install_all
 from webapp.pictures import accept_heif_uploads
 from webapp.settings import AppSettings
-from webapp.share import SharePages, default_public_url
+from webapp.share import default_public_url
 from webapp.sweep import kept_files, sweep_lifespan
 from webapp.texts import AUTH_MESSAGE, EXAMPLES, EXAMPLES_DIR, I18N, REGION_EXAMPLE, page_script
 from webapp.visitors import forwarded_allow_ips, visitor_key
@@ -134,6 +136,7 @@ def result_panel(sharing: bool) -> dict:
         interactive=False,
         height=460,
         buttons=["download", "fullscreen"],
+        alt_text=I18N("result_alt"),  # the image is inside a button, which takes its name from it
         visible=False,
         elem_id="result",
     )
@@ -167,6 +170,8 @@ def result_panel(sharing: bool) -> dict:
             )
             parts["revoke"] = gr.Button(I18N("revoke"), size="sm", visible=False, scale=1, elem_id="revoke")
         parts.update(chain_panel())
+    # the whole record of the result on show (its provider's words escaped: webapp.opened)
+    parts["record"] = gr.Markdown("", visible=False, latex_delimiters=[], elem_id="record")
     parts["compare"] = gr.ImageSlider(
         label=I18N("compare"),
         type="filepath",
@@ -235,6 +240,7 @@ def views_panel() -> dict:
             interactive=False,
             height=460,
             buttons=["fullscreen"],
+            alt_text=I18N("changes_alt"),
             visible=False,
             elem_id="changes",
         )
@@ -375,10 +381,12 @@ def build_demo(settings: AppSettings, backend: Backend | None = None) -> gr.Bloc
                 shown = result_panel(settings.sharing)
                 views = views_panel()
         history = history_panel()
+        board = board_panel()  # share several results as one link (issue 19)
         examples_panel(form)
         region_example_panel(form, state, handlers)
         wire(demo, settings, handlers, form, shown, history, state)
         wire_views(handlers, shown, state, views)
+        wire_boards(BoardHandlers(settings, backend), board, state["history_state"], shown["status"])
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=settings.concurrency)
     # every event's values pass the gate; the files the app keeps in its cache are anyone's to send
     backend.issued.public = lambda: kept_files(demo)
@@ -592,7 +600,7 @@ def wire_chains(handlers: Handlers, form: dict, shown: dict, history, state: dic
 def middleware(settings: AppSettings, backend: Backend, demo: gr.Blocks | None = None) -> list[Middleware]:
     """The ASGI middleware in front of Gradio (`webapp.middleware`), share pages included."""
     share = Middleware(
-        SharePages,
+        BoardPages,  # share pages, boards' pages too
         store=backend.store,
         enabled=settings.sharing,
         public_url=default_public_url(settings.public_url, os.environ.get("SPACE_HOST")),

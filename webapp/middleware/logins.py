@@ -1,5 +1,9 @@
 """Failed logins per visitor: 10 within a minute, then a block of 60 s that doubles with each further
-block, up to an hour; blocks are forgotten an hour after the last one ends, or at a login."""
+block, up to an hour; blocks are forgotten an hour after the last one ends, or at a login.
+
+Gradio's login page reacts only to a 400 and loads none of the app's scripts, so the throttle also
+writes a small script into the app's HTML pages (`webapp/static/login.js`) that says the wait.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,13 @@ import hmac
 import math
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from webapp.middleware._asgi import refusal, scope_visitor
+from webapp.middleware._asgi import header, refusal, scope_visitor
 from webapp.settings import AppSettings
-from webapp.texts import error_text
+from webapp.texts import error_text, login_script
 from webapp.window import WINDOW_S, Window
 
 LOGIN_FAILURES = 10
@@ -21,6 +26,8 @@ LOGIN_BLOCK_S = 60.0
 LOGIN_BLOCK_MAX_S = 3600.0
 LOGIN_MEMORY_S = 3600.0
 _LOGIN_PATHS = ("/login", "/login/")
+LOGIN_JS = Path(__file__).resolve().parent.parent / "static" / "login.js"
+MAX_PAGE_BYTES = 2 * 1024 * 1024  # Gradio's page is about 10 KB: anything larger is passed on as is
 
 
 def password_check(expected: str) -> Callable[[str, str], bool]:
@@ -91,6 +98,13 @@ class LoginThrottle:
         self.book = book or LoginBook()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "GET"
+            and "text/html" in (header(scope, b"accept") or "")
+        ):
+            await with_login_script(self.app, scope, receive, send)
+            return
         if not (
             scope["type"] == "http" and scope["method"] == "POST" and scope["path"].endswith(_LOGIN_PATHS)
         ):
@@ -113,3 +127,50 @@ class LoginThrottle:
             await self.app(scope, receive, observed_send)
         finally:
             self.book.end(key, succeeded=status == 200)
+
+
+async def with_login_script(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """Run `app`; when it answers with an uncompressed HTML page, write the login script into its head
+    (the login page is the app's page before a login, so every page gets it; it acts only on a 429
+    from the login route). Any other answer passes unchanged."""
+    start: Message | None = None
+    chunks: list[bytes] = []
+    size = 0
+    passing = False
+
+    async def rewriting_send(message: Message) -> None:
+        nonlocal start, size, passing
+        if passing:
+            await send(message)
+            return
+        if message["type"] == "http.response.start":
+            headers = {k.lower(): v for k, v in message.get("headers") or []}
+            html = headers.get(b"content-type", b"").startswith(b"text/html")
+            if not html or b"content-encoding" in headers:
+                passing = True
+                await send(message)
+                return
+            start = message
+            return
+        if message["type"] != "http.response.body" or start is None:
+            await send(message)
+            return
+        chunks.append(message.get("body", b""))
+        size += len(chunks[-1])
+        if size > MAX_PAGE_BYTES:  # not a page of Gradio's: sent as it came
+            passing = True
+            await send(start)
+            await send({**message, "body": b"".join(chunks)})
+            return
+        if message.get("more_body", False):
+            return
+        body = b"".join(chunks)
+        script = login_script(LOGIN_JS.read_text(encoding="utf-8")).encode()
+        if b"</head>" in body:
+            body = body.replace(b"</head>", script + b"</head>", 1)
+        headers = [(k, v) for k, v in start.get("headers") or [] if k.lower() != b"content-length"]
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({**start, "headers": headers})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
+    await app(scope, receive, rewriting_send)

@@ -175,3 +175,61 @@ document.addEventListener(
   },
   true,
 );
+
+// --- Friction (issue 18) ---
+// The region editor appears at once but draws 图1 (and the example's mask) only when its canvas has
+// started and fetched the picture, a few seconds on a slow machine: meanwhile its canvas is blank
+// white, as if nothing came. Until it has drawn (its Undo turns on: loading the picture is its first
+// action) the canvas is hidden behind a note that says it is loading; after 15 s the note goes anyway.
+// Gradio names Undo in the page's language: the app's two are known (any other falls back to 15 s).
+const juheUndoNames = ["Undo", "撤销"];
+const juheRegionReady = (region) => {
+  const undo = region.querySelector(juheUndoNames.map((name) => `button[aria-label="${name}"], button[title="${name}"]`).join(", "));
+  return Boolean(undo && !undo.disabled);
+};
+new MutationObserver(() => {
+  const region = document.getElementById("region");
+  if (!region) return;
+  if (!region.dataset.juheSeen && region.getBoundingClientRect().height > 0) {
+    region.dataset.juheSeen = "1";
+    region.dataset.juheLoading = juheSay("region_loading");
+    region.classList.add("juhe-loading");
+    setTimeout(() => region.classList.remove("juhe-loading"), 15000);
+  }
+  if (region.classList.contains("juhe-loading") && juheRegionReady(region)) region.classList.remove("juhe-loading");
+}).observe(document.documentElement, { childList: true, subtree: true, attributes: true, attributeFilter: ["disabled", "style", "class"] });
+// --- Accessible to everyone (issue 18) ---
+// Names that contain what a visitor sees (WCAG 2.5.3, label in name: a voice user says what is
+// written). Gradio names each upload area "Drop an image file here to upload" while it shows
+// "Drop Image Here - or - Click to Upload", a gallery thumbnail "Thumbnail 1 of 3" under its caption,
+// and the region editor's "Layer 1" button "Show Layers". Each name becomes the visible text first,
+// then the slot (图1) or Gradio's own words. Gradio may rewrite a name (a thumbnail's count, the
+// layers shown or hidden) or draw an element anew: this is done again at each change.
+const juheName = (element, visible, after) => {
+  const current = element.getAttribute("aria-label") || "";
+  // Gradio's own name, told apart from the one set here so that a later one of Gradio's is followed
+  if (current !== element.dataset.juheName) element.dataset.juheGradio = current;
+  const name = [visible, after ?? element.dataset.juheGradio].filter(Boolean).join(" · ");
+  if (!visible || current === name) return;
+  element.dataset.juheName = name;
+  element.setAttribute("aria-label", name);
+};
+const juheText = (element) => element?.textContent.replace(/\s+/g, " ").trim();
+const juheNameThings = () => {
+  for (const area of document.querySelectorAll("#slots button[aria-dropeffect]")) {
+    const slot = juheText(area.closest("#slots > *")?.querySelector('[data-testid="block-label"]'));
+    juheName(area, juheText(area.querySelector('[data-testid="upload-text"]')), slot);
+  }
+  for (const thumb of document.querySelectorAll("button.thumbnail-item"))
+    juheName(thumb, juheText(thumb.querySelector(".caption-label")));
+  for (const layers of document.querySelectorAll("#region button.layer-title-button")) juheName(layers, juheText(layers));
+};
+let juheNaming = false;
+new MutationObserver(() => {
+  if (juheNaming) return;
+  juheNaming = true; // one pass per frame, however many nodes changed
+  requestAnimationFrame(() => {
+    juheNaming = false;
+    juheNameThings();
+  });
+}).observe(document.documentElement, { childList: true, subtree: true, attributes: true, attributeFilter: ["aria-label"] });
