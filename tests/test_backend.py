@@ -9,7 +9,7 @@ import pytest
 from apphost import CAT
 
 from juhe.simulator import Simulator
-from webapp.backend import Backend, BusyError
+from webapp.backend import Backend, BusyError, SlotPool
 from webapp.settings import AppSettings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
@@ -69,3 +69,29 @@ def test_edits_beyond_the_queue_are_turned_away(tmp_path):
             backend.close()
     assert sum(isinstance(outcome, BusyError) for outcome in outcomes) == 1
     assert sum(not isinstance(outcome, Exception) for outcome in outcomes) == 2
+
+
+def test_the_slot_pool_admits_a_set_whole_first_come_first_served():
+    async def scenario() -> list[str]:
+        pool, order = SlotPool(4, queue_size=5), []
+        await pool.acquire(3)
+        with pytest.raises(BusyError) as info:
+            await pool.acquire(5)  # more than the pool: refused at once, saying what fits
+        assert info.value.at_most == 4
+
+        async def take(name: str, n: int) -> None:
+            await pool.acquire(n)
+            order.append(name)
+
+        big = asyncio.create_task(take("set of 4", 4))
+        small = asyncio.create_task(take("single", 1))
+        await asyncio.sleep(0)
+        assert order == [] and pool.free == 1  # the single waits behind the set: no starvation
+        pool.release(3)
+        await asyncio.gather(big)
+        assert pool.free == 0
+        pool.release(4)
+        await asyncio.gather(small)
+        return order
+
+    assert asyncio.run(scenario()) == ["set of 4", "single"]

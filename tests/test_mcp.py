@@ -84,7 +84,19 @@ def test_the_tool_is_listed_with_whole_descriptions(running):
     assert tool.name == "edit"
     assert "data:image" in tool.description and "Returns" in tool.description
     properties = tool.inputSchema["properties"]
-    assert set(properties) == {"image1", "prompt", "image2", "image3", "size", "model", "api_key", "mask"}
+    assert set(properties) == {
+        "image1",
+        "prompt",
+        "image2",
+        "image3",
+        "size",
+        "model",
+        "api_key",
+        "mask",
+        "variants",
+    }
+    assert list(properties)[-1] == "variants"  # after the existing parameters: current callers keep working
+    assert properties["variants"]["type"] == "integer" and properties["variants"].get("default") == 1
     assert tool.inputSchema["required"] == ["image1", "prompt"]
     for name, schema in properties.items():
         assert schema["description"].endswith("."), (name, schema["description"])  # not cut mid-sentence
@@ -251,3 +263,29 @@ def test_with_a_password_the_image_is_in_the_answer_and_its_links_need_a_login(t
             person.post("/login", data={"username": "agent", "password": "pw-links"}).raise_for_status()
             for link in links_of(result):
                 assert shown_pixels(person.get(link).content) == expected
+
+
+def test_two_variants_give_two_links_that_open(running):
+    tag = marker()
+    result, _ = call(running, {"image1": CAT_URI, "prompt": f"variants {tag}", "variants": 2})
+    assert not result.isError, result.content
+    assert result.content[0].type == "image"  # the first variant is the image an agent sees
+    record = record_of(result)
+    assert len(record["images"]) == 2 and [v["index"] for v in record["variants"]] == [0, 1]
+    assert len(running.requests_with(tag)) == 2
+    for link in record["images"]:
+        answer = httpx.get(link, timeout=10, trust_env=False)
+        assert answer.status_code == 200, (link, answer.status_code)
+        assert answer.headers["content-type"].startswith("image/")
+
+
+@pytest.mark.parametrize("value", [True, 1.5, 9])
+def test_a_bad_variants_value_is_refused_and_nothing_is_sent(running, value):
+    tag = marker()
+    result, _ = call(running, {"image1": CAT_URI, "prompt": f"bad {tag}", "variants": value})
+    # the MCP layer refuses a value of the wrong JSON type itself; the app refuses the rest
+    text = result.content[0].text
+    assert result.isError and (
+        "variants must be a whole number from 1 to 4" in text or "'integer'" in text
+    ), text
+    assert running.requests_with(tag) == []

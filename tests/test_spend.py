@@ -117,3 +117,15 @@ def test_guard_takes_a_slot_only_when_the_request_is_about_to_be_sent(tmp_path, 
         second("waiting")  # raised before the client sends: nothing goes out
     assert stages == ["preparing", "waiting", "preparing"]
     spend.guard(None)("preparing")  # no callback of its own
+
+
+def test_a_set_is_reserved_whole_and_unsent_ones_are_refunded(tmp_path):
+    spend = DailySpend(tmp_path / "spend.json", 5)
+    day = spend.reserve(4)
+    with pytest.raises(DailyLimitError) as info:
+        spend.reserve(4)  # only 1 left: nothing taken
+    assert (info.value.left, info.value.asked) == (1, 4) and spend.used() == 4
+    spend.refund(2, day)  # two of the set were never sent
+    assert spend.used() == 2
+    spend.refund(1, "1999-01-01")  # a reservation of another day gives nothing back today
+    assert spend.used() == 2

@@ -22,7 +22,7 @@ from juhe import AsyncImageEditClient, EditResult, is_http_url
 from juhe.simulator import Simulator
 from webapp.gate import Issued
 from webapp.settings import AppSettings
-from webapp.spend import SPEND_FILE, DailySpend
+from webapp.spend import SPEND_FILE, DailyLimitError, DailySpend
 from webapp.store import Record, ResultStore
 
 OFFLINE_KEY = "offline-preview"
@@ -34,7 +34,70 @@ logger = logging.getLogger("webapp")
 
 
 class BusyError(Exception):
-    """More edits are waiting for a slot than the app's queue size allows."""
+    """More edits are waiting for a slot than the app's queue size allows, or a set of variants asks
+    for more slots than the app has (`asked` > `at_most`)."""
+
+    def __init__(self, asked: int = 1, at_most: int | None = None) -> None:
+        super().__init__(f"{asked} edits at once, at most {at_most}" if at_most else "too many edits waiting")
+        self.asked = asked
+        self.at_most = at_most
+
+
+class SlotPool:
+    """`size` edit slots shared by every caller. A set of n edits takes its n slots together or
+    waits holding none, first come first served: two sets can never each hold part of what the
+    other needs (a deadlock), and a large set is not starved by single edits slipping past it.
+    Used on the server's event loop only (no lock needed)."""
+
+    def __init__(self, size: int, queue_size: int) -> None:
+        self.size = size
+        self.queue_size = queue_size
+        self.free = size
+        self._waiters: collections.deque[tuple[int, asyncio.Future]] = collections.deque()
+
+    async def acquire(self, n: int = 1) -> None:
+        """Take `n` slots; raise `BusyError` when `n` exceeds the pool or `queue_size` already wait."""
+        if n > self.size:
+            raise BusyError(n, self.size)
+        if not self._waiters and self.free >= n:
+            self.free -= n
+            return
+        if len(self._waiters) >= self.queue_size:
+            raise BusyError(n)
+        entry = (n, asyncio.get_running_loop().create_future())
+        self._waiters.append(entry)
+        try:
+            await entry[1]
+        except asyncio.CancelledError:
+            if entry[1].done() and not entry[1].cancelled():  # granted as the wait was cancelled
+                self.release(n)
+            else:
+                self._waiters.remove(entry)
+                self._grant()  # the next in line may fit now
+            raise
+
+    def release(self, n: int = 1) -> None:
+        """Give back `n` slots and let in whoever is first in line, if they fit."""
+        self.free += n
+        self._grant()
+
+    def _grant(self) -> None:
+        while self._waiters and self._waiters[0][0] <= self.free:
+            n, future = self._waiters.popleft()
+            if not future.done():
+                self.free -= n
+                future.set_result(None)
+
+
+@dataclass
+class Admission:
+    """A run of `n` edits let in whole: `n` slots held and, on the server's key, `n` of today's
+    edits reserved (`day`); each edit gives back its slot when done, and its reservation when it
+    was never sent. `group` names a set of variants (n > 1) in the store."""
+
+    n: int
+    day: str | None = None
+    group: str | None = None
 
 
 @dataclass
@@ -84,8 +147,7 @@ class Backend:
         self._offline: AsyncImageEditClient | None = None
         self._simulator: Simulator | None = None
         self._lock = threading.Lock()
-        self._slots: asyncio.Semaphore | None = None
-        self._waiting = 0
+        self.pool = SlotPool(settings.concurrency, settings.queue_size)
         self._recent: collections.deque[float] = collections.deque(maxlen=RECENT_EDITS)
         self._late: dict[str, _Late] = {}
         self.issued = Issued()  # cache files handed to each session and visitor (webapp.gate)
@@ -133,19 +195,28 @@ class Backend:
         Queued events are bounded by Gradio's queue too; MCP calls run outside it, so this is the
         bound every caller shares.
         """
-        if self._slots is None:
-            self._slots = asyncio.Semaphore(self.settings.concurrency)
-        if self._slots.locked() and self._waiting >= self.settings.queue_size:
-            raise BusyError
-        self._waiting += 1
-        try:
-            await self._slots.acquire()
-        finally:
-            self._waiting -= 1
+        await self.pool.acquire(1)
         try:
             yield
         finally:
-            self._slots.release()
+            self.pool.release(1)
+
+    async def admit(self, n: int, visitor_key: str | None = None) -> Admission:
+        """Let in a run of `n` edits (a set of variants) whole, or refuse it before anything is sent:
+        `DailyLimitError` when fewer than `n` of today's edits are left on the server's key (saying
+        how many are), `BusyError` when `n` exceeds the slots or too many runs wait. Waits, holding
+        nothing, until `n` slots are free; only then reserves `n` edits of the cap, so a run still
+        waiting never blocks the cap for others."""
+        counted = self.spend is not None and not visitor_key
+        if counted:
+            self.spend.check(n)  # said at once, not after waiting for slots
+        await self.pool.acquire(n)
+        try:
+            day = self.spend.reserve(n) if counted else None
+        except DailyLimitError:  # others took the rest meanwhile
+            self.pool.release(n)
+            raise
+        return Admission(n, day, secrets.token_urlsafe(16) if n > 1 else None)
 
     async def edit(
         self,
@@ -165,12 +236,38 @@ class Backend:
         made in the background, only for the retention of the output folder. With a `mask` it is a
         region edit (the page's mask is scaled to 图1 when it was painted on a smaller canvas). `parent`
         is the id of the result 图1 came from ("Continue editing"), kept in the record."""
+        admission = await self.admit(1, visitor_key)
+        return await self.run(
+            admission, prompt, images, size, model, visitor_key, on_stage, page, mask, parent
+        )
+
+    async def run(
+        self,
+        admission: Admission,
+        prompt: str,
+        images: Sequence[object],
+        size: str | None,
+        model: str | None,
+        visitor_key: str | None = None,
+        on_stage: Callable[[str], None] | None = None,
+        page: bool = True,
+        mask: object | None = None,
+        parent: str | None = None,
+    ) -> SavedEdit:
+        """One edit of an admitted run (see `edit`): it holds one of the run's slots and, on the
+        server's key, one of its reserved edits, given back when it was never sent (refused before
+        the client's "waiting" stage, or cancelled before it)."""
         simulated = self.offline and not visitor_key
         client = self._offline_client() if simulated else self._live_client()
-        if self.spend is not None and not visitor_key:  # the server's key: within today's cap
-            self.spend.check()
-            on_stage = self.spend.guard(on_stage)
-        async with self.slot():
+        sent = False
+
+        def staged(stage: str) -> None:
+            nonlocal sent
+            sent = sent or stage == "waiting"  # the request goes out right after this stage
+            if on_stage is not None:
+                on_stage(stage)
+
+        try:
             result = await client.edit(
                 prompt,
                 images,
@@ -179,26 +276,59 @@ class Backend:
                 mask=mask,
                 mask_lenient=page,
                 api_key=visitor_key or None,
-                on_stage=on_stage,
+                on_stage=staged,
             )
-            if on_stage:
-                on_stage("saving")
+            staged("saving")
             paths = await client.download(result, self.output_dir)
+        finally:
+            self.pool.release(1)
+            if admission.day is not None and not sent:
+                self.spend.refund(1, admission.day)
         self._recent.append(result.elapsed_s)
         saved = SavedEdit(result, paths, simulated)
         if page:
             image1 = images[0] if images else None
-            saved.record = await asyncio.to_thread(self._register, saved, image1, parent)
+            saved.record = await asyncio.to_thread(self._register, saved, image1, parent, admission.group)
         else:
-            self._files.submit(self._register, saved, None)
+            self._files.submit(self._register, saved, None, None, admission.group)
         self._files.submit(self._sweep)
         return saved
+
+    def start_set(self, admission: Admission, session: str | None, *args, **options) -> list[PendingEdit]:
+        """Start the `admission.n` edits of an admitted run at once, each on its own task (the
+        arguments of `run`); each goes on if the visitor cancels, and is collected later."""
+        pending = []
+        for _ in range(admission.n):
+            one = PendingEdit(session)
+            one.task = asyncio.create_task(self.run(admission, *args, **options))
+            pending.append(one)
+        return pending
+
+    async def edit_set(
+        self, n: int, *args, visitor_key: str | None = None, **options
+    ) -> AsyncIterator[tuple[int, SavedEdit | Exception]]:
+        """A set of `n` variants for a program: admitted whole (or refused, raising, with nothing
+        sent), sent at once, yielding `(index, saved or the error of that edit)` as each completes.
+        The edits are tasks of their own: a caller who stops listening leaves them to finish and
+        be saved."""
+        admission = await self.admit(n, visitor_key)
+        tasks = {
+            asyncio.create_task(self.run(admission, *args, visitor_key=visitor_key, **options)): index
+            for index in range(n)
+        }
+        waiting = set(tasks)
+        while waiting:
+            done, waiting = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            for task in sorted(done, key=tasks.get):
+                yield tasks[task], task.exception() or task.result()
 
     async def run_file_work(self, function: Callable, *args):
         """Run store and file work on the store's own thread."""
         return await asyncio.get_running_loop().run_in_executor(self._files, function, *args)
 
-    def _register(self, saved: SavedEdit, image1: object, parent: str | None = None) -> Record | None:
+    def _register(
+        self, saved: SavedEdit, image1: object, parent: str | None = None, group: str | None = None
+    ) -> Record | None:
         try:
             return self.store.add(
                 saved.paths,
@@ -210,6 +340,7 @@ class Backend:
                 before=_local_image(image1),
                 thumbnail=False,  # made on the first share
                 parent=parent,
+                group=group,
             )
         except (OSError, ValueError):  # the result is saved; only its history entry is lost
             logger.exception("could not register result %s", saved.result.order_id)

@@ -8,11 +8,13 @@ name in `VIEW`, `gr.skip()` for the rest, so a handler says only what it changes
 """
 
 import asyncio
+import collections
 import html
 import json
 import logging
 import math
 import re
+import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +28,7 @@ from gradio.utils import get_upload_folder
 from gradio_client.utils import encode_file_path
 from PIL import Image, ImageChops
 
-from juhe import ORIGINAL_SIZE, JuheError, is_http_url, parse_size
+from juhe import MAX_VARIANTS, ORIGINAL_SIZE, JuheError, is_http_url, parse_size
 from webapp import chains, opened, snippets
 from webapp.backend import Backend, BusyError, SavedEdit
 from webapp.changes import painted_box, what_changed
@@ -93,11 +95,17 @@ def view(**values) -> tuple:
 
 
 def edit_error(exc: Exception) -> gr.Error:
-    """The toast for an edit that did not happen or failed."""
+    """The toast for an edit that did not happen or failed; for a set of variants refused whole, it
+    says what would fit."""
     if isinstance(exc, BusyError):
-        return user_error(error_text("busy"), title=TITLES["busy"])
+        key, values = ("busy_variants", {"most": exc.at_most}) if exc.at_most else ("busy", {})
+        return user_error(error_text(key, **values), title=TITLES["busy"])
     if isinstance(exc, DailyLimitError):
-        return user_error(error_text("daily_limit", limit=exc.limit), title=TITLES["daily_limit"])
+        if exc.left:
+            text = error_text("daily_left", left=exc.left, asked=exc.asked, limit=exc.limit)
+        else:
+            text = error_text("daily_limit", limit=exc.limit)
+        return user_error(text, title=TITLES["daily_limit"])
     return juhe_error(exc)
 
 
@@ -117,6 +125,7 @@ class HistoryEntry(TypedDict):
     order: str
     before: str | None  # the store's copy of 图1, for the before/after
     parent: str | None  # the id of the result this one was made from ("Continue editing")
+    group: str | None  # the set of variants it belongs to: made by one run
 
 
 def history_entries(record: Record | None, paths: list[str], prompt: str, order: str) -> list[HistoryEntry]:
@@ -132,6 +141,7 @@ def history_entries(record: Record | None, paths: list[str], prompt: str, order:
             order=order,
             before=before,
             parent=parent,
+            group=record.group if record else None,
         )
         for n, path in enumerate(paths)
     ]
@@ -155,10 +165,16 @@ class Handlers:
 
     # --- the shared core ---------------------------------------------------------------------
 
-    def check_rate(self, request: gr.Request | None) -> None:
-        """Refuse when this visitor or this session is over the per-minute limit."""
-        if not self.settings.rate_limit or request is None:
+    def check_rate(self, request: gr.Request | None, amount: int = 1) -> None:
+        """Refuse when this visitor or this session is over the per-minute limit; a set of `amount`
+        variants counts `amount` edits, taken whole or not at all (the refusal says how many fit)."""
+        limit = self.settings.rate_limit
+        if not limit or request is None:
             return
+        if amount > limit:
+            raise user_error(
+                error_text("rate_limit_set", limit=limit, asked=amount), title=TITLES["rate_limit"]
+            )
         address = visitor_address(
             request.client.host if request.client else None,
             request.headers.get("x-forwarded-for"),
@@ -171,9 +187,14 @@ class Handlers:
         session = getattr(request, "session_hash", None)  # MCP calls come without a session
         if session:
             keys.append(f"session:{session}")
-        wait = self.edits.take(keys or ["anonymous"], self.settings.rate_limit)
+        keys = keys or ["anonymous"]
+        wait = self.edits.take(keys, limit, amount)
         if wait:
-            message = error_text("rate_limit", wait=f"{wait:.0f}", limit=self.settings.rate_limit)
+            left = int(limit - max(self.edits.total(key) for key in keys))
+            if amount > 1 and left > 0:
+                message = error_text("rate_limit_left", left=left, wait=f"{wait:.0f}")
+            else:
+                message = error_text("rate_limit", wait=f"{wait:.0f}", limit=limit)
             raise user_error(message, title=TITLES["rate_limit"])
 
     async def show(self, saved: SavedEdit) -> Shown:
@@ -193,6 +214,7 @@ class Handlers:
         model: str = "auto",
         api_key: str | None = None,
         mask: str | None = None,
+        variants: int = 1,
         request: gr.Request = None,
     ) -> tuple[FileData, dict | str]:
         # gr.api passes values through unchecked: text parameters must be text before anything else
@@ -202,30 +224,60 @@ class Handlers:
         images = ordered_images([api_image(value, n) for n, value in enumerate((image1, image2, image3), 1)])
         size = api_size(size)
         region = api_mask(mask)
-        self.check_rate(request)
+        n = api_variants(variants)
+        self.check_rate(request, n)
+        key = (api_key or "").strip() or None
         try:
-            key = (api_key or "").strip() or None
-            saved = await self.backend.edit(prompt, images, size, model, key, page=False, mask=region)
-        except (BusyError, DailyLimitError, JuheError) as exc:
+            outcomes = sorted(
+                [
+                    o
+                    async for o in self.backend.edit_set(
+                        n, prompt, images, size, model, visitor_key=key, page=False, mask=region
+                    )
+                ],
+                key=lambda outcome: outcome[0],
+            )
+        except (BusyError, DailyLimitError, JuheError) as exc:  # refused whole: nothing was sent
             raise edit_error(exc) from None
-        shown = await self.show(saved)
-        result = saved.result
+        made = [(i, saved) for i, saved in outcomes if isinstance(saved, SavedEdit)]
+        failed = [(i, exc) for i, exc in outcomes if not isinstance(exc, SavedEdit)]
+        for _, exc in failed:
+            if not isinstance(exc, JuheError):
+                raise exc  # a fault of this app, not of an edit: Gradio masks it
+        if not made:
+            raise edit_error(failed[0][1]) from None
         root = _root_url(request)
-        width, height = await asyncio.to_thread(pixel_size, shown.paths[0])
+        links, first = {}, None
+        for index, saved in made:  # in index order: the first made variant is the image output
+            shown = await self.show(saved)
+            links[index] = [f"{root}/gradio_api/file={encode_file_path(p)}" for p in shown.paths]
+            first = first or shown
+        result = first.saved.result
+        width, height = await asyncio.to_thread(pixel_size, first.paths[0])
         record = {
             "order_id": result.order_id,
-            "images": [f"{root}/gradio_api/file={encode_file_path(p)}" for p in shown.paths],
+            "images": [link for index, _ in made for link in links[index]],
             "size": f"{width}*{height}",
             "model": result.model,
             "elapsed_s": result.elapsed_s,
-            "simulated": saved.simulated,
-            "warnings": list(result.warnings),
+            "simulated": first.saved.simulated,
+            "warnings": list(dict.fromkeys(w for _, saved in made for w in saved.result.warnings)),
         }
+        if n > 1:  # only then: a caller of one edit keeps the record it knew
+            record["variants"] = [
+                {"index": i, "order_id": outcome.result.order_id, "images": links[i]}
+                if isinstance(outcome, SavedEdit)
+                else {
+                    "index": i,
+                    "error": {"code": outcome.code, "kind": outcome.kind, "message": str(outcome)},
+                }
+                for i, outcome in outcomes
+            ]
         if _called_by_mcp(request):
             # MCP hands a dict to its clients as str(dict), a Python repr; agents parse JSON.
             # gradio_client callers keep their dict.
-            return FileData(path=shown.paths[0]), json.dumps(record, ensure_ascii=False)
-        return FileData(path=shown.paths[0]), record
+            return FileData(path=first.paths[0]), json.dumps(record, ensure_ascii=False)
+        return FileData(path=first.paths[0]), record
 
     edit.__doc__ = API_DESCRIPTION
 
@@ -251,6 +303,7 @@ class Handlers:
         history: list | None,
         browser_ids: list | None,
         chain: dict | None = None,
+        variants: str | None = None,
         request: gr.Request = None,
     ):
         """The run button: validate, show that it is working, count the seconds in the status line
@@ -268,7 +321,8 @@ class Handlers:
             if mask is not None and size not in ("auto", ORIGINAL_SIZE):
                 gr.Warning(error_text("region_size"))  # a region edit is always at 图1's own size
                 size = "auto"
-            self.check_rate(request)
+            n = api_variants(int(variants or 1))  # "1"-"4": the gate lets only the Radio's choices in
+            self.check_rate(request, n)
         except gr.Error as exc:
             yield view(status=failed_status(exc, chinese, bool(history)), cancel=gr.update(interactive=False))
             raise for_visitor(exc, chinese) from None
@@ -279,35 +333,70 @@ class Handlers:
         key = (api_key or "").strip() or None
         session = getattr(request, "session_hash", None)
         parent = chains.chain_parent(chain, image1, url1)  # the record remembers what 图1 came from
-        pending = self.backend.start(session, prompt, images, size, model, key, mask=mask, parent=parent)
         started = time.monotonic()
         typical = max(1.0, self.backend.typical_seconds())
         try:
-            while not (await asyncio.wait({pending.task}, timeout=TICK_S))[0]:
-                yield view(status=waiting_status(time.monotonic() - started, typical, chinese))
-            saved = pending.task.result()
+            admission = await self.backend.admit(n, key)  # the whole set, or nothing is sent
+        except (BusyError, DailyLimitError) as exc:
+            error = edit_error(exc)
+            yield view(
+                status=failed_status(error, chinese, bool(history), exc), cancel=gr.update(interactive=False)
+            )
+            raise for_visitor(error, chinese, exc) from None
+        pending = self.backend.start_set(
+            admission, session, prompt, images, size, model, key, mask=mask, parent=parent
+        )
+        index_of = {one.task: index for index, one in enumerate(pending)}
+        arrived: list[tuple[int, Shown | Exception]] = []  # in the order they came
+        waiting = set(index_of)
+        try:
+            while waiting:
+                done, waiting = await asyncio.wait(
+                    waiting, timeout=TICK_S, return_when=asyncio.FIRST_COMPLETED
+                )
+                if not done:
+                    status = waiting_status(time.monotonic() - started, typical, chinese)
+                    if n > 1:
+                        status += say("variants_progress", chinese, done=len(arrived), n=n)
+                    yield view(status=status)
+                    continue
+                for task in sorted(done, key=index_of.get):
+                    exc = task.exception()
+                    if exc is not None and not isinstance(exc, (BusyError, DailyLimitError, JuheError)):
+                        raise exc
+                    arrived.append((index_of[task], exc or await self.show(task.result())))
+                if waiting and any(isinstance(o, Shown) for _, o in arrived):
+                    # results appear as each arrives, not after the slowest
+                    status = waiting_status(time.monotonic() - started, typical, chinese)
+                    status += say("variants_progress", chinese, done=len(arrived), n=n)
+                    yield view(
+                        status=status, **await self._set_view(arrived, n, history, browser_ids, chinese)
+                    )
         except asyncio.CancelledError:  # Cancel: the status is the cancel's own
-            self.backend.abandon(pending)
+            shown_tasks = {task for task, index in index_of.items() if any(i == index for i, _ in arrived)}
+            for one in pending:
+                if one.task not in shown_tasks:  # each late result is still saved and collected
+                    self.backend.abandon(one)
             raise
-        except (BusyError, DailyLimitError, JuheError) as exc:
+
+        made = [outcome for _, outcome in arrived if isinstance(outcome, Shown)]
+        if not made:
             # earlier results stay on show; the status says so only when there are some
+            exc = arrived[0][1]
             error = edit_error(exc)
             status = failed_status(error, chinese, bool(history), exc)
             yield view(status=status, cancel=gr.update(interactive=False))
             raise for_visitor(error, chinese, exc) from None
 
-        shown = await self.show(saved)
-        result = saved.result
-        for note in result.warnings:
+        shown = made[0]  # the first to arrive is the result on show
+        result = shown.saved.result
+        for note in dict.fromkeys(note for one in made for note in one.saved.result.warnings):
             gr.Warning(html.escape(note, quote=False))
         before = images[0] if isinstance(images[0], str) and not is_http_url(images[0]) else None
         rid = shown.saved.record.id if shown.saved.record else None
         compare = await self._compare(before, shown.paths[0], rid)
         if rid and before and _visitor_file(before):  # Delete removes the visitor's upload too
             await self.backend.run_file_work(self.backend.store.register_copy, rid, before)
-        entries = self._entries(shown)
-        history = (entries + list(history or []))[:HISTORY_KEPT]
-        ids = _remember(browser_ids, shown)
         call = snippets.Call(
             prompt=result.prompt,
             images=snippets.file_names(images),
@@ -321,13 +410,15 @@ class Handlers:
             region=result.region if mask is not None else None,
             offline=self.settings.offline,
         )
+        status = self._done(shown, chinese)
+        if n > 1:
+            status += say("variants_done", chinese, ok=len(made), n=n)
+            if len(made) < len(arrived):
+                status += say("variants_failed", chinese, failed=len(arrived) - len(made))
         yield view(
-            status=self._done(shown, chinese),
-            empty=gr.update(visible=False),
-            result=gr.update(value=shown.paths[0], visible=True),
-            gallery=gr.update(value=shown.paths, visible=len(shown.paths) > 1, selected_index=None),
+            status=status,
+            **await self._set_view(arrived, n, history, browser_ids, chinese),
             compare=compare,
-            actions=gr.update(visible=True),
             share_box=gr.update(value="", visible=False),
             revoke=gr.update(visible=False),
             cancel=gr.update(interactive=False),
@@ -336,13 +427,52 @@ class Handlers:
             python=snippets.python_client(call),
             gradio=snippets.gradio_client(call),
             api_files=await self._snippet_files(images[0], mask),
-            record=gr.update(value=opened.record_text(saved.record, chinese), visible=True),
-            history=gr.update(value=_gallery(history), visible=True),
-            history_state=history,
-            results_state=entries,
-            open_state=entries[0],
-            browser_ids=ids,
+            record=gr.update(value=opened.record_text(shown.saved.record, chinese), visible=True),
         )
+
+    async def _set_view(
+        self, arrived: list, n: int, history: list | None, browser_ids: list | None, chinese: bool
+    ) -> dict:
+        """The page's values for the results of a run so far: the first to arrive on show, every one
+        in the results grid in the order they came (a failed variant as a tile naming its code, in
+        its own place), and the made ones in the history as one run."""
+        made = [outcome for _, outcome in arrived if isinstance(outcome, Shown)]
+        first = made[0]
+        entries = [entry for one in made for entry in self._entries(one)]
+        tiles: list = []
+        results: list = []
+        if n == 1:
+            tiles, results = list(first.paths), entries
+        else:
+            failed_tile = await asyncio.to_thread(_failed_tile, get_upload_folder())
+            for index, outcome in arrived:
+                if isinstance(outcome, Shown):
+                    own = self._entries(outcome)
+                    tiles += [(entry["path"], f"{index + 1}/{n}") for entry in own]
+                    results += own
+                else:
+                    code = (
+                        outcome.code
+                        if getattr(outcome, "code", None) is not None
+                        else _failure_label(outcome)
+                    )
+                    tiles.append((failed_tile, say("variant_failed", chinese, code=code, n=index + 1)))
+                    results.append({"failed": str(code)})  # not selectable: nothing to open
+        ids = list(browser_ids or [])
+        for one in reversed(made):
+            ids = _remember(ids, one)
+        history = (entries + list(history or []))[:HISTORY_KEPT]
+        return {
+            "empty": gr.update(visible=False),
+            "result": gr.update(value=first.paths[0], visible=True),
+            "gallery": gr.update(value=tiles, visible=len(tiles) > 1 or n > 1, selected_index=None),
+            "actions": gr.update(visible=True),
+            "history": gr.update(value=_gallery(history), visible=True),
+            "history_state": history,
+            "results_state": results,
+            "open_state": entries[0],
+            "browser_ids": ids,
+        }
 
     async def _snippet_files(self, image1: object, mask: Image.Image | None):
         """For a region edit, the crop and mask its code snippets name, to download beside them."""
@@ -419,6 +549,8 @@ class Handlers:
         if not results or not 0 <= evt.index < len(results):
             return view()
         entry = results[evt.index]
+        if entry.get("failed"):  # a variant that failed: its tile only names its code
+            return view()
         record, _ = await self._item_record(entry, request, with_call=False)
         return view(result=entry["path"], open_state=entry, **record, **await self._item_compare(entry))
 
@@ -839,6 +971,17 @@ def api_image(value: object, number: int) -> str | Path | None:
     raise user_error(error_text("api_image", n=number), title=TITLES["image"])
 
 
+def api_variants(value: object) -> int:
+    """How many variants the public API asks for: a whole number from 1 to `MAX_VARIANTS` (None is
+    the default, 1). Gradio checks nothing here; a bool, a float (even 2.0) or text is refused, as
+    each variant is a billed call and the caller must have meant the number."""
+    if value is None:
+        return 1
+    if type(value) is not int or not 1 <= value <= MAX_VARIANTS:
+        raise user_error(error_text("variants", most=MAX_VARIANTS), title=TITLES["error"])
+    return value
+
+
 def api_size(size: str | None) -> str:
     """`auto`, `original` (图1's exact size), or `W*H` / `WxH` with sides in range; refused with a
     clear message before sending."""
@@ -926,10 +1069,34 @@ async def _editor_value(image1: str, mask: Path | None = None) -> dict:
 
 def _gallery(history: list) -> list:
     captions = chains.chain_captions(history)  # "⛓ 2/3 · " for the steps of an edit chain
+    sets = collections.Counter(entry.get("group") for entry in history if entry.get("group"))
     return [
-        (entry["path"], caption + entry["prompt"][:120])
+        (entry["path"], caption + _set_caption(entry, sets) + entry["prompt"][:120])
         for entry, caption in zip(history, captions, strict=True)
     ]
+
+
+def _set_caption(entry: dict, sets: collections.Counter) -> str:
+    """ "🎲×3 · " on each result of a set of variants in this history: the marks of one run."""
+    group = entry.get("group")
+    return f"🎲×{sets[group]} · " if group and sets[group] > 1 else ""
+
+
+def _failure_label(exc: Exception) -> str:
+    """A failed variant's short name when it has no provider code (a timeout, a refused answer)."""
+    return exc.kind if isinstance(exc, JuheError) else type(exc).__name__
+
+
+def _failed_tile(folder: str) -> str:
+    """A plain grey tile standing for a failed variant in the results grid (its caption names the
+    code), made once in Gradio's cache folder. File work: call it from a worker thread."""
+    path = Path(folder) / "juhe-variants" / "failed.png"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = path.with_suffix(f".{secrets.token_hex(4)}.tmp")
+        Image.new("RGB", (256, 256), (200, 200, 200)).save(staging, "PNG")
+        staging.replace(path)  # atomic: two runs at once never see half a file
+    return str(path)
 
 
 def _remember(browser_ids: list | None, shown: Shown) -> list:

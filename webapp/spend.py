@@ -1,9 +1,10 @@
 """The spend cap of a public demo: live edits per UTC day on the server's key, across every visitor
 and API or MCP caller, kept across restarts in a small file in the output folder.
 
-A slot is taken when the client is about to send (its "waiting" stage), under a lock, so a burst
-cannot overshoot; a call that then fails, times out or is cancelled still counts, as the provider
-may have billed it. Visitors' own keys and the offline simulator are neither counted nor refused.
+A run's edits (one, or a set of variants) are reserved together under a lock just before they are
+sent, so a burst cannot overshoot and a set is never sent in part; an edit the client refused before
+sending is refunded, while one that then fails, times out or is cancelled still counts, as the
+provider may have billed it. Visitors' own keys and the offline simulator are neither counted nor refused.
 """
 
 from __future__ import annotations
@@ -23,11 +24,18 @@ log = logging.getLogger(__name__)
 
 
 class DailyLimitError(Exception):
-    """Today's (UTC) edits on the server's key are used up."""
+    """Today's (UTC) edits on the server's key are used up, or fewer are `left` than a set asked for."""
 
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"the daily limit of {limit} edits on the server's key is used up")
+    def __init__(self, limit: int, left: int = 0, asked: int = 1) -> None:
+        if left:
+            super().__init__(
+                f"only {left} of today's {limit} edits on the server's key are left, {asked} asked"
+            )
+        else:
+            super().__init__(f"the daily limit of {limit} edits on the server's key is used up")
         self.limit = limit
+        self.left = left
+        self.asked = asked
 
 
 def utc_now() -> datetime:
@@ -51,18 +59,32 @@ class DailySpend:
             self._roll()
             return self._used
 
-    def check(self) -> None:
-        """Raise `DailyLimitError` if nothing is left today; takes nothing."""
-        if self.used() >= self.limit:
-            raise DailyLimitError(self.limit)
+    def check(self, n: int = 1) -> None:
+        """Raise `DailyLimitError` if fewer than `n` are left today; takes nothing."""
+        left = max(0, self.limit - self.used())
+        if left < n:
+            raise DailyLimitError(self.limit, left, n)
 
-    def reserve(self) -> None:
-        """Take one of today's edits, or raise `DailyLimitError`; saved before it returns."""
+    def reserve(self, n: int = 1) -> str:
+        """Take `n` of today's edits at once, or none and raise `DailyLimitError` (a set of variants
+        is sent whole or not at all); saved before it returns. Returns the day counted, for `refund`."""
         with self._lock:
             self._roll()
-            if self._used >= self.limit:
-                raise DailyLimitError(self.limit)
-            self._used += 1
+            left = max(0, self.limit - self._used)
+            if left < n:
+                raise DailyLimitError(self.limit, left, n)
+            self._used += n
+            self._save()
+            return self._day
+
+    def refund(self, n: int, day: str) -> None:
+        """Give back `n` edits reserved on `day` that were never sent; a reservation of an earlier
+        day is not refunded, as that day's count is gone."""
+        with self._lock:
+            self._roll()
+            if n <= 0 or day != self._day:
+                return
+            self._used = max(0, self._used - n)
             self._save()
 
     def guard(self, on_stage: Callable[[str], None] | None) -> Callable[[str], None]:

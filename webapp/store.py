@@ -97,6 +97,7 @@ class Record:
     parent: str | None = None  # the result this one was made from by "Continue editing"
     share_steps: bool = False  # its share page shows the steps that led to it too
     withdrawn: bool = False  # a share link of it was revoked and none is live: left out of chains
+    group: str | None = None  # the set of variants made by one run (issue 19), shared by each of them
 
 
 @dataclass(frozen=True)
@@ -269,6 +270,7 @@ class _Entry:
     copies: list[str] = field(default_factory=list)
     parent: str | None = None
     share_steps: bool = False
+    group: str | None = None
     sizes: dict[str, int] = field(default_factory=dict)  # path -> bytes; not stored
 
     def to_json(self) -> bytes:
@@ -297,6 +299,7 @@ class _Entry:
             all(data.get(k) is None or type(data.get(k)) is int for k in ("width", "height")),
             # absent in records written before edit chains: None, as for a result made from scratch
             data.get("parent") is None or _result_id(data.get("parent")),
+            data.get("group") is None or _result_id(data.get("group")),  # absent before variants
         )
         if not all(checks):
             raise ValueError("a field has the wrong form")
@@ -319,6 +322,7 @@ class _Entry:
             copies=copies[-MAX_COPIES:],
             parent=data.get("parent"),
             share_steps=data.get("share_steps") is True,
+            group=data.get("group"),
         )
 
 
@@ -450,6 +454,7 @@ class ResultStore:
             parent=entry.parent,
             share_steps=entry.share_steps,
             withdrawn=bool(entry.revoked) and entry.share is None,
+            group=entry.group,
         )
 
     def _set_aux(self, path: Path, key: str | None = None) -> None:
@@ -628,6 +633,7 @@ class ResultStore:
         before: ImageSource | None = None,
         thumbnail: bool = True,
         parent: str | None = None,
+        group: str | None = None,
     ) -> Record:
         """Register a saved result and make its previews; return its record with a fresh random id.
 
@@ -637,6 +643,7 @@ class ResultStore:
         `thumbnail=False` the link-preview thumbnail waits for the first `share`. `parent` is the id of
         the result this one was made from ("Continue editing"); it is kept only when it names a
         result of this store (anything else is dropped: a record never points outside its store).
+        `group` is the id shared by the variants of one run (kept only in the form of an id).
         """
         names = [self._inside(p) for p in images]
         if not names:
@@ -665,6 +672,7 @@ class ResultStore:
             height=height,
             before=has_before,
             thumbnail=has_thumb,
+            group=group if _result_id(group) else None,
         )
         doomed: list[Path | str] = []
         with self._lock:

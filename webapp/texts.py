@@ -312,6 +312,14 @@ ZH.update(
         "changes_alt": "编辑后的图像，变化处已着色",
     }
 )
+# Variants (issue 19): the page's choice and what it costs, beside Edit.
+EN.update(
+    {
+        "variants": "Variants",
+        "variants_info": "Each variant is a separate billed call; all are sent at once.",
+    }
+)
+ZH.update({"variants": "变体数", "variants_info": "每个变体单独计费，同时发送。"})
 
 I18N = gr.I18n(en=EN, zh=ZH, **{"zh-CN": ZH, "zh-TW": ZH, "zh-HK": ZH})
 
@@ -346,6 +354,12 @@ RUNTIME = {
         "✅ The cancelled edit finished after all and was saved · order `{order}`",
     ),
     "link_note": ("🔗 图{n}使用高级选项中的链接", "🔗 图{n} uses the link from Advanced"),
+    # variants (issue 19)
+    "variants_progress": (" · 已完成 {done}/{n} 个变体", " · {done} of {n} variants in"),
+    "variants_done": (" · {ok}/{n} 个变体成功", " · {ok} of {n} variants made"),
+    "variants_failed": (" · {failed} 个失败（代码见其位置）", " · {failed} failed (code in its place)"),
+    "variant_failed": ("✕ {code} 变体 {n} 失败", "✕ {code} variant {n} failed"),
+    "variants_all_failed": ("⚠️ {n} 个变体全部失败：{why}。", "⚠️ All {n} variants failed: {why}."),
 }
 
 
@@ -442,6 +456,33 @@ ERRORS = {
         "still works: paste it under Advanced, or pass api_key.",
     ),
 }
+# Variants (issue 19): a set is admitted whole or refused before anything is sent, saying what fits.
+ERRORS.update(
+    {
+        "variants": (
+            "变体数 variants 必须是 1 到 {most} 的整数",
+            "variants must be a whole number from 1 to {most}.",
+        ),
+        "rate_limit_set": (
+            "每分钟最多 {limit} 次编辑，{asked} 个变体超出限制；请减少变体数",
+            "At most {limit} edits per minute: {asked} variants are more than that; choose fewer variants.",
+        ),
+        "rate_limit_left": (
+            "本分钟只剩 {left} 次编辑，未发送任何请求；请选择不超过 {left} 个变体，或 {wait} 秒后再试",
+            "Only {left} left this minute: nothing was sent. Choose {left} variants or fewer, or try "
+            "again in {wait} s.",
+        ),
+        "daily_left": (
+            "本演示今日额度只剩 {left} 次编辑，{asked} 个变体未发送；请选择不超过 {left} 个变体",
+            "Only {left} left today of the demo's daily quota of {limit} edits: nothing was sent. Choose "
+            "{left} variants or fewer, or paste your own Juhe key under Advanced (api_key).",
+        ),
+        "busy_variants": (
+            "服务器同时最多进行 {most} 个编辑，请减少变体数",
+            "The server is busy: it runs at most {most} edits at once; try fewer variants.",
+        ),
+    }
+)
 TITLES = {
     "error": "错误 · Error",
     "link": "链接 · Link",
@@ -502,7 +543,9 @@ API_SUMMARY = (
     "Each image is an http(s) link (handed to the provider, which downloads it), a data:image/...;base64 "
     "URI, or a file sent with gradio_client's handle_file(). Returns the first edited image and a record: "
     "order_id, images (links to every result), size, model, elapsed_s, simulated (true for the offline "
-    "preview) and warnings."
+    "preview) and warnings. With variants above 1 the first image is the first variant made, images "
+    "links every variant's results, and the record adds variants (per variant: index, order_id and "
+    "images, or error with its code) and group (the set's id)."
 )
 API_ARGS = {
     "image1": "图1, the image to edit (required): an http(s) link, a data:image/...;base64 URI, or an "
@@ -520,6 +563,8 @@ API_ARGS = {
     "mask": "Optional: change only part of 图1. A mask the size of 图1 (a data:image/...;base64 URI or an "
     "uploaded file, not a link), white or opaque where the image may change; every pixel away from it "
     "stays as in 图1 and the result has 图1's exact size (size must then be auto or original).",
+    "variants": "How many variants to make, 1 to 4 (default 1): each is a separate billed call, all "
+    "sent at once; the set is refused whole, before anything is sent, when fewer edits are left.",
 }
 API_RETURNS = "The first edited image (PNG) and the record described above."
 API_DESCRIPTION = "\n".join(

@@ -13,7 +13,7 @@ from pathlib import Path
 import gradio as gr
 from starlette.middleware import Middleware
 
-from juhe import MAX_PROMPT_CHARS
+from juhe import MAX_PROMPT_CHARS, MAX_VARIANTS
 from webapp.backend import Backend
 from webapp.board_panel import BoardHandlers, board_panel, wire_boards
 from webapp.boards import BoardPages
@@ -112,6 +112,15 @@ def input_panel() -> dict:
         parts["width"] = gr.Number(1024, label=I18N("width"), precision=0, elem_id="width")
         parts["height"] = gr.Number(1024, label=I18N("height"), precision=0, elem_id="height")
     parts["size_note"] = gr.HTML("", elem_id="size-note")
+    # variants (issue 19): N calls sent at once, each billed, as the info beside the choice says
+    # (text choices: the gate passes a Radio's value as one of its choices, text)
+    parts["variants"] = gr.Radio(
+        [str(n) for n in range(1, MAX_VARIANTS + 1)],
+        value="1",
+        label=I18N("variants"),
+        info=I18N("variants_info"),
+        elem_id="variants",
+    )
     with gr.Accordion(I18N("advanced"), open=False, elem_id="advanced"):
         parts["links"] = [
             gr.Textbox(label=I18N(f"url{i}"), info=I18N("url_info"), elem_id=f"url{i}") for i in (1, 2, 3)
@@ -447,6 +456,7 @@ def wire(demo: gr.Blocks, settings: AppSettings, handlers: Handlers, form, shown
             state["history_state"],
             state["browser_ids"],
             state["chain_state"],
+            form["variants"],
         ],
         outputs=outputs,
         concurrency_limit=settings.concurrency,

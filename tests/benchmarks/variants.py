@@ -5,6 +5,11 @@ through `AsyncImageEditClient`, from the first call until every result is saved 
 sidecar): one `edit` + `download`, and `edit_variants(..., 4)` saving each result as it arrives.
 Runs are interleaved; medians are printed. Goal: 4 variants take <= 1.15x the time of 1 edit
 (the four calls are sent at once, so they wait on the provider together).
+
+Then the app's path (issue 19): `/edit` with variants=4 against variants=1 through gradio_client, to
+an offline app launched in this process whose built-in simulator takes `--latency` seconds
+(JUHE_SIM_LATENCY), from the call until the record with every link is back. `--client-only` or
+`--app-only` runs one of the two.
 """
 
 from __future__ import annotations
@@ -82,7 +87,76 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--latency", type=float, default=2.0, help="seconds the simulator takes per edit")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--client-only", action="store_true", help="skip the app's path")
+    parser.add_argument("--app-only", action="store_true", help="skip the client's path")
     args = parser.parse_args()
+    if not args.app_only:
+        client_path(args)
+    if not args.client_only:
+        app_path(args)
+
+
+def report(what: str, latency: float, runs: int, times: dict[str, list[float]]) -> None:
+    """The medians of both and their ratio against the goal."""
+    one, four = (statistics.median(values) for values in times.values())
+    print(f"{what}: simulator latency {latency:g} s, {runs} runs, medians:")
+    print(f"  1 edit      {one:.3f} s")
+    print(f"  4 variants  {four:.3f} s")
+    verdict = "met" if four / one <= GOAL else "NOT met"
+    print(f"  ratio       {four / one:.3f}x (goal <= {GOAL}x: {verdict})", flush=True)
+
+
+def app_path(args: argparse.Namespace) -> None:
+    """`/edit` through gradio_client against an offline app: variants=4 against variants=1."""
+    import os
+
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from gradio_client import Client, handle_file
+
+    from webapp.backend import Backend
+    from webapp.settings import AppSettings
+    from webapp.ui import build_demo, launch_options
+
+    times: dict[str, list[float]] = {"variants=1": [], "variants=4": []}
+    with tempfile.TemporaryDirectory() as folder:
+        os.environ["GRADIO_TEMP_DIR"] = str(Path(folder) / "gradio")
+        env = {
+            "JUHE_OUTPUT_DIR": str(Path(folder) / "outputs"),
+            "JUHE_SIM_LATENCY": str(args.latency),
+            "JUHE_CONCURRENCY": "4",
+            "JUHE_MCP": "0",
+        }
+        settings = AppSettings.from_mapping(env)
+        backend = Backend(settings)
+        demo = build_demo(settings, backend)
+        _, url, _ = demo.launch(
+            prevent_thread_lock=True,
+            quiet=True,
+            server_name="127.0.0.1",
+            **launch_options(settings, backend, demo),
+        )
+        try:
+            client = Client(url, verbose=False, download_files=False, analytics_enabled=False)
+            image = handle_file(str(IMAGE))
+            client.predict(image, "warm up", api_name="/edit")  # the simulator and clients start
+            for run in range(args.runs):
+                for name in times:
+                    n = int(name.partition("=")[2])
+                    started = time.perf_counter()
+                    _, record = client.predict(image, f"bench {run} {name}", variants=n, api_name="/edit")
+                    elapsed = time.perf_counter() - started
+                    assert len(record["images"]) == n, record
+                    times[name].append(elapsed)
+                    print(f"run {run + 1}: app {name:<10} {elapsed:.3f} s", flush=True)
+        finally:
+            demo.close()
+            backend.close()
+    report("app /edit", args.latency, args.runs, times)
+
+
+def client_path(args: argparse.Namespace) -> None:
+    """The client's path: one `edit` + `download` against `edit_variants(..., 4)`."""
     proc, url = start_simulator(args.latency)
     times: dict[str, list[float]] = {"1 edit": [], "4 variants": []}
     try:
@@ -95,12 +169,7 @@ def main() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
-    one, four = (statistics.median(times[name]) for name in ("1 edit", "4 variants"))
-    print(f"simulator latency {args.latency:g} s, {args.runs} runs, medians:")
-    print(f"  1 edit      {one:.3f} s")
-    print(f"  4 variants  {four:.3f} s")
-    verdict = "met" if four / one <= GOAL else "NOT met"
-    print(f"  ratio       {four / one:.3f}x (goal <= {GOAL}x: {verdict})")
+    report("client", args.latency, args.runs, times)
 
 
 if __name__ == "__main__":
