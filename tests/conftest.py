@@ -1,12 +1,10 @@
-"""Shared fixtures: a provider simulator, isolation from the developer's settings, both clients."""
+"""Shared fixtures (the provider simulator, isolation from the developer's settings, both clients,
+the browser) and the suite's rules: markers by reason, the fast lane, and its guard."""
 
 from __future__ import annotations
 
 import asyncio
 import os
-import struct
-import uuid
-import zlib
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
@@ -16,26 +14,92 @@ import pytest
 # huggingface.co the first time a Client is made, and Gradio would send analytics.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-from linkprobe import LinkProbe, routed_through
+from helpers.clock import T0, Clock
+from helpers.linkprobe import LinkProbe, routed_through
+from helpers.markers import HEAVY, LEGACY, REASONS, fast_lane_guard, marked_fixture, markers_for
+from helpers.paths import CHROMIUM, CHROMIUM_ARGS
+from helpers.tags import marker
 
 import juhe._transport
 from juhe import AsyncImageEditClient, ImageEditClient
 from juhe.simulator import Simulator
 
+# Transition: branches written before tests/helpers import these from conftest.
+__all__ = ["T0", "marker"]
+
 Steps = Callable[[Any], Generator[Any, Any, Any]]
 
 
-@pytest.fixture(scope="session")
-def simulator() -> Iterator[Simulator]:
-    """One simulator on a free loopback port for the whole run; tests tell their requests apart by
-    a unique prompt, never by global counts."""
+# --- markers and the fast lane -------------------------------------------------------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """`--fast`: only the tests with none of the markers (the fast lane)."""
+    parser.addoption(
+        "--fast",
+        action="store_true",
+        help=f"run only the tests marked none of {', '.join(sorted(REASONS))} (the fast lane)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test with what its fixtures need; with `--fast`, keep only unmarked tests."""
+    kept, dropped = [], []
+    for item in items:
+        for reason in sorted(markers_for(getattr(item, "fixturenames", ()))):
+            item.add_marker(reason)
+        names = {mark.name for mark in item.iter_markers()}
+        if names & HEAVY and LEGACY not in names:
+            item.add_marker(LEGACY)  # the old `-m "not e2e"` still means the fast lane
+        (dropped if names & HEAVY else kept).append(item)
+    if config.getoption("fast") and dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
+def _guarded(item: pytest.Item) -> Generator[None, Any, Any]:
+    names = {mark.name for mark in item.iter_markers()}
+    with fast_lane_guard(item.nodeid, names) as refused:
+        result = yield
+    if refused:
+        pytest.fail(refused[0], pytrace=False)
+    return result
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, Any, Any]:
+    """Fixtures set up for a test are held to the test's markers (see helpers.markers)."""
+    return (yield from _guarded(item))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
+    """The test body is held to the test's markers (see helpers.markers)."""
+    return (yield from _guarded(item))
+
+
+# --- the provider and the network ----------------------------------------------------------------
+
+
+@marked_fixture("loopback", scope="session")
+def provider() -> Iterator[Simulator]:
+    """The one simulator of the run, on a free loopback port: the stand-in for the provider.
+
+    Shared by every test that needs a provider and nothing special of it: a test tells its own
+    requests apart by a tag (`helpers.tags.marker`) in its prompt or key, never by global counts."""
     with Simulator() as sim:
         yield sim
 
 
-@pytest.fixture
+@marked_fixture("loopback")
+def simulator(provider: Simulator) -> Simulator:
+    """The shared `provider`, under the name the client and simulator tests use."""
+    return provider
+
+
+@marked_fixture("loopback")
 def probe(monkeypatch: pytest.MonkeyPatch) -> Iterator[LinkProbe]:
-    """A loopback proxy that this process's outbound HTTP goes to (see `linkprobe`)."""
+    """A loopback proxy that this process's outbound HTTP goes to (see `helpers.linkprobe`)."""
     probe = routed_through(monkeypatch)
     yield probe
     probe.close()
@@ -60,6 +124,9 @@ def no_backoff(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     monkeypatch.setattr(juhe._transport, "_backoff", backoff)
     return attempts
+
+
+# --- both clients --------------------------------------------------------------------------------
 
 
 def _drive_sync(steps: Generator) -> Any:
@@ -112,20 +179,7 @@ def run_client(request: pytest.FixtureRequest) -> Callable[..., Any]:
     return run
 
 
-# --- steps shared by the app tests ---------------------------------------------------------------
-
-
-T0 = 1_750_000_000.0
-
-
-class Clock:
-    """A settable clock, in seconds since the epoch."""
-
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+# --- the app's parts -----------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -142,68 +196,18 @@ def store(tmp_path, clock: Clock):
     return ResultStore(tmp_path / "outputs", keep_days=30, max_bytes=0, clock=clock)
 
 
-def png_header(width: int, height: int) -> bytes:
-    """A PNG that declares `width` x `height` grey pixels and holds none: what `Image.open` reads (the
-    header) of a huge image, in 60 bytes."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(b""))
-        + chunk(b"IEND", b"")
-    )
-
-
-def marker() -> str:
-    """A tag that makes one prompt (and so its requests at the simulator) unique."""
-    return "t" + uuid.uuid4().hex[:12]
-
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
-
-
-@pytest.fixture(scope="module")
+@marked_fixture("browser", scope="module")
 def browser():
     """Debian's chromium driven by Playwright, one per test module (each test opens its own
-    context: its own cookies, storage and session).
+    context: its own cookies, storage and session); the test skips, saying why, without it.
 
     Module scope, not session: Playwright's sync API keeps an event loop running in this thread
     while it is open, and later modules call asyncio.run()."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"browser tests need Debian's chromium at {CHROMIUM}")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield browser
         browser.close()
-
-
-# Fixtures that start a real HTTP server on loopback (the simulator, a hostile provider, a link
-# server): a test using one waits on real sockets and real time, so it runs in the full suite only.
-SERVER_FIXTURES = {
-    "simulator",
-    "sim",
-    "shared_sim",
-    "own_sim",
-    "keyed_simulator",
-    "hostile",
-    "links",
-    "probe",
-}
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test that uses a loopback server `e2e`, as well as app, browser and subprocess
-    tests (marked in their modules): `-m "not e2e"` is the fast lane of pure tests."""
-    for item in items:
-        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.e2e)

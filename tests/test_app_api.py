@@ -16,16 +16,17 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from apphost import CAT, COFFEE, SERVER_KEY, RunningApp, is_bilingual, running_app
-from conftest import marker
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
+from helpers.apphost import SERVER_KEY, RunningApp, is_bilingual, running_app
+from helpers.paths import CAT, COFFEE
+from helpers.tags import marker
 from PIL import Image
 
 import juhe._transport
 from juhe.simulator import Simulator, key_fingerprint
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.app, pytest.mark.loopback, pytest.mark.timeout(120)]
 
 VISITOR_KEY = "visitor-key-AAAAAAAAAAAAAAAAAAAA"
 ORDER_ID = re.compile(r"SIM\d{14}[0-9a-f]{6}")
@@ -49,13 +50,6 @@ def edit_error(client: Client, prompt: str, **params) -> AppError:
         edit(client, prompt, **params)
     assert is_bilingual(info.value.message), info.value.message
     return info.value
-
-
-@pytest.fixture(scope="module")
-def provider() -> Iterator[Simulator]:
-    """The stand-in for the provider in live mode (the offline preview has its own)."""
-    with Simulator() as sim:
-        yield sim
 
 
 def _client(running: RunningApp, name: str) -> Client:
@@ -181,10 +175,9 @@ class TestLive:
         assert shapes == [shapes[0]] * 6
 
     def test_empty_prompt_is_refused_before_sending(self, live, client):
-        before = live.sent()
         error = edit_error(client, "   ")
         assert "提示词不能为空" in error.message and "must not be empty" in error.message
-        assert live.sent() == before
+        assert live.blank_prompts() == []
 
     def test_expired_link_is_a_download_error_naming_the_order(self, live, client):
         tag = marker()
@@ -212,10 +205,10 @@ class TestLive:
         ],
     )
     def test_image_slots_must_be_filled_in_order(self, live, client, slots, empty):
-        before = live.sent()
-        error = edit_error(client, f"combine 图1 and 图2 {marker()}", **slots)
+        tag = marker()
+        error = edit_error(client, f"combine 图1 and 图2 {tag}", **slots)
         assert f"图{empty}为空" in error.message and "fill the slots in order" in error.message
-        assert live.sent() == before
+        assert live.requests_with(tag) == []
 
     def test_two_images_by_upload_and_by_link(self, live, client):
         tag = marker()
@@ -233,10 +226,10 @@ class TestLive:
         "value", ["/etc/passwd", "examples/cat.jpg", "file:///etc/passwd", "ftp://x/y.png", "javascript:x"]
     )
     def test_an_image_string_that_is_not_a_link_or_data_uri_is_refused(self, live, client, value):
-        before = live.sent()
-        error = edit_error(client, f"steal {marker()}", image1=value)
+        tag = marker()
+        error = edit_error(client, f"steal {tag}", image1=value)
         assert "send links as plain strings" in error.message
-        assert live.sent() == before
+        assert live.requests_with(tag) == []
 
     @pytest.mark.parametrize(("size", "sent"), [("1000*1000", "1000*1000"), ("1536x1024", "1536*1024")])
     def test_free_text_size(self, live, client, size, sent):
@@ -249,10 +242,10 @@ class TestLive:
 
     @pytest.mark.parametrize("size", ["100*9999", "100*100", "4096*1024", "huge", "1024*", "custom"])
     def test_bad_size_is_refused_before_sending(self, live, client, size):
-        before = live.sent()
-        error = edit_error(client, f"resize {marker()}", size=size)
+        tag = marker()
+        error = edit_error(client, f"resize {tag}", size=size)
         assert "尺寸" in error.message and "size" in error.message
-        assert live.sent() == before
+        assert live.requests_with(tag) == []
 
 
 def test_timeout_is_reported_and_not_retried(tmp_path, provider):
@@ -307,10 +300,10 @@ class TestPrecise:
 
     @pytest.mark.parametrize("mask", ["https://example.com/mask.png", "/etc/passwd"])
     def test_a_mask_must_be_a_file_or_data_uri(self, live, client, mask):
-        before = live.sent()
-        error = edit_error(client, f"masked {marker()}", mask=mask)
+        tag = marker()
+        error = edit_error(client, f"masked {tag}", mask=mask)
         assert "mask" in error.message and "data:image" in error.message
-        assert live.sent() == before
+        assert live.requests_with(tag) == []
 
     def test_original_size_gives_image1_its_own_size_back(self, live, client):
         image, record = edit(client, f"same size {marker()}", size="original")

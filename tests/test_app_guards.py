@@ -21,29 +21,23 @@ from pathlib import Path
 
 import httpx
 import pytest
-from apphost import CAT, RunningApp, image_file, is_bilingual, running_app
-from conftest import marker
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
+from helpers.apphost import RunningApp, image_file, is_bilingual, running_app
+from helpers.paths import CAT
+from helpers.tags import marker
 from mcp import ClientSession
 from mcp.client.streamable_http import streamablehttp_client
 
-from juhe.simulator import Simulator
 from webapp.middleware.bodies import PAGE_BODY, max_request_body
 from webapp.middleware.logins import LOGIN_FAILURES
 from webapp.spend import SPEND_FILE
 from webapp.sweep import CacheSweep, kept_files
 
-pytestmark = [pytest.mark.app, pytest.mark.e2e, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.app, pytest.mark.loopback, pytest.mark.timeout(180)]
 
 GATE_REFUSED = "not one the page sends"
 DAY = 24 * 3600
-
-
-@pytest.fixture(scope="module")
-def provider():
-    with Simulator() as sim:
-        yield sim
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +97,6 @@ def test_every_event_refuses_a_file_link_before_fetching(hosted, probe):
     # the public API, the run button, the upload checks, JS-only events (the counter) and the examples
     assert {"edit", "edit_image", "accept_upload", "load_example", "restore_history"} <= names
     assert any(name.startswith("js_fn") for name in names)
-    before = hosted.sent()
     for dependency, slot, kind in events:
         data = [None] * len(dependency["inputs"])
         data[slot] = link_file(probe.link(f"{dependency['api_name']}.png"))
@@ -113,16 +106,16 @@ def test_every_event_refuses_a_file_link_before_fetching(hosted, probe):
             continue
         assert GATE_REFUSED in error and is_bilingual(error), (dependency["api_name"], kind, error)
     assert probe.hits == []
-    assert hosted.sent() == before
+    assert hosted.blank_prompts() == []  # these calls carry no prompt, so no tag
 
 
 @pytest.mark.parametrize("scheme", ["http", "https"])
 def test_handle_file_of_a_link_is_refused_through_gradio_client(hosted, visitor, probe, scheme):
-    before = hosted.sent()
+    tag = marker()
     with pytest.raises(AppError) as info:
-        visitor.predict(handle_file(probe.link("cat.png", scheme)), prompt="x", api_name="/edit")
+        visitor.predict(handle_file(probe.link("cat.png", scheme)), prompt=f"x {tag}", api_name="/edit")
     assert "send links as plain strings" in str(info.value) and is_bilingual(str(info.value))
-    assert probe.hits == [] and hosted.sent() == before
+    assert probe.hits == [] and hosted.requests_with(tag) == []
 
 
 def test_a_plain_link_still_reaches_the_provider_unfetched(hosted, visitor, probe):
@@ -284,13 +277,13 @@ def test_failed_logins_are_throttled_per_address(tmp_path, provider):
 
 
 def test_the_daily_limit_holds_across_a_burst_and_a_restart(tmp_path, provider):
-    sent_before = sum(provider.stats()["counts"].values())
+    tag = marker()
     with running_app(tmp_path, provider=provider, JUHE_DAILY_LIMIT="3", JUHE_CONCURRENCY="8") as app:
         upload_file = handle_file(str(image_file(tmp_path / "cat.jpg")))
 
         def edit(n: int):
             try:
-                return app.client().predict(upload_file, prompt=f"burst {n}", api_name="/edit")
+                return app.client().predict(upload_file, prompt=f"burst {n} {tag}", api_name="/edit")
             except AppError as exc:
                 return str(exc)
 
@@ -299,16 +292,18 @@ def test_the_daily_limit_holds_across_a_burst_and_a_restart(tmp_path, provider):
         refusals = [o for o in outcomes if isinstance(o, str)]
         assert len(refusals) == 5 and all("daily quota of 3 edits is used up" in r for r in refusals)
         assert all(is_bilingual(r) and "Advanced" in r for r in refusals)
-        assert app.sent() - sent_before == 3
+        assert len(app.requests_with(tag)) == 3
         # a visitor's own key is neither counted nor refused
-        own = app.client().predict(upload_file, prompt="own key", api_key="sk-visitor-42", api_name="/edit")
+        own = app.client().predict(
+            upload_file, prompt=f"own key {tag}", api_key="sk-visitor-42", api_name="/edit"
+        )
         assert own[1]["order_id"]
         saved = json.loads((app.output_dir / SPEND_FILE).read_text())
         assert saved["used"] == 3 and saved["day"] == time.strftime("%Y-%m-%d", time.gmtime())
     with running_app(tmp_path, provider=provider, JUHE_DAILY_LIMIT="3") as again:
         with pytest.raises(AppError, match="daily quota"):
-            again.client().predict(upload_file, prompt="after restart", api_name="/edit")
-        assert again.sent() - sent_before == 4  # the three, and the visitor's own
+            again.client().predict(upload_file, prompt=f"after restart {tag}", api_name="/edit")
+        assert len(again.requests_with(tag)) == 4  # the three, and the visitor's own
 
 
 def test_the_page_says_the_quota_is_used_up(tmp_path, provider):

@@ -8,13 +8,15 @@ import json
 import httpx
 import numpy as np
 import pytest
-from apphost import ROOT, image_file, is_bilingual, running_app
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
+from helpers.apphost import image_file, is_bilingual, running_app
+from helpers.hostile import HTML, SVG, animated, png_declaring, reddish, truncated_jpeg, write
+from helpers.paths import ROOT
+from helpers.tags import marker
 from PIL import Image
-from test_hostile_inputs import HTML, SVG, animated, png_declaring, reddish, truncated_jpeg, write
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.app, pytest.mark.loopback]
 
 
 @pytest.fixture(scope="module")
@@ -45,12 +47,12 @@ UPLOADS = {
 def test_app_refuses_bad_upload(hosted, visitor, tmp_path, case):
     name, make, expected = UPLOADS[case]
     path = write(tmp_path / name, make())
-    before = hosted.sent()
+    tag = marker()
     with pytest.raises(AppError) as info:
-        visitor.predict(handle_file(str(path)), prompt="make it blue", api_name="/edit")
+        visitor.predict(handle_file(str(path)), prompt=f"make it blue {tag}", api_name="/edit")
     assert expected in str(info.value)
     assert is_bilingual(str(info.value))
-    assert hosted.sent() == before
+    assert hosted.requests_with(tag) == []
 
 
 APP_BAD_FIELDS = {
@@ -72,13 +74,14 @@ APP_BAD_FIELDS = {
 
 @pytest.mark.parametrize("case", APP_BAD_FIELDS, ids=list(APP_BAD_FIELDS))
 def test_app_refuses_bad_field(hosted, visitor, tmp_path, case):
-    fields = {"prompt": "make it blue", "image1": handle_file(str(image_file(tmp_path / "ok.jpg")))}
-    fields.update(APP_BAD_FIELDS[case])
-    before = hosted.sent()
+    tag = marker()
+    image = handle_file(str(image_file(tmp_path / "ok.jpg")))
+    fields = {"prompt": f"make it blue {tag}", "image1": image} | APP_BAD_FIELDS[case]
     with pytest.raises(AppError) as info:
         visitor.predict(api_name="/edit", **fields)
     assert is_bilingual(str(info.value))
-    assert hosted.sent() == before
+    # the blank prompt's case cannot carry the tag
+    assert hosted.requests_with(tag) == [] and hosted.blank_prompts() == []
 
 
 def raw_call(hosted, data: list) -> str:
@@ -107,10 +110,10 @@ def completed(stream: str) -> list:
 def test_app_api_cannot_name_a_server_file(hosted):
     """A raw API call naming a file that was never uploaded is refused by Gradio before the handler."""
     file_data = {"path": str(ROOT / "examples" / "cat.jpg"), "meta": {"_type": "gradio.FileData"}}
-    before = hosted.sent()
-    stream = raw_call(hosted, [file_data, "make it blue", None, None, "auto", "auto", None, None])
+    tag = marker()
+    stream = raw_call(hosted, [file_data, f"make it blue {tag}", None, None, "auto", "auto", None, None])
     assert "event: error" in stream and "event: complete" not in stream
-    assert hosted.sent() == before
+    assert hosted.requests_with(tag) == []
 
 
 def test_app_cuts_a_10000_character_prompt(hosted, visitor, tmp_path):
@@ -131,13 +134,12 @@ def test_app_cleans_control_characters_and_keeps_emoji(hosted, tmp_path):
 
 
 def test_app_refuses_a_prompt_of_lone_surrogates(hosted, tmp_path):
-    before = hosted.sent()
     stream = raw_call(
         hosted, [uploaded(hosted, tmp_path), "\udfff\ud800 \ud800", None, None, "auto", "auto", None, None]
     )
     assert "event: error" in stream
     assert is_bilingual(json.loads(stream.split("data: ", 1)[1].splitlines()[0])["error"])
-    assert hosted.sent() == before
+    assert hosted.blank_prompts() == []  # all surrogates: nothing of the prompt is left to tag
 
 
 def test_app_edits_the_first_frame_of_an_animated_gif(hosted, visitor, tmp_path):

@@ -11,14 +11,15 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from apphost import CAT, RunningApp, is_bilingual, running_app
-from conftest import marker
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
+from helpers.apphost import RunningApp, is_bilingual, running_app
+from helpers.paths import CAT
+from helpers.tags import marker
 
 from juhe.simulator import Simulator
 
-pytestmark = [pytest.mark.e2e, pytest.mark.app, pytest.mark.loopback, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.app, pytest.mark.loopback, pytest.mark.timeout(120)]
 
 
 def edit(running: RunningApp, prompt: str, headers: dict | None = None, **params) -> tuple[str, dict]:

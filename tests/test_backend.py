@@ -6,13 +6,13 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from apphost import CAT
+from helpers.paths import CAT
 
 from juhe.simulator import Simulator
 from webapp.backend import Backend, BusyError, SlotPool
 from webapp.settings import AppSettings
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
+pytestmark = [pytest.mark.loopback, pytest.mark.timeout(60)]
 
 
 def backend_for(provider: Simulator, tmp_path, **env: str) -> Backend:
@@ -36,7 +36,8 @@ def test_a_cancelled_edit_keeps_its_slot_and_is_delivered_later(tmp_path):
 
         async def run() -> tuple:
             first = backend.start("visitor-1", "first edit", [CAT], None, None)
-            await asyncio.sleep(0.3)  # it is at the provider now
+            while not provider.stats()["arrivals"]:  # until it is at the provider
+                await asyncio.sleep(0.01)
             backend.abandon(first)  # the visitor pressed Cancel
             second = backend.start("visitor-1", "second edit", [CAT], None, None)
             saved = await second.task

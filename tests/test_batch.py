@@ -16,8 +16,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from helpers.saving import save_result
 from PIL import Image
-from saving import save_result
 
 import juhe
 from juhe import (

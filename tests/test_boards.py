@@ -13,7 +13,7 @@ import zipfile
 
 import gradio as gr
 import pytest
-from saving import save_result
+from helpers.saving import save_result
 from starlette.responses import PlainTextResponse
 from starlette.testclient import TestClient
 

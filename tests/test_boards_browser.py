@@ -10,16 +10,11 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from helpers.apphost import running_app
+from helpers.browser import WAIT_MS, run_edit
+from playwright.sync_api import Browser, expect
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip(f"browser tests need Debian's chromium at {CHROMIUM}", allow_module_level=True)
-
-from apphost import running_app  # noqa: E402
-from playwright.sync_api import Browser, expect  # noqa: E402
-from test_app_browser import WAIT_MS, run_edit  # noqa: E402
-
-pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.browser, pytest.mark.app, pytest.mark.loopback, pytest.mark.timeout(240)]
 
 SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "screenshots" / "board.png"
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 import json
 import uuid
 
-from saving import save_result
-from test_share import Page, client, png
+from helpers.saving import save_result
+from helpers.share import Html as Page
+from helpers.share import client, png
 
 from juhe import EditResult
 from webapp.store import MAX_CHAIN, STORE_DIR, ResultStore

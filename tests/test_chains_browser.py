@@ -6,23 +6,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
+from helpers.apphost import RunningApp, running_app
+from helpers.browser import run_edit
+from helpers.paths import CAT, COFFEE
+from helpers.share import (
+    Html,
+    share_link,
+    visit,
+)
+from helpers.tags import marker
+from playwright.sync_api import Browser, Page, expect
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip(f"browser tests need Debian's chromium at {CHROMIUM}", allow_module_level=True)
-
-from apphost import CAT, COFFEE, RunningApp, running_app  # noqa: E402
-from conftest import marker  # noqa: E402
-from playwright.sync_api import Browser, Page, expect  # noqa: E402
-from test_app_browser import run_edit  # noqa: E402
-from test_history_share_browser import share_link, visit  # noqa: E402
-from test_share import Page as Html  # noqa: E402
-
-pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.browser, pytest.mark.app, pytest.mark.loopback, pytest.mark.timeout(240)]
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,5 @@
 """The command line against the simulator on loopback: most tests call `juhe.cli.main(argv)` in this
-process; the few marked e2e run `python -m juhe` as a real subprocess (Ctrl-C, the simulator
+process; the few marked subprocess run `python -m juhe` as a real subprocess (Ctrl-C, the simulator
 command, the module entry point)."""
 
 from __future__ import annotations
@@ -22,8 +22,10 @@ import httpx
 import numpy as np
 import pillow_heif
 import pytest
+from helpers.images import ellipse_mask, photo, within
+from helpers.markers import marked_fixture
+from helpers.tags import marker
 from PIL import Image
-from test_region import ellipse_mask, photo, within
 
 from juhe import read_provenance
 from juhe._region import UNTOUCHED_DISTANCE, nearest_size
@@ -35,22 +37,17 @@ KEY = "test-key-123456"
 HAN = re.compile(r"[\u4e00-\u9fff]")
 
 
-@pytest.fixture(scope="module")
-def shared_sim():
-    """One simulator for the module (stopping one takes half a second)."""
-    with Simulator() as simulator:
-        yield simulator
-
-
 @pytest.fixture
-def sim(shared_sim):
-    """The module's simulator with no faults, no latency and no recorded requests."""
+def sim(provider, monkeypatch):
+    """The shared provider with no faults and no latency, and a key of this test's own as `KEY`:
+    the provider's records of this test are the ones made with it (`edit_requests`)."""
     reset = {"reset": True, "latency": 0, "rate": 0}
-    httpx.post(f"{shared_sim.base_url}/_sim/faults", json=reset, trust_env=False).raise_for_status()
-    return shared_sim
+    httpx.post(f"{provider.base_url}/_sim/faults", json=reset, trust_env=False).raise_for_status()
+    monkeypatch.setitem(globals(), "KEY", f"test-key-{marker()}")
+    return provider
 
 
-@pytest.fixture
+@marked_fixture("loopback")
 def own_sim():
     """A simulator of this test alone, for calls that outlive the test (slow faults)."""
     with Simulator() as simulator:
@@ -132,9 +129,11 @@ def make_image(path: Path, color: tuple[int, int, int] = (200, 40, 40)) -> Path:
     return path
 
 
-def edit_requests(sim: Simulator) -> list[dict]:
-    """The edit calls the simulator received, oldest first."""
-    return sim.stats()["requests"]
+def edit_requests(sim: Simulator, key: str | None = None) -> list[dict]:
+    """The edit calls the simulator received with `key` (this test's `KEY` unless given), oldest
+    first: a count of what this test caused, never of everything the shared simulator saw."""
+    fingerprint = key_fingerprint(KEY if key is None else key)
+    return [r for r in sim.stats()["requests"] if r["key"] == fingerprint]
 
 
 def results(out: Path) -> tuple[list[Path], list[Path]]:
@@ -160,7 +159,7 @@ def assert_complete(out: Path) -> None:
 # ---------------------------------------------------------------- edit
 
 
-@pytest.mark.e2e
+@pytest.mark.subprocess
 def test_edit_saves_the_result_and_prints_its_path(sim, tmp_path):
     make_image(tmp_path / "cat.jpg")
     args = ["edit", "cat.jpg", "--prompt", "把小猫换成小狗", "--size", "512*640", "--out", "out"]
@@ -197,10 +196,11 @@ def test_edit_json_with_two_images_and_a_model(sim, tmp_path, cli):
 
 def test_edit_reads_settings_from_dotenv(sim, tmp_path, cli):
     make_image(tmp_path / "cat.jpg")
-    (tmp_path / ".env").write_text(f"JUHE_API_URL={sim.url}\nJUHE_API_KEY=from-dotenv-key\n")
+    dotenv_key = f"from-dotenv-{marker()}"
+    (tmp_path / ".env").write_text(f"JUHE_API_URL={sim.url}\nJUHE_API_KEY={dotenv_key}\n")
     done = cli("edit", "cat.jpg", "--prompt", "hi", env=cli_env(None))
     assert done.returncode == 0, done.stderr
-    assert [r["key"] for r in edit_requests(sim)] == [key_fingerprint("from-dotenv-key")]
+    assert len(edit_requests(sim, key=dotenv_key)) == 1
 
 
 ERRORS = [
@@ -243,6 +243,7 @@ def test_edit_timeout_is_not_retried(own_sim, tmp_path, cli):
     assert results(tmp_path / "out") == ([], [])
 
 
+@pytest.mark.loopback  # connects to a loopback port nobody listens on
 def test_edit_connect_error(tmp_path, cli, no_backoff):
     make_image(tmp_path / "cat.jpg")
     with socket.socket() as probe:
@@ -266,7 +267,7 @@ def test_setup_errors_send_nothing(sim, tmp_path, command, setting, word, cli):
     assert done.returncode == 1
     assert done.stderr.startswith(f"error {word}: ")
     assert HAN.search(done.stderr)
-    assert edit_requests(sim) == []
+    assert edit_requests(sim) == [] and edit_requests(sim, key="") == []  # the "key" case sends none
 
 
 USAGE_ERRORS = {
@@ -322,7 +323,6 @@ def test_variants_out_of_range_names_the_range_in_both_languages(tmp_path, cli):
 
 
 @pytest.mark.loopback
-@pytest.mark.e2e
 def test_edit_variants_sends_all_at_once_and_a_failure_keeps_its_own_line(sim, tmp_path, cli):
     make_image(tmp_path / "cat.jpg")
     sim.state.latency = 1.0  # long enough for all three to be in flight together
@@ -343,7 +343,6 @@ def test_edit_variants_sends_all_at_once_and_a_failure_keeps_its_own_line(sim, t
 
 @pytest.mark.subprocess
 @pytest.mark.loopback
-@pytest.mark.e2e
 def test_edit_variants_json_and_batch_as_real_commands(tmp_path):
     make_image(tmp_path / "cat.jpg")
     make_image(tmp_path / "in" / "a.jpg")
@@ -440,7 +439,7 @@ def test_batch_lists_local_failures_with_codes(sim, tmp_path, cli):
     assert len(results(tmp_path / "out")[0]) == 1
 
 
-@pytest.mark.e2e  # waits on real time for calls in flight
+@pytest.mark.loopback  # waits on real time for calls in flight
 def test_batch_stops_starting_calls_after_an_account_error(tmp_path, cli):
     for name in ("a.jpg", "b.jpg", "c.jpg"):
         make_image(tmp_path / "in" / name)
@@ -482,7 +481,7 @@ def test_batch_jobs_overlap_calls(sim, tmp_path, monkeypatch, jobs, count, cli):
     assert concurrency(sim, starts) == jobs
 
 
-@pytest.mark.e2e
+@pytest.mark.subprocess
 def test_ctrl_c_keeps_finished_results_and_leaves_no_partial_file(own_sim, tmp_path):
     sim = own_sim
     for name in ("a.jpg", "b.jpg", "c.jpg", "d.jpg"):
@@ -533,7 +532,7 @@ def test_ctrl_c_keeps_finished_results_and_leaves_no_partial_file(own_sim, tmp_p
 # ---------------------------------------------------------------- simulator
 
 
-@pytest.mark.e2e
+@pytest.mark.subprocess
 def test_simulator_command_serves_edits(tmp_path):
     make_image(tmp_path / "cat.jpg")
     with sigint_deliverable():
@@ -583,8 +582,8 @@ def test_edit_with_a_mask_changes_only_the_painted_area(sim, tmp_path, cli):
     [path] = [tmp_path / p for p in summary["paths"]]
     [own] = [tmp_path / p for p in summary["provider_paths"]]
     assert own.name == f"{path.stem}_provider.png" and summary["output_size"] == "640*480"
-    out = np.asarray(Image.open(path).convert("RGB")).astype(int)
-    before = np.asarray(Image.open(tmp_path / "photo.png").convert("RGB")).astype(int)
+    with Image.open(path) as out, Image.open(tmp_path / "photo.png") as before:
+        out, before = (np.asarray(image.convert("RGB")).astype(int) for image in (out, before))
     far = ~within(np.asarray(mask) > 127, UNTOUCHED_DISTANCE)
     assert out.shape == (480, 640, 3) and np.array_equal(out[far], before[far])
     assert not np.array_equal(out, before)

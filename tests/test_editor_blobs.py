@@ -10,8 +10,8 @@ from types import SimpleNamespace
 
 import httpx
 import pytest
-from apphost import is_bilingual
-from conftest import png_header
+from helpers.apphost import is_bilingual
+from helpers.images import png_header
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 

@@ -26,7 +26,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from apphost import is_bilingual
 from eventfuzz import (
     DEADLINE_S,
     MB,
@@ -43,9 +42,10 @@ from eventfuzz import (
     solid_png,
     upload,
 )
+from helpers.apphost import is_bilingual
 from PIL import Image
 
-pytestmark = [pytest.mark.app, pytest.mark.e2e, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.app, pytest.mark.timeout(600)]
 
 REFUSED_MB = 50  # a refused input may cost this much resident memory, no more
 ACCEPTED_MB = 300  # an accepted one may take the app this far over idle

@@ -10,21 +10,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import httpx
 import pytest
+from helpers.apphost import RunningApp, running_app
+from helpers.browser import WAIT_MS, choose_size, run_edit, wait_loaded
+from helpers.paths import CAT
+from helpers.tags import marker
+from playwright.sync_api import Browser, Page, expect
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip(f"browser tests need Debian's chromium at {CHROMIUM}", allow_module_level=True)
-
-from apphost import CAT, RunningApp, running_app  # noqa: E402
-from conftest import marker  # noqa: E402
-from playwright.sync_api import Browser, Page, expect  # noqa: E402
-from test_app_browser import WAIT_MS, choose_size, run_edit, wait_loaded  # noqa: E402
-
-pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.browser, pytest.mark.app, pytest.mark.loopback, pytest.mark.timeout(180)]
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1366, "height": 900}

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import gradio as gr
 import pytest
-from apphost import is_bilingual
+from helpers.apphost import is_bilingual
 
 from webapp.gate import MAX_BLOB_ID, MAX_DEPTH, MAX_IDS, MAX_LAYERS, MAX_NUMBER, MAX_TEXT, Gate, Issued
 

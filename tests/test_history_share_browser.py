@@ -8,21 +8,16 @@ import re
 import socket
 from collections.abc import Iterator
 from html.parser import HTMLParser
-from pathlib import Path
 
 import httpx
 import pytest
+from helpers.apphost import answers_of, running_app
+from helpers.browser import ORDER_ID, WAIT_MS, run_edit
+from helpers.share import share_link, visit
+from helpers.tags import marker
+from playwright.sync_api import Browser, Page, expect
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip(f"browser tests need Debian's chromium at {CHROMIUM}", allow_module_level=True)
-
-from apphost import running_app  # noqa: E402
-from conftest import marker  # noqa: E402
-from playwright.sync_api import Browser, BrowserContext, Page, expect  # noqa: E402
-from test_app_browser import ORDER_ID, WAIT_MS, run_edit  # noqa: E402
-
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.browser, pytest.mark.app, pytest.mark.loopback, pytest.mark.timeout(180)]
 
 SECRET = "a-fixed-browser-secret-0123456789abcdef"
 
@@ -31,14 +26,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def visit(context: BrowserContext, url: str) -> Page:
-    page = context.new_page()
-    page.set_default_timeout(WAIT_MS)
-    page.goto(url)
-    expect(page.locator("button#run")).to_be_enabled()
-    return page
 
 
 def history_orders(page: Page) -> list[str]:
@@ -87,13 +74,6 @@ def test_history_survives_a_reload_and_a_restart(browser: Browser, tmp_path):
 def shared(tmp_path_factory) -> Iterator:
     with running_app(tmp_path_factory.mktemp("share")) as app:
         yield app
-
-
-def share_link(page: Page) -> str:
-    page.locator("#share").click()
-    box = page.locator("#share-link textarea, #share-link input").first
-    expect(box).to_have_value(re.compile(r"/share/[A-Za-z0-9_-]{32}\?lang=en$"))
-    return box.input_value()
 
 
 def test_a_share_link_opens_without_a_session_and_previews(browser: Browser, shared):
@@ -157,7 +137,8 @@ def test_saying_no_to_delete_keeps_the_result(browser: Browser, shared):
     owner = visit(browser.new_context(locale="en-US"), shared.url)
     order = run_edit(owner, f"kept {marker()}")
     owner.on("dialog", lambda dialog: dialog.dismiss())
-    owner.locator("#delete").click()
-    owner.wait_for_timeout(500)
+    with answers_of(shared, "delete_result") as answers:
+        owner.locator("#delete").click()
+        answers.get(timeout=WAIT_MS / 1000)  # the server has handled the "no"
     assert (shared.output_dir / f"{order}.png").is_file()
     expect(owner.locator("#result img")).to_be_visible()

@@ -8,70 +8,31 @@ from __future__ import annotations
 import base64
 import io
 import json
-import struct
 import threading
 import time
 import tracemalloc
-import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from urllib.parse import parse_qs
 
 import httpx
 import numpy as np
 import pytest
-from apphost import is_bilingual
+from helpers.apphost import is_bilingual
+from helpers.hostile import HTML, RED, SVG, animated, png_declaring, reddish, truncated_jpeg, write
+from helpers.images import encode
+from helpers.markers import marked_fixture
+from helpers.tags import marker
 from PIL import Image, ImageFile
 
 import juhe._client
 from juhe import DownloadError, EditResult, ImageEditClient, InvalidRequestError, MalformedResponseError
 from juhe._images import PreparedImage, prepare_image
-from juhe.simulator import Simulator
+from juhe.simulator import Simulator, key_fingerprint
 
 KEY = "sk-hostile-0123456789"
-HTML = b"<!DOCTYPE html><html><body><img src=x onerror=alert(1)>hello</body></html>"
-SVG = (
-    b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="64" height="64">'
-    b'<script>alert(1)</script><rect width="64" height="64" fill="red"/></svg>'
-)
-RED, BLUE = (255, 0, 0), (0, 0, 255)
 
 
 # --- inputs ------------------------------------------------------------------------------------
-
-
-def encode(image: Image.Image, fmt: str, **options) -> bytes:
-    out = io.BytesIO()
-    image.save(out, fmt, **options)
-    return out.getvalue()
-
-
-def png_declaring(width: int, height: int) -> bytes:
-    """A few-KB PNG whose header declares `width` x `height` pixels (a decompression bomb)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    rows = zlib.compress(b"\x00" + b"\x00" * width, 9) * 2
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-        + chunk(b"tEXt", b"Comment\x00" + b"bomb " * 400)
-        + chunk(b"IDAT", rows)
-        + chunk(b"IEND", b"")
-    )
-
-
-def truncated_jpeg() -> bytes:
-    noise = np.random.default_rng(7).integers(0, 255, (300, 400, 3), dtype=np.uint8)
-    data = encode(Image.fromarray(noise), "JPEG", quality=90)
-    return data[: len(data) // 2]
-
-
-def animated(fmt: str) -> bytes:
-    """Two frames, red then blue: only the first may reach the provider."""
-    frames = [Image.new("RGB", (96, 64), color) for color in (RED, BLUE)]
-    return encode(frames[0], fmt, save_all=True, append_images=frames[1:], duration=100, loop=0)
 
 
 def palette_png(size: tuple[int, int]) -> bytes:
@@ -80,11 +41,6 @@ def palette_png(size: tuple[int, int]) -> bytes:
     image.putpalette([255, 0, 0, 0, 0, 255] + [0] * 762)
     image.paste(1, (size[0] // 2, 0, size[0], size[1]))
     return encode(image, "PNG", transparency=0)
-
-
-def write(path: Path, data: bytes) -> Path:
-    path.write_bytes(data)
-    return path
 
 
 def decoded(prepared: PreparedImage) -> Image.Image:
@@ -98,28 +54,24 @@ def prepare(item) -> PreparedImage:
     return prepare_image(item, max_side=2048, budget=10 * 1024 * 1024)
 
 
-def reddish(pixel) -> bool:
-    r, g, b = pixel[:3]
-    return r > 200 and g < 60 and b < 60
-
-
 # --- fixtures ----------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def sim():
-    with Simulator() as simulator:
-        yield simulator
+@pytest.fixture
+def key() -> str:
+    """A key of this test's own: the shared provider's records of this test are those with it."""
+    return f"{KEY}-{marker()}"
 
 
-def sent(simulator: Simulator) -> int:
-    return sum(simulator.stats()["counts"].values())
+def sent(provider: Simulator, key: str) -> list[dict]:
+    """The provider's records of requests made with `key`."""
+    return [r for r in provider.stats()["requests"] if r["key"] == key_fingerprint(key)]
 
 
 @pytest.fixture
-def client(sim, clean_env, monkeypatch):
+def client(provider, key, clean_env, monkeypatch):
     monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", False)
-    with ImageEditClient(api_key=KEY, api_url=sim.url, timeout=10) as edit_client:
+    with ImageEditClient(api_key=key, api_url=provider.url, timeout=10) as edit_client:
         yield edit_client
 
 
@@ -165,14 +117,13 @@ BAD_IMAGES = {
 
 
 @pytest.mark.parametrize("case", BAD_IMAGES, ids=list(BAD_IMAGES))
-def test_bad_image_is_refused_before_sending(client, sim, tmp_path, case):
+def test_bad_image_is_refused_before_sending(client, provider, key, tmp_path, case):
     make, expected = BAD_IMAGES[case]
-    before = sent(sim)
     with pytest.raises(InvalidRequestError) as info:
         client.edit("make the sky purple", [make(tmp_path)])
     assert expected in str(info.value)
     assert is_bilingual(str(info.value))
-    assert sent(sim) == before
+    assert sent(provider, key) == []
 
 
 BAD_PARAMETERS = {
@@ -193,31 +144,29 @@ BAD_PARAMETERS = {
 
 
 @pytest.mark.parametrize("case", BAD_PARAMETERS, ids=list(BAD_PARAMETERS))
-def test_bad_parameter_is_refused_before_sending(client, sim, case):
+def test_bad_parameter_is_refused_before_sending(client, provider, key, case):
     image = encode(Image.new("RGB", (64, 64), RED), "PNG")
     call = {"prompt": "make it blue", "images": [image], "size": None, "model": None}
     call.update(BAD_PARAMETERS[case])
     if call["images"] == "four":
         call["images"] = [image] * 4
-    before = sent(sim)
     with pytest.raises(InvalidRequestError) as info:
         client.edit(call["prompt"], call["images"], call["size"], call["model"])
     assert is_bilingual(str(info.value))
-    assert sent(sim) == before
+    assert sent(provider, key) == []
 
 
-def test_visitor_key_with_control_characters_is_refused_without_echo(client, sim):
+def test_visitor_key_with_control_characters_is_refused_without_echo(client, provider, key):
     image = encode(Image.new("RGB", (64, 64), RED), "PNG")
-    key = "sk-evil\r\nX-Injected: 1"
-    before = sent(sim)
+    evil = f"sk-evil-{marker()}\r\nX-Injected: 1"
     with pytest.raises(InvalidRequestError) as info:
-        client.edit("make it blue", [image], api_key=key)
+        client.edit("make it blue", [image], api_key=evil)
     assert "X-Injected" not in str(info.value)
     assert is_bilingual(str(info.value))
-    assert sent(sim) == before
+    assert sent(provider, key) == [] and sent(provider, evil) == []
 
 
-def test_decompression_bomb_is_refused_from_its_header(client, sim, monkeypatch):
+def test_decompression_bomb_is_refused_from_its_header(client, provider, key, monkeypatch):
     bomb = png_declaring(30000, 30000)
     assert len(bomb) < 8 * 1024
     prepare(encode(Image.new("RGB", (8, 8)), "PNG"))  # warm-up: Pillow's plugins are imported once
@@ -229,7 +178,6 @@ def test_decompression_bomb_is_refused_from_its_header(client, sim, monkeypatch)
         return real_load(self)
 
     monkeypatch.setattr(ImageFile.ImageFile, "load", spy_load)
-    before = sent(sim)
     tracemalloc.start()
     try:
         with pytest.raises(InvalidRequestError, match="pixels"):
@@ -241,7 +189,7 @@ def test_decompression_bomb_is_refused_from_its_header(client, sim, monkeypatch)
     # the spy is the proof), and Python-side allocations stayed tiny next to the 900 MB a decode needs.
     assert decodes == []
     assert peak < 4 * 1024 * 1024
-    assert sent(sim) == before
+    assert sent(provider, key) == []
 
 
 # --- odd inputs the client converts ------------------------------------------------------------
@@ -274,7 +222,7 @@ def test_palette_png_keeps_its_transparency(size):
 
 
 @pytest.mark.parametrize("fmt", ["GIF", "WEBP"])
-def test_animation_sends_its_first_frame(client, sim, tmp_path, fmt):
+def test_animation_sends_its_first_frame(client, provider, key, tmp_path, fmt):
     data = animated(fmt)
     assert Image.open(io.BytesIO(data)).n_frames == 2
     prepared = prepare(data)
@@ -286,7 +234,7 @@ def test_animation_sends_its_first_frame(client, sim, tmp_path, fmt):
     assert reddish(Image.open(saved[0]).convert("RGB").getpixel((10, 10)))
 
 
-@pytest.mark.e2e  # full-size photos
+@pytest.mark.slow  # full-size photos
 def test_huge_tiff_is_scaled_down_within_budget():
     source = Image.new("RGB", (8000, 6000), (20, 160, 60))  # 48 MP: under the 50-MP input bound
     data = encode(source, "TIFF", compression="tiff_deflate")
@@ -410,7 +358,7 @@ class _Links(BaseHTTPRequestHandler):
             time.sleep(0.05)
 
 
-@pytest.fixture(scope="module")
+@marked_fixture("loopback", scope="module")
 def links():
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Links)
     server.daemon_threads = True

@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from helpers.markers import marked_fixture
 from PIL import Image
 
 import juhe._client
@@ -101,7 +102,7 @@ class Hostile:
         return self.server.seen
 
 
-@pytest.fixture(scope="module")
+@marked_fixture("loopback", scope="module")
 def _running() -> _Server:
     server = _Server()
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -492,7 +493,8 @@ def test_the_largest_size_one_can_ask_for_is_saved(run_client, hostile, tmp_path
 # --- the pool: as many edits in flight as asked -------------------------------------------------
 
 
-@pytest.mark.e2e  # a load test: 200 connections to a simulator, about 3.5 s
+@pytest.mark.loopback
+@pytest.mark.slow  # a load test: 200 connections to a simulator, about 3.5 s
 def test_200_edits_at_once_are_all_in_flight_at_the_simulator():
     """httpx ignores a client's `limits` when it is given a transport; the pool is the transport's."""
     with Simulator(latency=2.0) as sim:

@@ -177,7 +177,7 @@ def test_max_side_setting_is_honoured():
     assert decoded(prepare(encode(halves((1024, 768)), "JPEG"), max_side=512)).size == (512, 384)
 
 
-@pytest.mark.e2e  # full-size photos
+@pytest.mark.slow  # full-size photos
 def test_large_rgba_png_keeps_its_transparency_when_converted():
     rgba = np.zeros((2000, 3000, 4), dtype=np.uint8)
     rgba[..., 0] = np.linspace(0, 255, 3000, dtype=np.uint8)
@@ -248,7 +248,7 @@ def test_palette_png_with_transparency_keeps_it():
 # --- size and budget -----------------------------------------------------------------------------
 
 
-@pytest.mark.e2e  # full-size photos
+@pytest.mark.slow  # full-size photos
 def test_12_megapixel_noisy_photo_ends_within_budget_and_2048_px(photo_12mp):
     budget = 2 * MiB
     assert len(photo_12mp) > budget
@@ -257,7 +257,7 @@ def test_12_megapixel_noisy_photo_ends_within_budget_and_2048_px(photo_12mp):
     assert decoded(prepared).size == (2048, 1536)
 
 
-@pytest.mark.e2e  # full-size photos
+@pytest.mark.slow  # full-size photos
 def test_12_megapixel_photo_turned_by_exif_ends_upright_within_2048_px():
     exif = Image.Exif()
     exif[ORIENTATION_TAG] = 6
@@ -265,7 +265,7 @@ def test_12_megapixel_photo_turned_by_exif_ends_upright_within_2048_px():
     assert decoded(prepare(data, budget=3 * MiB)).size == (1536, 2048)
 
 
-@pytest.mark.e2e  # full-size photos
+@pytest.mark.slow  # full-size photos
 @pytest.mark.parametrize("max_body", [6 * MiB, 2 * MiB])
 def test_three_12_megapixel_photos_keep_the_whole_body_within_the_limit(photo_12mp, max_body):
     key = "k" * 32
@@ -276,7 +276,7 @@ def test_three_12_megapixel_photos_keep_the_whole_body_within_the_limit(photo_12
     assert all(max(decoded(p).size) <= 2048 for p in prepared)
 
 
-@pytest.mark.e2e  # full-size photos
+@pytest.mark.slow  # full-size photos
 def test_tight_budget_scales_the_image_down_until_it_fits(photo_12mp):
     prepared = prepare(photo_12mp, budget=200_000)
     assert escaped_size(prepared) <= 200_000
@@ -395,14 +395,14 @@ def test_the_input_pixel_bound_is_50_megapixels_whatever_the_format():
     assert "8200x6200" in info.value.en
 
 
-@pytest.mark.e2e  # full-size photos
+@pytest.mark.slow  # full-size photos
 def test_a_48_megapixel_phone_photo_is_accepted():
     photo = encode(Image.new("RGB", (8064, 6048), (120, 90, 60)), "JPEG", quality=85)
     prepared = prepare(photo)
     assert (prepared.width, prepared.height) == (2048, 1536)
 
 
-@pytest.mark.e2e  # full-size photos
+@pytest.mark.slow  # full-size photos
 def test_a_large_transparent_png_is_never_converted_whole(monkeypatch):
     """A 30-MP palette PNG is 30 MB decoded; one RGBA copy of it would be 120 MB more."""
     big = Image.new("P", (6000, 5000), 0)

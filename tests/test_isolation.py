@@ -8,13 +8,14 @@ import json
 
 import httpx
 import pytest
-from apphost import image_file, is_bilingual, running_app
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
+from helpers.apphost import image_file, is_bilingual, running_app
+from helpers.tags import marker
 
 from webapp.store import STORE_DIR
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.app, pytest.mark.loopback]
 
 
 @pytest.fixture(scope="module")
@@ -124,20 +125,20 @@ def test_file_routes_refuse_saved_results(hosted, edits):
 def test_an_image_string_cannot_read_a_saved_result(hosted, edits, form):
     target = saved_files(hosted)[0]
     link = {"relative": f"outputs/{target.name}", "absolute": str(target), "file URL": target.as_uri()}[form]
-    before = hosted.sent()
+    tag = marker()
     with pytest.raises(AppError) as info:
-        hosted.client().predict(link, prompt="steal", api_name="/edit")
+        hosted.client().predict(link, prompt=f"steal {tag}", api_name="/edit")
     assert "http" in str(info.value) and is_bilingual(str(info.value))
-    assert hosted.sent() == before
+    assert hosted.requests_with(tag) == []
 
 
 def test_api_cannot_name_a_saved_result(hosted, edits):
     target = next(p for p in saved_files(hosted) if p.suffix == ".png")
     file_data = {"path": str(target), "orig_name": target.name, "meta": {"_type": "gradio.FileData"}}
-    data = [file_data, "steal", None, None, "auto", "auto", None, None]
-    before = hosted.sent()
+    tag = marker()
+    data = [file_data, f"steal {tag}", None, None, "auto", "auto", None, None]
     with httpx.Client(base_url=hosted.url, timeout=30) as http:
         event = http.post("/gradio_api/call/edit", json={"data": data}).json()["event_id"]
         stream = http.get(f"/gradio_api/call/edit/{event}").text
     assert "event: error" in stream and "event: complete" not in stream
-    assert hosted.sent() == before
+    assert hosted.requests_with(tag) == []

@@ -6,22 +6,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+from helpers.apphost import RunningApp, running_app
+from helpers.browser import ORDER_ID, WAIT_MS
+from helpers.paths import CAT
+from helpers.tags import marker
+from playwright.sync_api import Browser, Page, expect
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip(f"browser tests need Debian's chromium at {CHROMIUM}", allow_module_level=True)
-
-from apphost import CAT, RunningApp, running_app  # noqa: E402
-from conftest import marker  # noqa: E402
-from playwright.sync_api import Browser, Page, expect  # noqa: E402
-
-pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.timeout(180)]
-
-WAIT_MS = 20_000  # generous for 2 slow cores; every wait ends as soon as its condition holds
-ORDER_ID = re.compile(r"SIM\d{14}[0-9a-f]{6}")
+pytestmark = [pytest.mark.browser, pytest.mark.app, pytest.mark.loopback, pytest.mark.timeout(180)]
 
 
 @pytest.fixture(scope="module")

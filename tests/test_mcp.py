@@ -10,16 +10,15 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from apphost import CAT, SERVER_KEY, RunningApp, running_app
-from conftest import marker
 from gradio_client import handle_file
+from helpers.apphost import SERVER_KEY, RunningApp, running_app
+from helpers.paths import CAT
+from helpers.tags import marker
 from mcp import ClientSession
 from mcp.client.streamable_http import streamablehttp_client
 from PIL import Image
 
-from juhe.simulator import Simulator
-
-pytestmark = [pytest.mark.e2e, pytest.mark.app, pytest.mark.loopback, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.app, pytest.mark.loopback, pytest.mark.timeout(120)]
 
 CAT_URI = "data:image/jpeg;base64," + base64.b64encode(CAT.read_bytes()).decode()
 
@@ -64,12 +63,6 @@ def links_of(result) -> list[str]:
 def shown_pixels(data: bytes) -> tuple[tuple[int, int], bytes]:
     with Image.open(io.BytesIO(data)) as image:
         return image.size, image.convert("RGB").tobytes()
-
-
-@pytest.fixture(scope="module")
-def provider() -> Iterator[Simulator]:
-    with Simulator() as sim:
-        yield sim
 
 
 @pytest.fixture(scope="module")

@@ -7,11 +7,17 @@ import io
 
 import numpy as np
 import pytest
+from helpers.images import (
+    GPS_IFD,
+    ORIENTATION,
+    XMP,
+    exif_with_gps,
+    scan_data,
+)
 from PIL import Image, ImageCms, ImageOps, PngImagePlugin
 
 from juhe._metadata import (
     jpeg_segment,
-    jpeg_segments,
     png_chunk,
     png_chunks,
     strip_jpeg,
@@ -20,9 +26,6 @@ from juhe._metadata import (
     strip_webp,
 )
 
-GPS_IFD = 0x8825
-ORIENTATION = 0x0112
-XMP = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF><rdf:Description creator="me"/></rdf:RDF></x:xmpmeta>'
 ICC = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
 
@@ -31,30 +34,10 @@ def photo(width: int = 96, height: int = 64, seed: int = 0) -> Image.Image:
     return Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
 
 
-def exif_with_gps(orientation: int = 1) -> Image.Exif:
-    exif = Image.Exif()
-    exif[0x010F] = "PhoneMaker"
-    exif[0x0110] = "Phone 15"
-    if orientation != 1:
-        exif[ORIENTATION] = orientation
-    gps = exif.get_ifd(GPS_IFD)
-    gps[1] = "N"
-    gps[2] = (31.0, 13.0, 44.5)
-    gps[3] = "E"
-    gps[4] = (121.0, 28.0, 9.25)
-    return exif
-
-
 def jpeg(image: Image.Image, **options) -> bytes:
     out = io.BytesIO()
     image.save(out, "JPEG", quality=90, **options)
     return out.getvalue()
-
-
-def scan_data(data: bytes) -> list[bytes]:
-    """The JPEG's tables, frame headers and entropy-coded data: everything that makes pixels."""
-    keep = {0xC0, 0xC1, 0xC2, 0xC4, 0xDB, 0xDD, 0xDA, 0}
-    return [data[s:e] for m, s, e in jpeg_segments(data) if m in keep]
 
 
 def insert_after_soi(data: bytes, segment: bytes) -> bytes:

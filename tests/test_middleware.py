@@ -10,7 +10,7 @@ import json
 
 import httpx
 import pytest
-from apphost import is_bilingual
+from helpers.apphost import is_bilingual
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 

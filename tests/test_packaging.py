@@ -16,7 +16,7 @@ from juhe import __version__
 ROOT = Path(__file__).resolve().parents[1]
 DIST_INFO = f"juhe_image_edit-{__version__}.dist-info"
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.subprocess
 
 
 def run(*args: str | Path, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

@@ -14,19 +14,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from helpers.apphost import RunningApp, running_app
+from helpers.browser import WAIT_MS, wait_done
+from helpers.paths import CAT
+from helpers.tags import marker
+from playwright.sync_api import Browser, Locator, Page, expect
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip(f"browser tests need Debian's chromium at {CHROMIUM}", allow_module_level=True)
+pytestmark = [pytest.mark.browser, pytest.mark.app, pytest.mark.loopback, pytest.mark.timeout(120)]
 
-from apphost import CAT, RunningApp, running_app  # noqa: E402
-from conftest import marker  # noqa: E402
-from playwright.sync_api import Browser, Locator, Page, expect  # noqa: E402
-
-pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.timeout(120)]
-
-WAIT_MS = 20_000  # generous for 2 slow cores; every wait ends as soon as its condition holds
-ORDER_ID = re.compile(r"SIM\d{14}[0-9a-f]{6}")
 PHONE = {"width": 390, "height": 844}
 
 
@@ -60,18 +55,6 @@ def open_page(browser: Browser, running: RunningApp) -> Iterator[Callable[..., P
 def put_image1(page: Page, image: Path = CAT) -> None:
     page.locator("#image1 input[type=file]").set_input_files(str(image))
     expect(page.locator("#image1 img")).to_be_visible()
-
-
-def wait_done(page: Page, after: set[str] = frozenset()) -> str:
-    """Wait until the status names a new order; return it."""
-    status = page.locator("#status")
-    deadline = time.monotonic() + WAIT_MS / 1000
-    while True:
-        shown = set(ORDER_ID.findall(status.inner_text())) - set(after)
-        if shown:
-            return shown.pop()
-        assert time.monotonic() < deadline, f"no new order in the status: {status.inner_text()!r}"
-        page.wait_for_timeout(50)
 
 
 def show_a_result(page: Page) -> str:

@@ -13,11 +13,11 @@ import warnings
 
 import gradio as gr
 import pytest
-from apphost import is_bilingual
-from conftest import png_header
 from gradio import processing_utils
 from gradio.components.image_editor import ImageEditor
 from gradio.state_holder import SessionState
+from helpers.apphost import is_bilingual
+from helpers.images import png_header
 from PIL import Image
 
 from webapp import patches

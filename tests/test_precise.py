@@ -17,17 +17,27 @@ import httpx
 import numpy as np
 import pillow_heif
 import pytest
+from helpers.images import (
+    XMP,
+    decoded,
+    ellipse_mask,
+    encode,
+    exif_with_gps,
+    jpeg_errors,
+    photo,
+    scan_data,
+    within,
+    within_box,
+)
+from helpers.mock_provider import Provider, form_of, ok
 from PIL import Image, ImageCms, PngImagePlugin
-from test_client import Provider, form_of, ok
-from test_metadata import XMP, exif_with_gps, scan_data
-from test_region import FEATHER, decoded, ellipse_mask, encode, jpeg_errors, photo, within, within_box
 
 from juhe import EditResult, ImageEditClient, InvalidRequestError, read_provenance
 from juhe._download import ResultSaver
 from juhe._metadata import jpeg_segments, png_chunks
 from juhe._precise import LocalJob
 from juhe._provenance import build_provenance, sha256_hex, write_provenance
-from juhe._region import FULL_MASK_WARNING, UNTOUCHED_DISTANCE, nearest_size
+from juhe._region import FEATHER, FULL_MASK_WARNING, UNTOUCHED_DISTANCE, nearest_size
 
 pytestmark = pytest.mark.usefixtures("clean_env")
 
@@ -183,7 +193,7 @@ def test_a_lenient_mask_is_scaled_and_says_so(run_client, simulator, tmp_path):
     assert Image.open(path).size == (800, 600)
 
 
-@pytest.mark.e2e  # full-size photos
+@pytest.mark.slow  # full-size photos
 def test_references_go_as_they_are_beside_the_crop(run_client, tmp_path):
     reference = encode(photo(300, 200, seed=16), "PNG")
     provider = Provider(ok("JH7"), httpx.Response(200, content=encode(photo(1024, 1024), "PNG")))
@@ -440,7 +450,7 @@ def test_the_job_stays_out_of_the_json_and_the_repr(run_client, simulator, tmp_p
     assert len(repr(result)) < 5000 and json.dumps(result.to_dict())
 
 
-@pytest.mark.e2e  # full-size photos
+@pytest.mark.slow  # full-size photos
 def test_a_result_that_cannot_be_stitched_is_still_saved(tmp_path):
     """The caller painted more on its mask (a PIL image) before the download: the plan no longer
     fits, so the provider's image is saved as the result, with a warning saying why."""
@@ -465,7 +475,8 @@ def test_a_taken_provider_name_moves_the_pair_on(tmp_path):
     assert path.name == "JH13-2.png" and (tmp_path / "JH13-2_provider.png").exists()
     assert not (tmp_path / "JH13.png").exists()
     assert (tmp_path / "JH13_provider.png").read_bytes() == b"an earlier file"
-    assert Image.open(path).size == (600, 400)
+    with Image.open(path) as saved:
+        assert saved.size == (600, 400)
 
 
 def test_jpeg_segments_of_a_labelled_result_are_in_order(run_client, simulator, tmp_path):

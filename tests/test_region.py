@@ -5,12 +5,20 @@ from __future__ import annotations
 
 import base64
 import io
-import math
 
 import numpy as np
 import pillow_heif
 import pytest
-from PIL import Image, ImageCms, ImageDraw, ImageOps
+from helpers.images import (
+    decoded,
+    ellipse_mask,
+    encode,
+    jpeg_errors,
+    photo,
+    within,
+    within_box,
+)
+from PIL import Image, ImageCms
 
 from juhe import InvalidRequestError
 from juhe._region import (
@@ -36,31 +44,6 @@ ASPECT_TOLERANCE = 0.01  # the region plans and sizes keep 图1's aspect ratio t
 ICC = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
 
-def photo(width: int, height: int, seed: int = 0) -> Image.Image:
-    """Smooth shading, soft shapes and sensor noise: how a photo behaves under JPEG."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:height, 0:width] / max(width, height)
-    img = np.stack([128 + 70 * np.sin(x * rng.uniform(3, 9) + rng.uniform(0, 6)) for _ in range(3)], axis=-1)
-    img += (40 * np.cos(y * rng.uniform(2, 7)))[..., None]
-    for _ in range(6):
-        cx, cy, r = rng.uniform(0, 1), rng.uniform(0, 1), rng.uniform(0.03, 0.2)
-        img += (np.exp(-((x - cx) ** 2 + (y - cy) ** 2) / (2 * r * r)) * rng.uniform(-80, 80))[..., None]
-    img += rng.normal(0, 4, img.shape)
-    return Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
-
-
-def encode(image: Image.Image, fmt: str, **options) -> bytes:
-    out = io.BytesIO()
-    image.save(out, fmt, **options)
-    return out.getvalue()
-
-
-def ellipse_mask(size: tuple[int, int], box: tuple[int, int, int, int], mode: str = "L") -> Image.Image:
-    mask = Image.new("L", size, 0)
-    ImageDraw.Draw(mask).ellipse(box, fill=255)
-    return mask.convert(mode) if mode != "L" else mask
-
-
 def solid(size: tuple[int, int], colour=GREEN) -> Image.Image:
     return Image.new("RGB", size, colour)
 
@@ -70,39 +53,6 @@ def provider_answer(region, size: tuple[int, int] | None = None, colour=GREEN) -
     if size is None:
         size = tuple(int(side) for side in region.plan.size.split("*"))
     return solid(size, colour)
-
-
-def decoded(data: bytes) -> np.ndarray:
-    """An image file as the user sees it: upright, 8-bit RGB."""
-    return np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB")).astype(int)
-
-
-def _row_dilate(mask: np.ndarray, half: int) -> np.ndarray:
-    """Each row's True pixels spread by `half` px either way (a running sum)."""
-    width = mask.shape[1]
-    padded = np.pad(mask.astype(np.int32), ((0, 0), (half + 1, half)))
-    sums = np.cumsum(padded, axis=1)
-    return (sums[:, 2 * half + 1 :] - sums[:, :width]) > 0
-
-
-def within(mask: np.ndarray, radius: float) -> np.ndarray:
-    """Pixels at Euclidean distance at most `radius` from a True pixel of `mask`."""
-    height = mask.shape[0]
-    out = np.zeros_like(mask)
-    reach = int(radius)
-    for dy in range(-reach, reach + 1):
-        shifted = np.zeros_like(mask)
-        if dy >= 0:
-            shifted[dy:] = mask[: height - dy]
-        else:
-            shifted[:dy] = mask[-dy:]
-        out |= _row_dilate(shifted, int(math.floor(math.sqrt(radius * radius - dy * dy))))
-    return out
-
-
-def within_box(mask: np.ndarray, reach: int) -> np.ndarray:
-    """Pixels at Chebyshev distance at most `reach` from a True pixel."""
-    return _row_dilate(_row_dilate(mask, reach).T, reach).T
 
 
 def assert_untouched_far_from(painted: np.ndarray, result: np.ndarray, original: np.ndarray) -> None:
@@ -392,12 +342,6 @@ def test_the_page_scales_its_mask_and_says_so():
     assert region.warnings == (
         "蒙版已从 320x240 缩放到 640x480 / the mask was scaled from 320x240 to 640x480",
     )
-
-
-def jpeg_errors(out: np.ndarray, before: np.ndarray, far: np.ndarray) -> tuple[float, int, float]:
-    difference = np.abs(out - before)[far]
-    identical = np.all(np.abs(out - before) == 0, axis=-1)[far].mean()
-    return float(difference.mean()), int(difference.max()), float(identical)
 
 
 @pytest.mark.parametrize(

@@ -11,18 +11,13 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from helpers.apphost import running_app
+from helpers.browser import WAIT_MS, choose_size, toast_text, wait_done, wait_loaded
+from helpers.tags import marker
+from PIL import Image
+from playwright.sync_api import Browser, Page, expect
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip(f"browser tests need Debian's chromium at {CHROMIUM}", allow_module_level=True)
-
-from apphost import running_app  # noqa: E402
-from conftest import marker  # noqa: E402
-from PIL import Image  # noqa: E402
-from playwright.sync_api import Browser, Page, expect  # noqa: E402
-from test_app_browser import WAIT_MS, choose_size, toast_text, wait_done, wait_loaded  # noqa: E402
-
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.browser, pytest.mark.app, pytest.mark.loopback, pytest.mark.timeout(120)]
 
 
 @pytest.fixture(scope="module")

@@ -36,7 +36,6 @@ START_S = 90  # a cold start imports Gradio on a shared two-core machine
 SSR_NODE_MAJOR = 24  # Gradio's SSR needs Node 24+
 
 pytestmark = [
-    pytest.mark.e2e,
     pytest.mark.app,
     pytest.mark.subprocess,
     pytest.mark.loopback,

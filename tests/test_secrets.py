@@ -14,9 +14,10 @@ from urllib.parse import quote, quote_plus
 
 import httpx
 import pytest
-from apphost import SERVER_KEY, captured_output, image_file, running_app
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
+from helpers.apphost import SERVER_KEY, captured_output, image_file, running_app
+from helpers.markers import marked_fixture
 
 from juhe import ImageEditClient, JuheError
 from juhe.simulator import key_fingerprint
@@ -66,7 +67,7 @@ class Scenario:
     log: str = ""
 
 
-@pytest.fixture(scope="module")
+@marked_fixture("app", scope="module")
 def scenario(tmp_path_factory) -> Scenario:
     root = tmp_path_factory.mktemp("secrets")
     upload = handle_file(str(image_file(root / "cat.jpg")))
@@ -99,7 +100,6 @@ def scenario(tmp_path_factory) -> Scenario:
     return seen
 
 
-@pytest.mark.e2e
 def test_scenario_ran_as_planned(scenario):
     """The other tests mean something only if each step succeeded or failed as intended."""
     assert set(scenario.results) == {"A-ok-1", "B-ok-1", "A-ok-2", "C-ok-1"}
@@ -109,7 +109,6 @@ def test_scenario_ran_as_planned(scenario):
     assert "download failed" in scenario.errors["[sim:expired] A-expired"]
 
 
-@pytest.mark.e2e
 @pytest.mark.parametrize("who", KEYS)
 @pytest.mark.parametrize("page", PAGES)
 def test_key_not_in_pages(scenario, page, who):
@@ -120,14 +119,12 @@ def test_key_not_in_pages(scenario, page, who):
         assert form not in response.text
 
 
-@pytest.mark.e2e
 def test_api_description_names_the_key_parameter_without_a_value(scenario):
     info = scenario.pages["/gradio_api/info"].json()
     parameters = {p["parameter_name"]: p for p in info["named_endpoints"]["/edit"]["parameters"]}
     assert parameters["api_key"]["parameter_default"] in (None, "")
 
 
-@pytest.mark.e2e
 @pytest.mark.parametrize("who", KEYS)
 def test_key_not_in_logs_or_output(scenario, who):
     # the capture really caught the process: Gradio's banner (stdout) and httpx's request log
@@ -137,7 +134,6 @@ def test_key_not_in_logs_or_output(scenario, who):
         assert form not in scenario.log
 
 
-@pytest.mark.e2e
 @pytest.mark.parametrize("who", KEYS)
 def test_key_not_in_messages_shown(scenario, who):
     for prompt, message in scenario.errors.items():
@@ -148,7 +144,6 @@ def test_key_not_in_messages_shown(scenario, who):
             assert form not in outputs, prompt
 
 
-@pytest.mark.e2e
 @pytest.mark.parametrize("who", KEYS)
 def test_key_not_on_disk(scenario, who):
     sidecars = [p for p in scenario.files if p.suffix == ".json" and p.parent.name == "outputs"]
@@ -160,7 +155,6 @@ def test_key_not_on_disk(scenario, who):
             assert form not in str(path)
 
 
-@pytest.mark.e2e
 def test_each_visitor_is_billed_to_the_right_key(scenario):
     """B's own key went with B's calls only; A and C, before and after B, used the server's."""
     fingerprints = {key_fingerprint(SERVER_KEY): "server", key_fingerprint(VISITOR_KEY): "visitor"}
@@ -170,7 +164,6 @@ def test_each_visitor_is_billed_to_the_right_key(scenario):
     assert "A-size" not in used  # refused before sending
 
 
-@pytest.mark.e2e
 def test_deep_link_route_is_closed(scenario):
     """Gradio's deep-link route would write B's inputs, B's key among them, to GRADIO_TEMP_DIR."""
     assert scenario.deep_link_status == 404

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from apphost import CAT, ROOT
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
+from helpers.paths import CAT, ROOT
 
 from juhe.simulator import Simulator
 from webapp.settings import AppSettings, SettingsError, check_public_url, parse_trusted_proxies
@@ -165,7 +165,7 @@ def app_environment(tmp_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-@pytest.mark.e2e
+@pytest.mark.subprocess
 def test_a_bad_setting_stops_the_app_with_one_line(tmp_path):
     run = subprocess.run(
         [sys.executable, str(ROOT / "app.py")],
@@ -181,7 +181,8 @@ def test_a_bad_setting_stops_the_app_with_one_line(tmp_path):
     ]
 
 
-@pytest.mark.e2e
+@pytest.mark.subprocess
+@pytest.mark.loopback
 @pytest.mark.timeout(180)
 def test_dotenv_in_the_working_folder_configures_the_app(tmp_path):
     """Password, output folder and rate limit from `.env` take effect; a real variable wins."""

@@ -6,12 +6,12 @@ import base64
 import hashlib
 import io
 import re
-from html.parser import HTMLParser
 
 import pytest
+from helpers.saving import save_result
+from helpers.share import Html as Page
+from helpers.share import client, png, trivial_app
 from PIL import Image
-from saving import save_result
-from starlette.responses import PlainTextResponse
 from starlette.testclient import TestClient
 
 from juhe import EditResult
@@ -28,51 +28,6 @@ HOSTILE = "<img src=x onerror=alert(1)> \"quoted\" 'single' </script><script>ale
 HAN = re.compile(r"[\u4e00-\u9fff]")
 
 
-class Page(HTMLParser):
-    """The parts of a page the tests look at: tags with their attributes, the text, script bodies."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__(convert_charrefs=True)
-        self.tags: list[tuple[str, dict[str, str | None]]] = []
-        self.text: list[str] = []
-        self.scripts: list[str] = []
-        self.styles: list[str] = []
-        self._inside: str | None = None
-        self.feed(text)
-
-    def handle_starttag(self, tag, attrs):
-        self.tags.append((tag, dict(attrs)))
-        self._inside = tag
-
-    def handle_endtag(self, tag):
-        self._inside = None
-
-    def handle_data(self, data):
-        if self._inside == "script":
-            self.scripts.append(data)
-        elif self._inside == "style":
-            self.styles.append(data)
-        else:
-            self.text.append(data)
-
-    def find(self, tag: str, **attrs: str) -> list[dict[str, str | None]]:
-        return [a for t, a in self.tags if t == tag and all(a.get(k) == v for k, v in attrs.items())]
-
-    def meta(self, prop: str) -> str | None:
-        found = self.find("meta", property=prop) or self.find("meta", name=prop)
-        return found[0]["content"] if found else None
-
-
-def png(width: int = 320, height: int = 240, colour: str = "red") -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (width, height), colour).save(out, "PNG")
-    return out.getvalue()
-
-
-async def trivial_app(scope, receive, send):
-    await PlainTextResponse(f"the app: {scope['path']}")(scope, receive, send)
-
-
 def add(store: ResultStore, prompt: str = "把猫换成狗", before: bytes | None = b"", images: int = 1):
     result = EditResult(order_id="ORDER-12345", image_urls=["https://x/1"] * images, prompt=prompt)
     paths = save_result(
@@ -82,11 +37,6 @@ def add(store: ResultStore, prompt: str = "把猫换成狗", before: bytes | Non
         paths, prompt=prompt, size="1024*1024", model="model-x", completed_at="2025-06-01T08:30:00+00:00",
         order_id=result.order_id, before=png(200, 150, "blue") if before == b"" else before,
     )  # fmt: skip
-
-
-def client(store: ResultStore, **options) -> TestClient:
-    client_at = options.pop("client", ("203.0.113.5", 40000))
-    return TestClient(SharePages(trivial_app, store=store, **options), client=client_at)
 
 
 def shared(store: ResultStore, **options):

@@ -14,27 +14,22 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import uvicorn
+from helpers.browser import WAIT_MS
+from helpers.saving import save_result
+from PIL import Image
+from starlette.responses import PlainTextResponse
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip(f"browser tests need Debian's chromium at {CHROMIUM}", allow_module_level=True)
+from juhe import EditResult
+from juhe.simulator import render_result
+from webapp.share import SharePages
+from webapp.store import ResultStore
 
-import uvicorn  # noqa: E402
-from PIL import Image  # noqa: E402
-from saving import save_result  # noqa: E402
-from starlette.responses import PlainTextResponse  # noqa: E402
-
-from juhe import EditResult  # noqa: E402
-from juhe.simulator import render_result  # noqa: E402
-from webapp.share import SharePages  # noqa: E402
-from webapp.store import ResultStore  # noqa: E402
-
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.browser, pytest.mark.app, pytest.mark.loopback, pytest.mark.timeout(120)]
 
 ROOT = Path(__file__).resolve().parent.parent
 CAT = ROOT / "examples" / "cat.jpg"
 PROMPT = "将图中的小猫换成小狗 <b>not bold</b>"
-WAIT_MS = 20_000
 
 
 async def trivial_app(scope, receive, send):

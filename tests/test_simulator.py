@@ -13,6 +13,7 @@ import uuid
 
 import httpx
 import pytest
+from helpers.markers import marked_fixture
 from PIL import Image
 
 from juhe import (
@@ -236,7 +237,7 @@ def post_form(sim: Simulator, **fields: str) -> httpx.Response:
     return httpx.post(sim.url, data=form, timeout=10)
 
 
-@pytest.fixture(scope="module")
+@marked_fixture("loopback", scope="module")
 def keyed_simulator():
     """A simulator that accepts one key only."""
     with Simulator(keys={"the-right-key"}) as sim:
@@ -310,7 +311,7 @@ def test_unescaped_plus_in_base64_corrupts_the_image(simulator):
     assert answer.json()["error_code"] == 282505
 
 
-@pytest.mark.e2e  # a loopback server
+@pytest.mark.loopback
 def test_render_once_serves_one_rendering_per_image_and_size_and_records_arrivals():
     """The load-test mode: the second request with the same 图1 and size gets the same bytes."""
     import httpx

@@ -10,7 +10,8 @@ import subprocess
 import sys
 
 import pytest
-from apphost import CAT, COFFEE, ROOT, running_app
+from helpers.apphost import running_app
+from helpers.paths import CAT, COFFEE, ROOT
 from PIL import Image
 
 from juhe.simulator import Simulator
@@ -86,7 +87,8 @@ def environment(**extra: str) -> dict[str, str]:
     return env
 
 
-@pytest.mark.e2e
+@pytest.mark.subprocess
+@pytest.mark.loopback
 def test_the_curl_snippet_runs_against_the_provider(workdir):
     with Simulator() as provider:
         text = snippets.curl(call(provider.url, images=("cat.jpg", "coffee.jpg"), mimes=("image/jpeg",) * 2))
@@ -106,7 +108,8 @@ def test_the_curl_snippet_runs_against_the_provider(workdir):
     assert not (workdir / "pwned").exists() and not (workdir / "pwned2").exists()
 
 
-@pytest.mark.e2e
+@pytest.mark.subprocess
+@pytest.mark.loopback
 def test_the_juhe_snippet_runs_against_the_provider(workdir):
     with Simulator() as provider:
         text = snippets.python_client(call(provider.url))
@@ -120,7 +123,8 @@ def test_the_juhe_snippet_runs_against_the_provider(workdir):
     assert list((workdir / "outputs").glob("*.png"))
 
 
-@pytest.mark.e2e
+@pytest.mark.subprocess
+@pytest.mark.app
 @pytest.mark.timeout(120)
 def test_the_gradio_client_snippet_runs_against_the_app(workdir, tmp_path_factory):
     with running_app(tmp_path_factory.mktemp("snippet-app")) as app:
@@ -176,7 +180,6 @@ def test_offline_snippets_say_they_target_the_simulator_and_what_to_install():
     assert "simulator" not in live
 
 
-@pytest.mark.e2e
 @pytest.mark.subprocess
 @pytest.mark.loopback
 def test_offline_curl_snippet_runs_as_copied_and_saves_an_image(workdir, reader_simulator):
@@ -189,7 +192,6 @@ def test_offline_curl_snippet_runs_as_copied_and_saves_an_image(workdir, reader_
     assert opens_as_image(workdir / "result.png")
 
 
-@pytest.mark.e2e
 @pytest.mark.subprocess
 @pytest.mark.loopback
 def test_offline_juhe_snippet_runs_as_copied_and_saves_an_image(workdir, reader_simulator):
@@ -203,7 +205,6 @@ def test_offline_juhe_snippet_runs_as_copied_and_saves_an_image(workdir, reader_
     assert opens_as_image(image)
 
 
-@pytest.mark.e2e
 @pytest.mark.app
 @pytest.mark.subprocess
 @pytest.mark.timeout(120)

@@ -12,9 +12,9 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import T0
+from helpers.clock import T0
+from helpers.saving import save_result
 from PIL import Image
-from saving import save_result
 
 from juhe import MAX_INPUT_PIXELS, EditResult
 from juhe._metadata import png_chunk

@@ -10,28 +10,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
-
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip(f"browser tests need Debian's chromium at {CHROMIUM}", allow_module_level=True)
-
-from apphost import CAT, RunningApp, running_app  # noqa: E402
-from conftest import marker  # noqa: E402
-from playwright.sync_api import Browser, expect  # noqa: E402
+from helpers.apphost import RunningApp, running_app
+from helpers.browser import WAIT_MS
+from helpers.paths import CAT
+from helpers.tags import marker
+from playwright.sync_api import Browser, expect
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.e2e,
     pytest.mark.app,
     pytest.mark.loopback,
     pytest.mark.timeout(120),
 ]
-
-WAIT_MS = 20_000
 
 
 @pytest.fixture(scope="module")

@@ -10,21 +10,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers.apphost import RunningApp, running_app
+from helpers.browser import WAIT_MS, choose_size, run_edit, wait_done, wait_loaded
+from helpers.paths import CAT, ROOT
+from helpers.tags import marker
+from PIL import Image
+from playwright.sync_api import Browser, Page, expect
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip(f"browser tests need Debian's chromium at {CHROMIUM}", allow_module_level=True)
+from juhe import read_provenance
+from webapp.changes import analysis_size
 
-from apphost import CAT, ROOT, RunningApp, running_app  # noqa: E402
-from conftest import marker  # noqa: E402
-from PIL import Image  # noqa: E402
-from playwright.sync_api import Browser, Page, expect  # noqa: E402
-from test_app_browser import WAIT_MS, choose_size, run_edit, wait_done, wait_loaded  # noqa: E402
-
-from juhe import read_provenance  # noqa: E402
-from webapp.changes import analysis_size  # noqa: E402
-
-pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.browser, pytest.mark.app, pytest.mark.loopback, pytest.mark.timeout(120)]
 SCREENSHOT = os.environ.get("JUHE_SCREENSHOT")  # a path: save the what-changed view there
 
 

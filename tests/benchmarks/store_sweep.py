@@ -27,8 +27,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests' helpers
 
+from helpers.saving import save_result  # noqa: E402
 from photos import phone_photos  # noqa: E402
-from saving import save_result  # noqa: E402
 
 from juhe import EditResult  # noqa: E402
 from webapp.store import ResultStore  # noqa: E402

@@ -9,10 +9,12 @@ fingerprints); offline apps use their own built-in simulator.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import logging
 import os
+import queue
 import re
 import sys
 from collections.abc import Iterator
@@ -29,9 +31,6 @@ from webapp.backend import Backend
 from webapp.settings import AppSettings
 from webapp.ui import build_demo, launch_options
 
-ROOT = Path(__file__).resolve().parent.parent
-CAT = ROOT / "examples" / "cat.jpg"
-COFFEE = ROOT / "examples" / "coffee.jpg"
 SERVER_KEY = "sk-test-SECRET-0123456789abcdef"
 HAN = re.compile(r"[\u4e00-\u9fff]")
 ENGLISH = re.compile(r"\b[A-Za-z]{2,} [A-Za-z]{2,}\b")
@@ -59,15 +58,20 @@ class RunningApp:
             self.url, verbose=False, download_files=str(downloads) if downloads else False, **options
         )
 
-    def sent(self) -> int:
-        """Edit requests the live provider has answered so far, whatever the outcome."""
-        assert self.provider is not None, "an offline app has no separate provider"
-        return sum(self.provider.stats()["counts"].values())
-
     def requests_with(self, marker: str) -> list[dict]:
-        """The provider's recorded requests whose prompt contains `marker`."""
-        assert self.provider is not None
+        """The provider's recorded requests whose prompt contains `marker` (see `conftest.marker`).
+
+        The provider may be shared by other tests, some still running in the app's threads: a test
+        counts only the requests its own tag reached, never the provider's total."""
+        assert self.provider is not None, "an offline app has no separate provider"
         return [r for r in self.provider.stats()["requests"] if marker in r["text"]]
+
+    def blank_prompts(self) -> list[dict]:
+        """The provider's recorded requests with a blank prompt, which the app must never send.
+
+        For a test whose request cannot carry a tag (its prompt is blank, or it has none)."""
+        assert self.provider is not None, "an offline app has no separate provider"
+        return [r for r in self.provider.stats()["requests"] if not r["text"].strip()]
 
     def sidecar(self, order_id: str) -> dict:
         """The JSON sidecar saved next to the result of `order_id`."""
@@ -134,6 +138,29 @@ def running_app(
         finally:
             demo.close()
             backend.close()
+
+
+@contextlib.contextmanager
+def answers_of(app: RunningApp, handler: str) -> Iterator[queue.Queue]:
+    """While inside, every answer the page event handled by `handler` returns is put on the queue.
+
+    A test that expects an event to change nothing waits for its answer first (`get(timeout=...)`):
+    the handler then ran to its end, so "nothing happened" is a fact, not a guess after a delay."""
+    [function] = [f for f in app.demo.fns.values() if f.name == handler]
+    answers: queue.Queue = queue.Queue()
+    original = function.fn
+
+    @functools.wraps(original)  # Gradio reads the handler's signature through __wrapped__
+    async def recorded(*args, **kwargs):
+        answer = await original(*args, **kwargs)
+        answers.put(answer)
+        return answer
+
+    function.fn = recorded
+    try:
+        yield answers
+    finally:
+        function.fn = original
 
 
 def image_file(path: Path, size: tuple[int, int] = (64, 48), color: str = "red", fmt: str = "JPEG") -> Path:

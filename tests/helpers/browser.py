@@ -1,0 +1,66 @@
+"""Driving the app's page in Debian's chromium: the browser's path and flags, and the waits every
+browser test shares (each ends as soon as its condition holds, never after a fixed delay)."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+from playwright.sync_api import Locator, Page, expect
+
+from helpers.paths import CAT
+
+WAIT_MS = 20_000  # generous for 2 slow cores; every wait ends as soon as its condition holds
+
+
+ORDER_ID = re.compile(r"SIM\d{14}[0-9a-f]{6}")
+
+
+IMAGE_LOADED = "img => img.complete && img.naturalWidth > 0"
+
+
+def fill_form(page: Page, prompt: str, image: Path = CAT) -> None:
+    page.locator("#image1 input[type=file]").set_input_files(str(image))
+    expect(page.locator("#image1 img")).to_be_visible()
+    page.locator("#prompt textarea").fill(prompt)
+
+
+def wait_loaded(image: Locator) -> None:
+    image.page.wait_for_function(IMAGE_LOADED, arg=image.element_handle(), timeout=WAIT_MS)
+
+
+def wait_done(page: Page, after: set[str] = frozenset()) -> str:
+    """Wait until the status names a new order; return it."""
+    status = page.locator("#status")
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while True:
+        shown = set(ORDER_ID.findall(status.inner_text())) - set(after)
+        if shown:
+            assert len(shown) == 1
+            return shown.pop()
+        assert time.monotonic() < deadline, f"no new order in the status: {status.inner_text()!r}"
+        page.wait_for_timeout(50)
+
+
+def run_edit(page: Page, prompt: str, image: Path | None = CAT) -> str:
+    """Fill the form (keeping 图1 if `image` is None), press the button, wait; return the order id."""
+    before = set(ORDER_ID.findall(page.locator("#status").inner_text()))
+    if image is not None:
+        fill_form(page, prompt, image)
+    else:
+        page.locator("#prompt textarea").fill(prompt)
+    page.locator("button#run").click()
+    return wait_done(page, before)
+
+
+def choose_size(page: Page, label: str) -> None:
+    page.locator("#size input").click()
+    page.locator("#size [data-testid=dropdown-option]", has_text=label).click()
+
+
+def toast_text(page: Page, containing: str | re.Pattern = "") -> str:
+    """The text of the newest toast (that contains `containing`, when given)."""
+    toast = page.locator("[data-testid=toast-body]", has_text=containing).last
+    expect(toast).to_be_visible()
+    return toast.inner_text()

@@ -1,0 +1,103 @@
+"""The suite's markers by reason, and the fast-lane guard that keeps unmarked tests pure.
+
+Each marker names why a test is not in the fast lane. A fixture that needs one is declared with
+`marked_fixture`, and every test that uses it, directly or through another fixture, gets the marker
+at collection. The guard is the backstop for what a declaration forgets: while a test without the
+right marker is set up and run, opening a listening socket or connecting one fails it (that needs
+`loopback`, `app` or `browser`), and so does starting a child process (`subprocess` or `browser`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import pytest
+
+# name -> why; the text pyproject.toml registers (`--strict-markers` refuses any other name)
+REASONS = {
+    "browser": "drives Debian's chromium through Playwright",
+    "app": "launches the Gradio app in this process",
+    "subprocess": "runs a child process, a venv or the command line",
+    "loopback": "starts or talks to a loopback server (the simulator, a hostile provider, a proxy)",
+    "slow": "full-size photos or otherwise seconds of CPU",
+}
+# The marker every test carried before the reasons: other branches still use it. A test marked
+# e2e is kept out of the fast lane and may do anything; every test with a reason is also marked
+# e2e, so the old `-m "not e2e"` still selects the fast lane.
+LEGACY = "e2e"
+HEAVY = frozenset(REASONS) | {LEGACY}
+SOCKETS_ALLOWED = frozenset({"loopback", "app", "browser", LEGACY})
+PROCESSES_ALLOWED = frozenset({"subprocess", "browser", LEGACY})
+
+# fixture name -> the marker a test using it needs; filled by `marked_fixture`
+FIXTURE_MARKERS: dict[str, str] = {}
+
+
+def marked_fixture(reason: str, **options: Any) -> Callable[[Callable], Any]:
+    """`pytest.fixture(**options)` that also marks every test using the fixture with `reason`."""
+    if reason not in REASONS:
+        raise ValueError(f"unknown marker {reason!r}; one of {sorted(REASONS)}")
+
+    def declare(function: Callable) -> Any:
+        FIXTURE_MARKERS[options.get("name", function.__name__)] = reason
+        return pytest.fixture(**options)(function)
+
+    return declare
+
+
+def markers_for(fixturenames: Iterable[str]) -> set[str]:
+    """The markers a test needs because of the fixtures it uses."""
+    return {FIXTURE_MARKERS[name] for name in fixturenames if name in FIXTURE_MARKERS}
+
+
+class FastLaneViolationError(Exception):
+    """A test without the marker it needs opened a socket or started a process."""
+
+
+@contextlib.contextmanager
+def fast_lane_guard(nodeid: str, markers: set[str]) -> Iterator[list[str]]:
+    """Refuse, while inside, what `markers` do not allow; yield the list of refusals.
+
+    A refusal raises in the thread that tried (the test's own, usually) and is also recorded, since
+    a server thread may swallow the exception; the caller fails the test on any record."""
+    refused: list[str] = []
+    lock = threading.Lock()
+    patches: list[tuple[Any, str, Any, bool]] = []
+
+    def refuse(what: str, needs: frozenset[str]) -> None:
+        names = " or ".join(sorted(needs - {LEGACY}))
+        message = f"{nodeid} {what} but is not marked {names} (see tests/helpers/markers.py)"
+        with lock:
+            refused.append(message)
+        raise FastLaneViolationError(message)
+
+    if not markers & SOCKETS_ALLOWED:
+        for method in ("listen", "connect", "connect_ex"):
+            original = getattr(socket.socket, method)
+
+            def guarded(self, *args, _method=method, _original=original):
+                if self.family in (socket.AF_INET, socket.AF_INET6):
+                    refuse(f"called socket.{_method}{args}", SOCKETS_ALLOWED)
+                return _original(self, *args)
+
+            patches.append((socket.socket, method, original, method in vars(socket.socket)))
+            setattr(socket.socket, method, guarded)
+    if not markers & PROCESSES_ALLOWED:
+        original_init = subprocess.Popen.__init__
+
+        def guarded_init(self, args, *rest, **options):
+            refuse(f"started a process {args!r}", PROCESSES_ALLOWED)
+
+        patches.append((subprocess.Popen, "__init__", original_init, True))
+        subprocess.Popen.__init__ = guarded_init
+    try:
+        yield refused
+    finally:
+        for owner, name, original, own in reversed(patches):
+            # a method inherited from the C base goes back to being inherited
+            setattr(owner, name, original) if own else delattr(owner, name)
