@@ -14,7 +14,7 @@ import gradio as gr
 from webapp.backend import Backend
 from webapp.boards import board_path
 from webapp.errors import user_error
-from webapp.handlers import _root_url
+from webapp.handlers import _root_url, for_visitor
 from webapp.settings import AppSettings
 from webapp.store import MAX_BOARD
 from webapp.texts import I18N, error_text, request_chinese, say
@@ -76,7 +76,7 @@ class BoardHandlers:
             raise user_error(error_text("no_result"))
         chosen = picked_ids(picked, ids)
         if not chosen:
-            raise user_error(say("board_none", chinese))
+            raise for_visitor(user_error(error_text("board_none")), chinese)
         token = await self.backend.run_file_work(self.backend.store.share_board, chosen)
         if token is None:  # every ticked result was deleted or expired meanwhile
             raise user_error(error_text("no_result"))

@@ -390,6 +390,7 @@ ERRORS = {
         "The server is busy: too many edits are waiting. Try again in a minute.",
     ),
     "no_result": ("还没有结果", "There is no result to continue from yet."),
+    "board_none": ("请先选择至少一张结果。", "Pick at least one result first."),
     "mask_form": (
         "蒙版必须是 data:image/...;base64 URI 或用 handle_file() 上传的文件（服务器不下载链接），"
         "与图1同样大小，白色或不透明处表示要修改",
@@ -687,7 +688,6 @@ ZH.update(
 )
 RUNTIME.update(
     {
-        "board_none": ("请先选择至少一张结果。", "Pick at least one result first."),
         "board_revoked": (
             "🔗 展板链接已撤销，不再能打开。",
             "🔗 The board link is revoked: it no longer opens.",
