@@ -184,6 +184,23 @@ def test_a_non_image_on_image1_is_refused_once(open_page, tmp_path, capfd):
     assert "ComponentProcessingError" not in out + err
 
 
+@pytest.mark.parametrize(
+    ("locale", "first", "second"),
+    [("en-US", "could not be read", "无法读取"), ("zh-CN", "无法读取", "could not be read")],
+)
+def test_a_refused_upload_reads_in_the_page_language_first(open_page, tmp_path, locale, first, second):
+    """Defect 7 for Gradio's own checks too: the refusal of an unreadable 图1, raised while Gradio
+    preprocesses the upload (before any handler), puts the visitor's language first."""
+    page = open_page(locale)
+    fake = tmp_path / "fake.png"
+    fake.write_text("this is not an image")
+    page.locator("#image1 input[type=file]").set_input_files(str(fake))
+    toast = page.locator("[data-testid=toast-body]")
+    expect(toast).to_contain_text(first)
+    text = toast.inner_text()
+    assert text.index(first) < text.index(second), text
+
+
 def test_phone_badges_clear_the_toolbar_and_the_upload_arrow(open_page):
     """Defect 5: on a phone the 图 badge of a filled slot is not under its fullscreen/✕ buttons,
     and an empty slot's badge does not sit on its upload arrow."""

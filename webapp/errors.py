@@ -8,7 +8,7 @@ import logging
 import gradio as gr
 
 from juhe import JuheError
-from webapp.texts import TITLES
+from webapp.texts import TITLES, visitor_order
 
 logger = logging.getLogger("webapp")
 
@@ -26,3 +26,14 @@ def juhe_error(exc: JuheError) -> gr.Error:
     title = f"错误 Error {exc.code}" if exc.code else TITLES["error"]
     message = f"{exc.label}: {exc.explanation}"
     return user_error(html.escape(message, quote=False), title=title, duration=None)
+
+
+def in_visitor_language(error: gr.Error, chinese: bool) -> gr.Error:
+    """The same bilingual error ("中文 / English") with the visitor's language first, both kept;
+    done once per error, so an error already put in order is left as it is."""
+    if not getattr(error, "juhe_ordered", False):
+        error.message = visitor_order(str(error.message), chinese)
+        if error.title:
+            error.title = visitor_order(str(error.title), chinese, " · ")
+        error.juhe_ordered = True
+    return error

@@ -949,7 +949,9 @@ def for_visitor(error: gr.Error, chinese: bool, exc: Exception | None = None) ->
     else:
         message = visitor_order(error.message, chinese)
     title = visitor_order(error.title, chinese, " · ")
-    return gr.Error(message, title=title, duration=10, print_exception=False)
+    ordered = gr.Error(message, title=title, duration=10, print_exception=False)
+    ordered.juhe_ordered = True  # the gate's wrapper leaves it as it is
+    return ordered
 
 
 def api_image(value: object, number: int) -> str | Path | None:

@@ -33,9 +33,9 @@ from gradio.state_holder import SessionState
 from PIL import Image
 
 from webapp.components import slot_preprocess
-from webapp.errors import user_error
+from webapp.errors import in_visitor_language, user_error
 from webapp.gate import Gate
-from webapp.texts import TITLES, error_text
+from webapp.texts import TITLES, error_text, request_chinese
 
 MAX_INPUT_PIXELS = 50_000_000  # juhe's input bound: a 48-MP phone photo fits
 
@@ -90,9 +90,15 @@ def install_gate(demo: gr.Blocks, gate: Gate) -> None:
         **kwargs: Any,
     ) -> dict[str, Any]:
         fn = demo.fns[block_fn] if isinstance(block_fn, int) else block_fn
-        if iterator is None:  # a generator's next step sends no inputs
-            inputs = gate.check(fn, inputs, session_hash, request)
-        result = await original(fn, inputs, state, request, iterator, session_hash, *args, **kwargs)
+        try:
+            if iterator is None:  # a generator's next step sends no inputs
+                inputs = gate.check(fn, inputs, session_hash, request)
+            result = await original(fn, inputs, state, request, iterator, session_hash, *args, **kwargs)
+        except gr.Error as error:
+            # every refusal, the gate's and Gradio's preprocessing ones included (an unreadable
+            # upload), reads in the visitor's language first; handlers' own are ordered already
+            in_visitor_language(error, request_chinese(request))
+            raise
         gate.record(result.get("data"), session_hash)
         return result
 
