@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from helpers.apphost import running_app  # noqa: E402
 from helpers.browser import ORDER_ID, wait_done  # noqa: E402
 from helpers.paths import CAT, CHROMIUM, CHROMIUM_ARGS, COFFEE  # noqa: E402
-from PIL import Image  # noqa: E402
+from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
 
 WAIT_MS = 30_000
@@ -70,12 +70,12 @@ def status(page: Page) -> str:
 
 
 def in_language(text: str, language: str) -> bool:
-    """The text's first words are in the page's language (Chinese: Han characters come first)."""
-    han = HAN.search(text)
-    latin = re.search(r"[A-Za-z]{3,}", text)
-    if language == "zh":
-        return bool(han) and (not latin or han.start() < latin.start() or "SIM" in latin.group())
-    return bool(latin) and (not han or latin.start() < han.start())
+    """The text reads in the page's language: its first part (before " / ", where a message gives
+    both) is mostly Han characters on a Chinese page, mostly Latin letters on an English one."""
+    first = text.partition(" / ")[0]
+    han = len(HAN.findall(first))
+    latin = len(re.findall(r"[A-Za-z]", re.sub(r"SIM\w+", "", first)))
+    return han * 3 >= latin if language == "zh" else latin > han * 3
 
 
 def walk(page: Page, language: str, folder: Path, run: Run, tmp: Path) -> None:
@@ -177,7 +177,7 @@ def walk(page: Page, language: str, folder: Path, run: Run, tmp: Path) -> None:
 
     def history_record():
         page.locator("#history img").last.click()
-        expect(page.locator("#record")).to_be_visible()
+        expect(page.locator("#record")).to_contain_text(order)
         record = page.locator("#record").inner_text()
         return order in record and in_language(record, language), record[:90].replace("\n", " · ")
 
@@ -223,21 +223,22 @@ def walk(page: Page, language: str, folder: Path, run: Run, tmp: Path) -> None:
         swapped = (shape(page, "#image1 img"), shape(page, "#image2 img")) == (two, one)
         return swapped, f"图1 {one} and 图2 {two} swapped {swapped}, renumbering offered"
 
-    step("swap 图1 and 图2", swap)
+    step("swap image 1 and 2", swap)
 
 
 def contact_sheet(run: Run, target: Path) -> None:
     """The steps' screenshots side by side, four to a row, each under its name and verdict."""
     thumbs = []
+    font = ImageFont.load_default(size=18)
     for name, passed, _, shot in run.steps:
         with Image.open(shot) as image:
             image = image.convert("RGB")
             height = round(image.height * SHEET_WIDTH / image.width)
             thumb = image.resize((SHEET_WIDTH, min(height, 1400)))
-        frame = Image.new(
-            "RGB", (SHEET_WIDTH + 8, thumb.height + 8), (30, 160, 60) if passed else (210, 40, 40)
-        )
-        frame.paste(thumb, (4, 4))
+        colour = (30, 160, 60) if passed else (210, 40, 40)
+        frame = Image.new("RGB", (SHEET_WIDTH + 8, thumb.height + 34), colour)
+        ImageDraw.Draw(frame).text((6, 5), name, fill="white", font=font)
+        frame.paste(thumb, (4, 30))
         thumbs.append(frame)
     per_row = 4
     rows = [thumbs[i : i + per_row] for i in range(0, len(thumbs), per_row)]

@@ -292,3 +292,34 @@ def test_delete_and_revoke_say_what_happened(open_page):
     page.locator("#delete").click()
     expect(page.locator("#status")).to_contain_text("Deleted")
     expect(page.locator("#result")).to_have_count(0)
+
+
+def test_delete_clears_a_slot_whose_upload_went_with_the_result(open_page):
+    """Delete removes the visitor's upload of 图1; the form no longer shows a photo whose file is
+    gone (the next edit failed with "图1 could not be read"), and the status line says why."""
+    page = open_page()
+    show_a_result(page)
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.locator("#delete").click()
+    expect(page.locator("#status")).to_contain_text("cleared from the form")
+    expect(page.locator("#image1 img")).to_have_count(0)
+    put_image1(page)  # the same photo again: a new upload of the same content
+    page.locator("#prompt textarea").fill(f"again {marker()}")
+    page.locator("button#run").click()
+    wait_done(page)
+
+
+def test_on_a_phone_a_failure_toast_leaves_the_status_line_readable(open_page):
+    """On a phone the toast sat over the status line (which says the same failure) and the top of
+    the result: it goes at the bottom of the screen there."""
+    page = open_page(**PHONE)
+    show_a_result(page)
+    page.locator("#prompt textarea").fill(f"not allowed [sim:282504] {marker()}")
+    page.locator("button#run").click()
+    expect(page.locator("[data-testid=toast-body]")).to_have_count(1)
+    expect(page.locator("#status")).to_contain_text("282504")
+    page.locator("#status").scroll_into_view_if_needed()
+    toast = page.locator("[data-testid=toast-body]").bounding_box()
+    status = page.locator("#status").bounding_box()
+    assert not overlap(toast, status), (toast, status)
+    assert covered(page, page.locator("#status p").first) is None

@@ -13,6 +13,7 @@ import html
 import json
 import logging
 import math
+import os
 import re
 import secrets
 import time
@@ -672,12 +673,15 @@ class Handlers:
         history: list | None,
         results: list | None,
         browser_ids: list | None,
+        *slots: str | None,
         request: gr.Request = None,
     ):
         """Delete the result on show, once the visitor confirmed: its files, its share link and its
-        shown copies; the status line says it is done."""
+        shown copies; the status line says it is done. A 图 slot that shows the visitor's upload
+        deleted with it (Gradio keeps one file per upload's content, so a photo used again is the same
+        file) is emptied, rather than left to fail at the next edit as unreadable."""
         if not confirmed or not entry:
-            return view()
+            return *view(), *(gr.skip() for _ in slots)
         if not entry.get("id"):
             raise user_error(error_text("no_result"))
         rid = entry["id"]
@@ -686,8 +690,9 @@ class Handlers:
         results = [r for r in (results or []) if r.get("id") != rid]
         ids = [i for i in (browser_ids or []) if i != rid]
         chinese = request_chinese(request)
-        return view(
-            status=say("deleted", chinese),
+        gone = [bool(slot) and isinstance(slot, str) and not os.path.exists(slot) for slot in slots]
+        return *view(
+            status=say("deleted", chinese) + (say("deleted_slots", chinese) if any(gone) else ""),
             empty=gr.update(visible=True),
             result=gr.update(value=None, visible=False),
             gallery=gr.update(value=None, visible=False),
@@ -701,7 +706,7 @@ class Handlers:
             results_state=results,
             open_state=None,
             browser_ids=ids,
-        )
+        ), *(gr.update(value=None) if went else gr.skip() for went in gone)
 
     def show_custom_size(self, choice: str):
         """The width and height boxes are shown for "Custom…" only."""

@@ -619,6 +619,10 @@ RUNTIME.update(
             "🗑 已删除这张结果：文件和分享链接都已删除。",
             "🗑 Deleted: the result's files and share link are gone.",
         ),
+        "deleted_slots": (
+            "你为它上传的图片也已删除，并已从表单中清除。",
+            " The photo you uploaded for it went with it and is cleared from the form.",
+        ),
         "revoked": ("🔗 分享链接已撤销，不再能打开。", "🔗 The share link is revoked: it no longer opens."),
         "no_link": ("这张结果没有分享链接。", "This result has no share link."),
     }

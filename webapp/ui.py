@@ -500,8 +500,9 @@ def wire(demo: gr.Blocks, settings: AppSettings, handlers: Handlers, form, shown
             state["history_state"],
             state["results_state"],
             state["browser_ids"],
+            *form["images"],
         ],
-        outputs=outputs,
+        outputs=[*outputs, *form["images"]],
         js="(...values) => window.juheConfirmDelete(...values)",
         **PRIVATE,
     )

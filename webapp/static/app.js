@@ -233,3 +233,10 @@ new MutationObserver(() => {
     juheNameThings();
   });
 }).observe(document.documentElement, { childList: true, subtree: true, attributes: true, attributeFilter: ["aria-label"] });
+
+// A narrow screen, marked on <html> for the sheet's phone rules that must reach outside the app's
+// container (toasts): Gradio scopes a custom sheet's @media rules to the container.
+const juheNarrow = window.matchMedia("(max-width: 640px)");
+const juheMarkNarrow = () => document.documentElement.classList.toggle("juhe-narrow", juheNarrow.matches);
+juheNarrow.addEventListener("change", juheMarkNarrow);
+juheMarkNarrow();
