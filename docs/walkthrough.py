@@ -5,7 +5,9 @@ through the unhappy paths a presenter meets (a failure after a result, a bad upl
 cancel, share and revoke, delete) and the three views (what changed, the record of a history item,
 a swap of 图1 and 图2), checks what a person would look for at each step, saves a screenshot of
 each step and one contact sheet per combination (DIR/sheet-<lang>-<screen>-<theme>.png, the steps
-side by side, to look at), and prints the checklist. The app runs live against its own simulator
+side by side, to look at), and prints the checklist. With `--readme docs/screenshots` it also
+saves the README's screenshots (the page after an edit and three variants, both languages, desktop
+and phone; the 图 slots after a swap). The app runs live against its own simulator
 (tests/helpers/apphost.py), so failures and slow answers can be asked for in the instruction.
 Exit status 1 when any check fails.
 """
@@ -78,7 +80,9 @@ def in_language(text: str, language: str) -> bool:
     return han * 3 >= latin if language == "zh" else latin > han * 3
 
 
-def walk(page: Page, language: str, folder: Path, run: Run, tmp: Path) -> None:
+def walk(
+    page: Page, language: str, screen: str, theme: str, folder: Path, run: Run, tmp: Path, readme: Path | None
+) -> None:
     """The steps, each checked and photographed."""
 
     def step(name: str, check: Callable[[], tuple[bool, str]], full: bool = False) -> None:
@@ -210,12 +214,20 @@ def walk(page: Page, language: str, folder: Path, run: Run, tmp: Path) -> None:
     step("delete", delete)
 
     def swap():
+        if not page.locator("#image1 img").count():  # Delete emptied it: its upload went too
+            page.locator("#image1 input[type=file]").set_input_files(str(CAT))
+            expect(page.locator("#image1 img")).to_be_visible()
         page.locator("#image2 input[type=file]").set_input_files(str(COFFEE))
         expect(page.locator("#image2 img")).to_be_visible()
         page.locator("#prompt textarea").fill("把图1的猫放进图2的杯子里")
         one, two = shape(page, "#image1 img"), shape(page, "#image2 img")
         page.locator("#swap12").click()
         expect(page.locator("#renumber-apply")).to_be_visible()
+        if readme and language == "en" and screen == "desktop" and theme == "light":
+            slots, offer = page.locator("#slots").bounding_box(), page.locator("#renumber").bounding_box()
+            bottom = offer["y"] + offer["height"]
+            clip = {"x": slots["x"], "y": slots["y"], "width": slots["width"], "height": bottom - slots["y"]}
+            page.screenshot(path=str(readme / "reorder-en-US.png"), clip=clip)
         page.wait_for_function(
             "([a, b]) => a.naturalWidth && b.naturalWidth",
             arg=[page.locator("#image1 img").element_handle(), page.locator("#image2 img").element_handle()],
@@ -224,6 +236,23 @@ def walk(page: Page, language: str, folder: Path, run: Run, tmp: Path) -> None:
         return swapped, f"图1 {one} and 图2 {two} swapped {swapped}, renumbering offered"
 
     step("swap image 1 and 2", swap)
+
+    def variants():
+        page.locator("#renumber-apply").click()
+        page.locator("#variants label", has_text="3").click()
+        page.locator("button#run").click()
+        tiles = page.locator("#results .thumbnail-item")
+        expect(tiles).to_have_count(3)
+        wait_done(page)
+        return toasts(page) == 0 and in_language(status(page), language), status(page)[:80]
+
+    step("three variants", variants)
+    if readme and theme == "light":
+        name = {"desktop": "desktop", "phone": "mobile"}[screen]
+        page.evaluate("window.scrollTo(0, 0)")
+        page.screenshot(path=str(readme / f"{name}-{LOCALES[language]}.png"), full_page=screen == "phone")
+        if language == "en" and screen == "desktop":
+            page.locator("#results-panel").screenshot(path=str(readme / "variants-en-US.png"))
 
 
 def contact_sheet(run: Run, target: Path) -> None:
@@ -258,6 +287,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python docs/walkthrough.py", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "juhe-walkthrough")
     parser.add_argument("--only", help="one combination, e.g. zh-phone-dark")
+    parser.add_argument(
+        "--readme", type=Path, help="also save the README's screenshots in this folder (docs/screenshots)"
+    )
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     runs: list[Run] = []
@@ -278,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
                     page = context.new_page()
                     page.set_default_timeout(WAIT_MS)
                     page.goto(f"{app.url}/?__theme={theme}")
-                    walk(page, language, folder, run, Path(scratch))
+                    walk(page, language, screen, theme, folder, run, Path(scratch), args.readme)
                     context.close()
                     contact_sheet(run, args.out / f"sheet-{name}.png")
                     runs.append(run)
