@@ -47,10 +47,10 @@ def batch_slots(concurrency: int) -> int:
 
 
 def size_words(nbytes: int) -> str:
-    """A byte count as people read it: `20 MB`, `512 KB`."""
+    """A byte count as people read it: `20 MB`, `512 KB`, `10 bytes`."""
     if nbytes >= 1_000_000:
         return f"{nbytes / 1_000_000:g} MB"
-    return f"{max(1, nbytes // 1000)} KB"
+    return f"{nbytes // 1000} KB" if nbytes >= 1000 else f"{nbytes} bytes"
 
 
 def photo_problem(path: str | Path, max_bytes: int) -> JuheError | None:
