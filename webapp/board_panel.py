@@ -76,7 +76,7 @@ class BoardHandlers:
             raise user_error(error_text("no_result"))
         chosen = picked_ids(picked, ids)
         if not chosen:
-            raise user_error(say("board_none", chinese))
+            raise user_error(error_text("board_none"))  # both languages, as every refusal
         token = await self.backend.run_file_work(self.backend.store.share_board, chosen)
         if token is None:  # every ticked result was deleted or expired meanwhile
             raise user_error(error_text("no_result"))

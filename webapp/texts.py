@@ -687,7 +687,6 @@ ZH.update(
 )
 RUNTIME.update(
     {
-        "board_none": ("请先选择至少一张结果。", "Pick at least one result first."),
         "board_revoked": (
             "🔗 展板链接已撤销，不再能打开。",
             "🔗 The board link is revoked: it no longer opens.",
@@ -791,3 +790,4 @@ ERRORS.update(
     }
 )
 TITLES["batch"] = "批量 · Batch"
+ERRORS["board_none"] = ("请先选择至少一张结果", "Pick at least one result first.")
