@@ -174,6 +174,6 @@ def test_the_progress_table_counts_and_escapes():
     assert "&lt;b&gt;cat.jpg" in text and "<b>" not in text and "<i>" not in text
     assert "<code>282504</code> content &lt;i&gt;flagged&lt;/i&gt;" in text
     assert "<code>SIM1</code>" in text and "1.2" in text
-    zh = progress_html(items, 3, chinese=True)
-    assert "共 4 张 · 完成 1 · 失败 1 · 进行中 1 · 排队 1 · 已用 3 秒" in zh
+    zh = progress_html(items, 0.34, chinese=True)
+    assert "共 4 张 · 完成 1 · 失败 1 · 进行中 1 · 排队 1 · 已用 0.3 秒" in zh
     assert "包含敏感词" in zh and "下一张" not in zh

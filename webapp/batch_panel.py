@@ -74,15 +74,14 @@ def batch_panel(size_choices: list) -> dict:
             elem_id="batch-files",
         )
         parts["prompt"] = gr.Textbox(label=I18N("batch_prompt"), lines=2, max_lines=6, elem_id="batch-prompt")
-        with gr.Row(equal_height=True):
-            parts["size"] = gr.Dropdown(
-                [choice for choice in size_choices if choice[1] != "custom"],
-                value="auto",
-                label=I18N("size"),
-                elem_id="batch-size",
-                scale=3,
-            )
-            parts["refs"] = gr.Checkbox(False, label=I18N("batch_refs"), elem_id="batch-refs", scale=2)
+        parts["size"] = gr.Dropdown(
+            [choice for choice in size_choices if choice[1] != "custom"],
+            value="auto",
+            label=I18N("size"),
+            elem_id="batch-size",
+        )
+        # on a line of its own: beside the size, a phone squeezed its label into a column of one word
+        parts["refs"] = gr.Checkbox(False, label=I18N("batch_refs"), elem_id="batch-refs")
         with gr.Row():
             parts["run"] = gr.Button(I18N("batch_run"), variant="primary", elem_id="batch-run")
             parts["retry"] = gr.Button(I18N("batch_retry"), visible=False, elem_id="batch-retry")
@@ -166,6 +165,7 @@ class BatchHandlers:
             "references": references,
             "group": None,
             "records": {},
+            "elapsed": 0.0,  # seconds of the batch's runs so far (a retry adds its own)
         }
         async for values in self._drive(state, api_key, history, browser_ids, chinese, request):
             yield values
@@ -203,7 +203,7 @@ class BatchHandlers:
         state["group"] = client.admission.group
         task = asyncio.create_task(self._run(batch, client, todo, state, pacer, progress))
         history, ids = list(history or []), list(browser_ids or [])
-        started = time.monotonic()
+        started = time.monotonic() - state["elapsed"]
         try:
             while True:
                 await asyncio.wait({task}, timeout=TICK_S)
@@ -222,8 +222,10 @@ class BatchHandlers:
             self.backend.keep_running(task)
             raise
         task.result()  # a fault of this app (not of a photo) is raised here, as Gradio expects
+        state["elapsed"] = time.monotonic() - started
         numbers = counts(items)
         line = say("batch_finished", chinese, done=numbers["done"], total=numbers["total"])
+        line = ("⚠️ " if numbers["failed"] else "✅ ") + line
         if numbers["failed"]:
             line += say("batch_some_failed", chinese, failed=numbers["failed"])
         archive = await self._zip(state["items"], list(state["records"].values()))

@@ -250,7 +250,8 @@ def progress_html(
     for the rate limit, when it goes), then one row per photo with its state and its order id or its
     error's code and words. Every name and word from outside is escaped."""
     numbers = counts(items)
-    summary = say("batch_summary", chinese, elapsed=f"{elapsed:.0f}", **numbers)
+    seconds = f"{elapsed:.1f}" if elapsed < 10 else f"{elapsed:.0f}"  # a fast batch does not read "0 s"
+    summary = say("batch_summary", chinese, elapsed=seconds, **numbers)
     if next_in is not None:
         summary += say("batch_next", chinese, wait=f"{next_in:.0f}", limit=limit)
     head = "".join(

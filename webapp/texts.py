@@ -745,7 +745,7 @@ RUNTIME.update(
             " · 下一张 {wait} 秒后发送（每分钟最多 {limit} 次编辑）",
             " · next photo goes in {wait} s (at most {limit} edits per minute)",
         ),
-        "batch_finished": ("✅ 批量完成：{done}/{total} 张成功", "✅ Batch finished: {done} of {total} made"),
+        "batch_finished": ("批量完成：{done}/{total} 张成功", "Batch finished: {done} of {total} made"),
         "batch_some_failed": (
             "，{failed} 张失败，可单独重试",
             " · {failed} failed: Retry failed sends those alone",
