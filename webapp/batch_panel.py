@@ -19,6 +19,7 @@ import html
 import json
 import secrets
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import gradio as gr
@@ -188,7 +189,15 @@ class BatchHandlers:
         async for values in self._drive(state, api_key, history, browser_ids, chinese, request):
             yield values
 
-    async def _drive(self, state: dict, api_key, history, browser_ids, chinese: bool, request):
+    async def _drive(
+        self,
+        state: dict,
+        api_key: str | None,
+        history: list | None,
+        browser_ids: list | None,
+        chinese: bool,
+        request: gr.Request | None,
+    ) -> AsyncIterator[tuple]:
         """Run the state's unfinished items through the engine and yield the panel's values as it goes."""
         key = (api_key or "").strip() or None
         progress = Progress()
@@ -297,7 +306,9 @@ class BatchHandlers:
             unsent = [i for i in todo if i.status == "queued" and i not in batch.abandoned]
             self.backend.refund(client.admission, len(unsent))
 
-    async def _remember(self, finished: list[BatchItem], client: StoreClient, state: dict, history, ids):
+    async def _remember(
+        self, finished: list[BatchItem], client: StoreClient, state: dict, history: list, ids: list
+    ) -> tuple[list, list]:
         """Finished photos join the history (newest first) and the browser's ids, so a reload finds
         them; each one's upload is tied to its result, so Delete removes it too."""
         for item in finished:
