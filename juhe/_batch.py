@@ -61,9 +61,12 @@ Pace = Callable[[], Awaitable[None]]
 # ---------------------------------------------------------------- items and names
 
 
-def job_stem(path: Path, prompt: str, size: str, model: str) -> str:
-    """`<input name>-<tag>`; the tag hashes the full path and the settings, so it is unique."""
+def job_stem(path: Path, prompt: str, size: str, model: str, run: str = "") -> str:
+    """`<input name>-<tag>`; the tag hashes the full path and the settings, so it is unique. `run`
+    makes it unique to one run too (see `BatchItem.for_input`)."""
     identity = "\0".join((str(Path(path).resolve()), prompt.strip(), size, model.strip() or "auto"))
+    if run:  # only when given: the names the command line resumes by stay as they were
+        identity += "\0" + run
     tag = hashlib.sha256(identity.encode()).hexdigest()[:TAG_LENGTH]
     name = "".join(c if c.isalnum() or c in "-_" else "_" for c in Path(path).stem)[:40] or "image"
     return f"{name}-{tag}"
@@ -117,10 +120,13 @@ class BatchItem:
 
     @classmethod
     def for_input(
-        cls, path: str | os.PathLike, prompt: str, size: str = "", model: str = "auto"
+        cls, path: str | os.PathLike, prompt: str, size: str = "", model: str = "auto", run: str = ""
     ) -> BatchItem:
-        """A queued item named for its path and the edit's settings (see `job_stem`)."""
-        return cls(Path(path), job_stem(Path(path), prompt, size, model))
+        """A queued item named for its path and the edit's settings (see `job_stem`). A `run` key
+        (any text, e.g. a random token and the item's place) ties the name to one run: an app whose
+        visitors share one output folder then never resumes one visitor's item from another's result,
+        and the same photo twice in a run makes two items."""
+        return cls(Path(path), job_stem(Path(path), prompt, size, model, run))
 
     def fail(self, error: JuheError) -> None:
         """Record `error` as this item's outcome."""

@@ -9,7 +9,17 @@ import gradio as gr
 import pytest
 from helpers.apphost import is_bilingual
 
-from webapp.gate import MAX_BLOB_ID, MAX_DEPTH, MAX_IDS, MAX_LAYERS, MAX_NUMBER, MAX_TEXT, Gate, Issued
+from webapp.gate import (
+    MAX_BLOB_ID,
+    MAX_DEPTH,
+    MAX_FILES,
+    MAX_IDS,
+    MAX_LAYERS,
+    MAX_NUMBER,
+    MAX_TEXT,
+    Gate,
+    Issued,
+)
 
 SESSION, OTHER_SESSION = "session-a", "session-b"
 VISITOR, OTHER_VISITOR = "203.0.113.1", "203.0.113.2"
@@ -232,10 +242,58 @@ def test_a_state_is_left_to_gradio(gate):
 
 
 def test_a_component_without_a_rule_is_closed(gate):
-    for block in (gr.File(), gr.Gallery(), gr.Audio(), gr.JSON(), gr.HTML()):
+    for block in (gr.Gallery(), gr.Audio(), gr.JSON(), gr.HTML()):
         assert check(gate, block, None) is None
         assert "takes no value" in refused(gate, block, {"path": "/etc/passwd"})
         refused(gate, block, "text")
+
+
+# --- file inputs: one file, or a bounded list of them (the batch panel's photos) -------------------
+
+
+def test_a_multiple_file_input_takes_a_list_of_admitted_files(gate, paths):
+    photos = gr.File(file_count="multiple")
+    value = [
+        file_data(paths.uploaded, orig_name="a.jpg", url="data:image/png;base64,AAAA"),
+        file_data(paths.given),
+    ]
+    admitted = check(gate, photos, value)
+    assert [one["path"] for one in admitted] == [paths.uploaded, paths.given]
+    assert "url" not in admitted[0] and admitted[0]["orig_name"] == "a.jpg"  # rebuilt: nothing to fetch
+    assert check(gate, photos, None) is None and check(gate, photos, []) == []
+    assert len(check(gate, photos, [file_data(paths.given)] * MAX_FILES)) == MAX_FILES
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("not a list", "a list of at most"),
+        ({"path": "x"}, "a list of at most"),
+        (True, "a list of at most"),
+        ([True], "a file expected"),
+        (["/etc/passwd"], "a file expected"),
+        ([{"path": "/etc/passwd"}], "not a file this page was given"),
+        ([{"path": "https://example.org/a.png"}], "send links as plain strings"),
+        ([{"url": "data:image/png;base64,AAAA"}], "not a link or data"),
+    ],
+    ids=repr,
+)
+def test_a_multiple_file_input_refuses_anything_else(gate, paths, value, why):
+    assert why in refused(gate, gr.File(file_count="multiple"), value)
+
+
+def test_a_multiple_file_input_is_capped_and_every_item_checked(gate, paths):
+    photos = gr.File(file_count="multiple")
+    assert "at most 40 files" in refused(gate, photos, [file_data(paths.given)] * (MAX_FILES + 1))
+    mixed = [file_data(paths.given)] * 3 + [file_data(paths.stranger)]  # one bad item refuses all
+    assert "not a file this page was given" in refused(gate, photos, mixed)
+
+
+def test_a_single_file_input_takes_one_admitted_file(gate, paths):
+    one = gr.File()
+    assert check(gate, one, file_data(paths.given))["path"] == paths.given
+    assert "not a file this page was given" in refused(gate, one, {"path": "/etc/passwd"})
+    assert "a file expected" in refused(gate, one, [file_data(paths.given)])
 
 
 # --- the public API: any JSON, its files checked -------------------------------------------------

@@ -13,7 +13,7 @@ import shutil
 import statistics
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,6 +24,7 @@ from webapp.gate import Issued
 from webapp.settings import AppSettings
 from webapp.spend import SPEND_FILE, DailyLimitError, DailySpend
 from webapp.store import Record, ResultStore
+from webapp.window import Window
 
 OFFLINE_KEY = "offline-preview"
 RECENT_EDITS = 20  # successful edits whose time makes the "usually about N s" estimate
@@ -150,6 +151,11 @@ class Backend:
         self.pool = SlotPool(settings.concurrency, settings.queue_size)
         self._recent: collections.deque[float] = collections.deque(maxlen=RECENT_EDITS)
         self._late: dict[str, _Late] = {}
+        self._background: set[asyncio.Task] = set()  # runs nobody awaits any more (a batch left mid-way)
+        # edits per minute, per visitor and per session: the page, the API and batches count in one
+        # window; `sleep` is how a paced batch waits for its turn (both replaceable by a test's clock)
+        self.edits = Window()
+        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
         self.issued = Issued()  # cache files handed to each session and visitor (webapp.gate)
         self.store = ResultStore(
             self.output_dir, keep_days=settings.keep_days, max_bytes=settings.output_max_bytes
@@ -218,6 +224,39 @@ class Backend:
             raise
         return Admission(n, day, secrets.token_urlsafe(16) if n > 1 else None)
 
+    def reserve(self, n: int, visitor_key: str | None = None, group: str | None = None) -> Admission:
+        """Reserve `n` of today's edits on the server's key for a batch, holding no slot (each of its
+        edits takes one when it goes): `DailyLimitError`, saying how many are left, when fewer than `n`
+        are. Nothing is counted for a visitor's own key or the offline preview. `group` names the
+        batch in the store (a retry keeps its batch's; a new one by default)."""
+        counted = self.spend is not None and not visitor_key
+        day = self.spend.reserve(n) if counted and n > 0 else None
+        return Admission(n, day, group or secrets.token_urlsafe(16))
+
+    def client_for(self, visitor_key: str | None) -> tuple[AsyncImageEditClient, bool]:
+        """The client an edit goes through, and whether it is simulated: the offline preview's
+        simulator unless a visitor's own key sends it live."""
+        simulated = self.offline and not visitor_key
+        return (self._offline_client() if simulated else self._live_client()), simulated
+
+    def refund(self, admission: Admission, n: int = 1) -> None:
+        """Give back `n` of a run's reserved edits that were never sent."""
+        if admission.day is not None and self.spend is not None:
+            self.spend.refund(n, admission.day)
+
+    async def keep_result(self, saved: SavedEdit, image1: object, group: str | None) -> Record | None:
+        """Register a saved edit in the store (with a small copy of 图1 for its before/after) as a
+        page's edit is, count its time for the estimate, and sweep the folder afterwards."""
+        self._recent.append(saved.result.elapsed_s)
+        record = await asyncio.to_thread(self._register, saved, image1, None, group)
+        self._files.submit(self._sweep)
+        return record
+
+    def keep_running(self, task: asyncio.Task) -> None:
+        """Hold a task nobody awaits any more until it ends (the loop keeps only weak references)."""
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     async def edit(
         self,
         prompt: str,
@@ -257,8 +296,7 @@ class Backend:
         """One edit of an admitted run (see `edit`): it holds one of the run's slots and, on the
         server's key, one of its reserved edits, given back when it was never sent (refused before
         the client's "waiting" stage, or cancelled before it)."""
-        simulated = self.offline and not visitor_key
-        client = self._offline_client() if simulated else self._live_client()
+        client, simulated = self.client_for(visitor_key)
         sent = False
 
         def staged(stage: str) -> None:

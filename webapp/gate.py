@@ -10,6 +10,7 @@ front of it, so a new event or component is guarded by design. For each input th
   issued to this session (a handler's output, an example's copy) or this visitor uploaded; it is
   passed on rebuilt from its path and name alone, so a `url` (a `data:` URI, a link) is never
   decoded or fetched;
+- a multiple-file input's value as a list of at most `MAX_FILES` such files;
 - an image editor's value with at most `MAX_LAYERS` layers and a short blob id, its files as above;
 - text up to `MAX_TEXT` characters, finite numbers within ±`MAX_NUMBER`, booleans, an example's
   index within its examples; the browser's list of result ids keeps only its short strings;
@@ -42,6 +43,9 @@ MAX_LAYERS = 8  # layers of the region editor the page sends (it draws on one)
 MAX_BLOB_ID = 64
 MAX_IDS = 200  # result ids a browser may send back (it keeps 60)
 MAX_PICKS = 200  # ticked choices of a checkbox group (the board's picker lists at most 60)
+# files of one multiple-file input: twice the batch's 20 photos, so that a visitor who drops more
+# hears "at most 20" from the panel itself rather than this gate's "reload the page"
+MAX_FILES = 40
 MAX_DEPTH = 12  # nesting of an API value
 ISSUED_PER_KEY = 512  # files remembered per session and per visitor; the oldest is forgotten
 KEYS_KEPT = 20_000  # sessions and visitors remembered; the least recently used is forgotten
@@ -295,6 +299,8 @@ class Gate:
             return None if value is None else self._file(value, session, visitor)
         if kind == "ImageEditor":
             return self._editor(value, session, visitor)
+        if kind == "File":
+            return self._files(block, value, session, visitor)
         if kind in ("Textbox", "Code"):
             return _text(value)
         if kind in ("Dropdown", "Radio"):
@@ -335,6 +341,17 @@ class Gate:
             if isinstance(field, str) and len(field) <= 255:
                 clean[name] = field
         return clean
+
+    def _files(self, block: Any, value: Any, session: str | None, visitor: str | None) -> Any:
+        """A file input: one file as an image's, or for several (`file_count` "multiple" or
+        "directory") a list of at most `MAX_FILES`, each admitted as one file."""
+        if value is None:
+            return None
+        if getattr(block, "file_count", "single") == "single":
+            return self._file(value, session, visitor)
+        if not isinstance(value, list) or len(value) > MAX_FILES:
+            raise RefusedError(f"a list of at most {MAX_FILES} files expected")
+        return [self._file(item, session, visitor) for item in value]
 
     def _editor(self, value: Any, session: str | None, visitor: str | None) -> Any:
         if value is None:

@@ -162,7 +162,9 @@ class Handlers:
     def __init__(self, settings: AppSettings, backend: Backend) -> None:
         self.settings = settings
         self.backend = backend
-        self.edits = Window()  # edits per minute, per visitor and per session
+        # edits per minute, per visitor and per session: the backend's, which batches pace in too (a
+        # Handlers without a backend, as the limit's own tests make, keeps a window of its own)
+        self.edits = backend.edits if backend is not None else Window()
 
     # --- the shared core ---------------------------------------------------------------------
 
@@ -176,6 +178,19 @@ class Handlers:
             raise user_error(
                 error_text("rate_limit_set", limit=limit, asked=amount), title=TITLES["rate_limit"]
             )
+        keys = self.rate_keys(request)
+        wait = self.edits.take(keys, limit, amount)
+        if wait:
+            left = int(limit - max(self.edits.total(key) for key in keys))
+            if amount > 1 and left > 0:
+                message = error_text("rate_limit_left", left=left, wait=f"{wait:.0f}")
+            else:
+                message = error_text("rate_limit", wait=f"{wait:.0f}", limit=limit)
+            raise user_error(message, title=TITLES["rate_limit"])
+
+    def rate_keys(self, request: gr.Request) -> list[str]:
+        """The keys the per-minute limit counts this caller's edits under: its address and its
+        session."""
         address = visitor_address(
             request.client.host if request.client else None,
             request.headers.get("x-forwarded-for"),
@@ -188,15 +203,7 @@ class Handlers:
         session = getattr(request, "session_hash", None)  # MCP calls come without a session
         if session:
             keys.append(f"session:{session}")
-        keys = keys or ["anonymous"]
-        wait = self.edits.take(keys, limit, amount)
-        if wait:
-            left = int(limit - max(self.edits.total(key) for key in keys))
-            if amount > 1 and left > 0:
-                message = error_text("rate_limit_left", left=left, wait=f"{wait:.0f}")
-            else:
-                message = error_text("rate_limit", wait=f"{wait:.0f}", limit=limit)
-            raise user_error(message, title=TITLES["rate_limit"])
+        return keys or ["anonymous"]
 
     async def show(self, saved: SavedEdit) -> Shown:
         """Link the saved images into Gradio's cache, where they are served without hashing."""

@@ -699,3 +699,99 @@ RUNTIME.update(
         "board_no_link": ("没有可撤销的展板链接。", "There is no board link to revoke."),
     }
 )
+
+
+# --- Batch (issue 19): one instruction over up to 20 photos, each its own edit --------------------
+EN.update(
+    {
+        "batch": "🗂 Batch · one instruction over up to 20 photos",
+        "batch_info": "Each photo is 图1 of its own edit, billed as one, with the usual checks; a failure "
+        "never stops the others. Drop up to 20 images (JPEG, PNG, BMP, TIFF, WebP, GIF or HEIC, each "
+        "within the upload limit); zip files are not taken. Results join your history as one run.",
+        "batch_files": "Photos (up to 20)",
+        "batch_prompt": "Instruction for every photo",
+        "batch_refs": "Also send the form's 图2 / 图3 with every photo",
+        "batch_run": "▶ Run batch",
+        "batch_retry": "↻ Retry failed",
+        "batch_zip": "All results (zip with manifest.csv and manifest.json)",
+    }
+)
+ZH.update(
+    {
+        "batch": "🗂 批量 · 一条描述处理最多 20 张照片",
+        "batch_info": "每张照片都是一次单独编辑的图1，单独计费，照常检查；某张失败不影响其他照片。"
+        "最多放入 20 张图片（JPEG、PNG、BMP、TIFF、WebP、GIF 或 HEIC，每张不超过上传上限）；不接受 zip 文件。"
+        "结果作为一次运行加入编辑记录。",
+        "batch_files": "照片（最多 20 张）",
+        "batch_prompt": "对每张照片的编辑描述",
+        "batch_refs": "同时把上方表单的图2、图3随每张照片发送",
+        "batch_run": "▶ 开始批量编辑",
+        "batch_retry": "↻ 重试失败的照片",
+        "batch_zip": "全部结果（zip，含 manifest.csv 和 manifest.json）",
+    }
+)
+RUNTIME.update(
+    {
+        "batch_queued": ("排队中", "queued"),
+        "batch_running": ("进行中", "running"),
+        "batch_done": ("完成", "done"),
+        "batch_failed": ("失败", "failed"),
+        "batch_photo": ("照片", "Photo"),
+        "batch_status": ("状态", "Status"),
+        "batch_outcome": ("订单或错误", "Order or error"),
+        "batch_seconds": ("秒", "s"),
+        "batch_summary": (
+            "共 {total} 张 · 完成 {done} · 失败 {failed} · 进行中 {running} · 排队 {queued} · "
+            "已用 {elapsed} 秒",
+            "{total} photos · {done} done · {failed} failed · {running} running · {queued} queued · "
+            "{elapsed} s",
+        ),
+        "batch_next": (
+            " · 下一张 {wait} 秒后发送（每分钟最多 {limit} 次编辑）",
+            " · next photo goes in {wait} s (at most {limit} edits per minute)",
+        ),
+        "batch_finished": ("批量完成：{done}/{total} 张成功", "Batch finished: {done} of {total} made"),
+        "batch_some_failed": (
+            "，{failed} 张失败，可单独重试",
+            " · {failed} failed: Retry failed sends those alone",
+        ),
+        "batch_ready": ("已选 {n} 张照片", "{n} photos ready"),
+    }
+)
+ERRORS.update(
+    {
+        "batch_none": ("请先放入要批量编辑的照片", "Drop the photos to edit first."),
+        "batch_prompt": ("请写下对每张照片的编辑描述", "Write the instruction for the photos."),
+        "batch_too_many": (
+            "一批最多 {most} 张照片，这里有 {n} 张；未发送任何请求",
+            "At most {most} photos per batch, {n} given: nothing was sent.",
+        ),
+        "batch_daily_left": (
+            "本演示今日额度只剩 {left} 次编辑，{n} 张照片未发送；请选择不超过 {left} 张，"
+            "或在「高级」中填入你自己的聚合数据 key",
+            "Only {left} edits are left today of the demo's daily quota of {limit}: nothing was sent for "
+            "these {n} photos. Choose {left} photos or fewer, or use your own Juhe key (Advanced, api_key).",
+        ),
+        "batch_list": (
+            "images 必须是 1 到 {most} 个用 handle_file() 上传的文件组成的列表",
+            "images must be a list of 1 to {most} files sent with handle_file().",
+        ),
+        "batch_file": (
+            "images 的第 {n} 项不是用 handle_file() 上传的文件；/batch 不接受链接和 data URI",
+            "images item {n} is not a file sent with handle_file(); /batch takes no links or data URIs.",
+        ),
+        "batch_removed": ("{names} 不是可用的图片，已移除", "{names}: not a usable image, removed."),
+        "batch_extra": (
+            "一批最多 {most} 张照片，多出的 {n} 张已移除",
+            "At most {most} photos per batch: the {n} beyond that were removed.",
+        ),
+        "batch_no_failed": ("没有失败的照片可重试", "There is no failed photo to retry."),
+        "photo_large": ("文件超过上传上限 {size}", "the file is over the upload limit of {size}"),
+        "photo_format": (
+            "不是本应用接受的图片格式",
+            "not an image this app takes (JPEG, PNG, BMP, TIFF, WebP, GIF or HEIC)",
+        ),
+        "photo_pixels": ("像素过多", "too many pixels"),
+    }
+)
+TITLES["batch"] = "批量 · Batch"

@@ -15,6 +15,7 @@ from starlette.middleware import Middleware
 
 from juhe import MAX_PROMPT_CHARS, MAX_VARIANTS
 from webapp.backend import Backend
+from webapp.batch_panel import BatchHandlers, batch_panel, wire_batch
 from webapp.board_panel import BoardHandlers, board_panel, wire_boards
 from webapp.boards import BoardPages
 from webapp.components import checked_image
@@ -389,6 +390,7 @@ def build_demo(settings: AppSettings, backend: Backend | None = None) -> gr.Bloc
             with gr.Column(scale=4, elem_id="results-panel"):
                 shown = result_panel(settings.sharing)
                 views = views_panel()
+        batch = batch_panel(SIZE_CHOICES)  # one instruction over many photos (issue 19), closed at first
         history = history_panel()
         board = board_panel()  # share several results as one link (issue 19)
         examples_panel(form)
@@ -396,6 +398,7 @@ def build_demo(settings: AppSettings, backend: Backend | None = None) -> gr.Bloc
         wire(demo, settings, handlers, form, shown, history, state)
         wire_views(handlers, shown, state, views)
         wire_boards(BoardHandlers(settings, backend), board, state["history_state"], shown["status"])
+        wire_batch(BatchHandlers(settings, backend, handlers), batch, form, history, state)
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=settings.concurrency)
     # every event's values pass the gate; the files the app keeps in its cache are anyone's to send
     backend.issued.public = lambda: kept_files(demo)
