@@ -205,8 +205,12 @@ def browser():
     while it is open, and later modules call asyncio.run()."""
     if not CHROMIUM.exists():
         pytest.skip(f"browser tests need Debian's chromium at {CHROMIUM}")
-    from playwright.sync_api import sync_playwright
+    from helpers.browser import WAIT_MS
+    from playwright.sync_api import expect, sync_playwright
 
+    # every expectation waits as long as a page's actions do (ending as soon as it holds): on two
+    # loaded cores the region editor takes more than Playwright's default 5 s to draw
+    expect.set_options(timeout=WAIT_MS)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield browser

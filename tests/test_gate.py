@@ -447,3 +447,16 @@ def test_a_choice_must_be_one_of_the_choices(gate):
 def test_a_huge_integer_is_refused_without_becoming_a_float(gate):
     with pytest.raises(gr.Error, match="number out of range"):
         gate.check(event(gr.Number()), [10**400], "s1", None)
+
+
+def test_an_api_call_written_before_a_parameter_was_added_gets_its_default(gate):
+    """The public API's later parameters are optional (variants came after mask): fewer values are
+    filled with None, the handler's default; a page event must still send every value."""
+    from gradio.components.api_component import Api
+
+    api = event(*(Api(None, {"type": "string"}) for _ in range(3)), name="edit")
+    assert gate.check(api, ["a prompt"], SESSION, VISITOR) == ["a prompt", None, None]
+    with pytest.raises(gr.Error, match="wrong number of values"):
+        gate.check(api, ["a", "b", "c", "d"], SESSION, VISITOR)
+    with pytest.raises(gr.Error, match="wrong number of values"):
+        gate.check(event(gr.Textbox(), gr.Textbox()), ["only one"], SESSION, VISITOR)

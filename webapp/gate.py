@@ -264,6 +264,10 @@ class Gate:
         if not isinstance(inputs, list):
             raise user_error(error_text("gate_value", n=1, why="a list expected"), title=TITLES["error"])
         blocks = list(block_fn.inputs)
+        if blocks and len(inputs) < len(blocks) and all(type(b).__name__ == "Api" for b in blocks):
+            # a public API function's later parameters are optional: a caller written before one was
+            # added (variants after mask) sends fewer values, and the handler's defaults apply
+            inputs = [*inputs, *[None] * (len(blocks) - len(inputs))]
         if len(inputs) != len(blocks) or block_fn.component_prop_inputs or block_fn.batch:
             raise user_error(
                 error_text("gate_value", n=1, why="wrong number of values"), title=TITLES["error"]

@@ -33,7 +33,7 @@ from juhe import MAX_VARIANTS, ORIGINAL_SIZE, JuheError, is_http_url, parse_size
 from webapp import chains, opened, snippets
 from webapp.backend import Backend, BusyError, SavedEdit
 from webapp.changes import painted_box, what_changed
-from webapp.errors import juhe_error, user_error
+from webapp.errors import in_visitor_language, juhe_error, user_error
 from webapp.exports import ExportError, export_result
 from webapp.pictures import editor_preview, fit_before, heif_preview, mime_of, pixel_size, region_files
 from webapp.settings import AppSettings
@@ -48,7 +48,6 @@ from webapp.texts import (
     error_text,
     request_chinese,
     say,
-    visitor_order,
 )
 from webapp.views import describe_changes, view_error
 from webapp.visitors import address_key, visitor_address
@@ -954,16 +953,8 @@ def failed_status(error: gr.Error, chinese: bool, kept: bool, exc: Exception | N
 def for_visitor(error: gr.Error, chinese: bool, exc: Exception | None = None) -> gr.Error:
     """The same toast with the visitor's language first (both kept), gone after a while: the status
     line keeps saying why, so toasts do not pile up over the page."""
-    if isinstance(exc, JuheError):
-        tail = exc.explanation.removeprefix(f"{exc.zh} / {exc.en}")
-        first, second = (exc.zh, exc.en) if chinese else (exc.en, exc.zh)
-        message = html.escape(f"{exc.label}: {first} / {second}{tail}", quote=False)
-    else:
-        message = visitor_order(error.message, chinese)
-    title = visitor_order(error.title, chinese, " · ")
-    ordered = gr.Error(message, title=title, duration=10, print_exception=False)
-    ordered.juhe_ordered = True  # the gate's wrapper leaves it as it is
-    return ordered
+    fresh = gr.Error(error.message, title=error.title, duration=10, print_exception=False)
+    return in_visitor_language(fresh, chinese, exc or getattr(error, "juhe_source", None))
 
 
 def api_image(value: object, number: int) -> str | Path | None:
