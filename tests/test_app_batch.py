@@ -275,6 +275,68 @@ def test_another_visitors_single_edit_is_not_starved_by_a_batch(tmp_path):
         assert running.provider.stats()["peak_in_flight"] <= 2
 
 
+def test_a_burst_of_batches_and_variants_never_overshoots_the_daily_cap(tmp_path):
+    """JUHE_DAILY_LIMIT=10 and 28 edits asked for at the same moment (three sets of 4 variants, two
+    batches of 4 and four single edits, each from its own session): the provider sees exactly what
+    the cap counted, never more than 10; every set and every batch went whole or not at all."""
+    with running_app(
+        tmp_path, JUHE_DAILY_LIMIT="10", JUHE_CONCURRENCY="32", sim_options={"latency": 0.3}
+    ) as running:
+        tag = marker()
+        images = [handle_file(str(p)) for p in photos(tmp_path / "in", 4)]
+        jobs = [("variants", k, 4) for k in range(3)] + [("batch", k, 4) for k in range(2)]
+        jobs += [("single", k, 1) for k in range(4)]
+        barrier = threading.Barrier(len(jobs))
+
+        def ask(kind: str, k: int, n: int) -> None:
+            client = running.client()
+            prompt = f"{kind}{k} {tag}"
+            barrier.wait()
+            try:
+                if kind == "batch":
+                    client.predict(images, prompt, "auto", "auto", None, api_name="/batch")
+                else:
+                    client.predict(handle_file(str(COFFEE)), prompt, variants=n, api_name="/edit")
+            except AppError as refusal:
+                assert is_bilingual(refusal.message), refusal.message
+
+        threads = [threading.Thread(target=ask, args=job) for job in jobs]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        sent_each = {f"{kind}{k}": sent(running, f"{kind}{k} {tag}") for kind, k, _ in jobs}
+        for kind, k, n in jobs:
+            assert sent_each[f"{kind}{k}"] in (0, n), sent_each  # whole or nothing
+        assert sum(sent_each.values()) == running.backend.spend.used() <= 10, sent_each
+        assert running.backend.spend.used() >= 7  # refusals say what fits: the cap is not left idle
+
+
+def test_a_burst_of_variant_sets_from_one_visitor_stays_within_the_rate_limit(tmp_path):
+    """JUHE_RATE_LIMIT=6: three sets of 4 from one visitor at the same moment. One set fits; each
+    other is refused whole ("only 2 left this minute"), so the provider sees exactly 4."""
+    with running_app(tmp_path, JUHE_RATE_LIMIT="6", JUHE_CONCURRENCY="16") as running:
+        tag = marker()
+        barrier = threading.Barrier(3)
+        refusals: list[str] = []
+
+        def ask(k: int) -> None:
+            client = running.client()
+            barrier.wait()
+            try:
+                client.predict(handle_file(str(COFFEE)), f"set{k} {tag}", variants=4, api_name="/edit")
+            except AppError as refusal:
+                refusals.append(refusal.message)
+
+        threads = [threading.Thread(target=ask, args=(k,)) for k in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert sent(running, tag) == 4
+        assert len(refusals) == 2 and all(is_bilingual(m) and "left this minute" in m for m in refusals)
+
+
 # --- MCP ------------------------------------------------------------------------------------------
 
 
