@@ -1,4 +1,4 @@
-"""The stakeholder walkthrough of issue 18, run by a browser: `python docs/walkthrough.py [--out DIR]`.
+"""The stakeholder walkthrough of issue 18, run by a browser: `python tools/walkthrough.py [--out DIR]`.
 
 For each language (en, zh), screen (desktop 1366 px, phone 390 px) and theme (light, dark) it goes
 through the unhappy paths a presenter meets (a failure after a result, a bad upload, a bad size,
@@ -6,8 +6,8 @@ cancel, share and revoke, delete) and the three views (what changed, the record 
 a swap of 图1 and 图2), checks what a person would look for at each step, saves a screenshot of
 each step and one contact sheet per combination (DIR/sheet-<lang>-<screen>-<theme>.png, the steps
 side by side, to look at), and prints the checklist. With `--readme docs/screenshots` it also
-saves the README's screenshots (the page after an edit and three variants, both languages, desktop
-and phone; the 图 slots after a swap). The app runs live against its own simulator
+saves the README's screenshots of the swap (the 图 slots and the renumbering offer) and of three
+variants (tools/screenshots.py makes the others). The app runs live against its own simulator
 (tests/helpers/apphost.py), so failures and slow answers can be asked for in the instruction.
 Exit status 1 when any check fails.
 """
@@ -247,12 +247,8 @@ def walk(
         return toasts(page) == 0 and in_language(status(page), language), status(page)[:80]
 
     step("three variants", variants)
-    if readme and theme == "light":
-        name = {"desktop": "desktop", "phone": "mobile"}[screen]
-        page.evaluate("window.scrollTo(0, 0)")
-        page.screenshot(path=str(readme / f"{name}-{LOCALES[language]}.png"), full_page=screen == "phone")
-        if language == "en" and screen == "desktop":
-            page.locator("#results-panel").screenshot(path=str(readme / "variants-en-US.png"))
+    if readme and language == "en" and screen == "desktop" and theme == "light":
+        page.locator("#results-panel").screenshot(path=str(readme / "variants-en-US.png"))
 
 
 def contact_sheet(run: Run, target: Path) -> None:
@@ -284,7 +280,7 @@ def contact_sheet(run: Run, target: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run every combination; print the checklist; 1 when a check failed."""
-    parser = argparse.ArgumentParser(prog="python docs/walkthrough.py", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python tools/walkthrough.py", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "juhe-walkthrough")
     parser.add_argument("--only", help="one combination, e.g. zh-phone-dark")
     parser.add_argument(
