@@ -86,3 +86,42 @@ def test_a_stranger_presents_a_board_of_three_and_downloads_it(browser: Browser,
         assert again.new_page().goto(link).status == 410
         again.close()
         owner_context.close()
+
+
+def test_a_chinese_board_on_a_phone_speaks_chinese_and_moves_by_keyboard(browser: Browser, tmp_path):
+    """The owner's page is Chinese on a phone: the board link carries lang=zh, and a stranger's phone
+    shows the board's own words in Chinese, one result at a time, ← → moving between them."""
+    phone = {"width": 390, "height": 844}
+    prompts = ["把天空变成紫色", "给它加一顶红帽子"]
+    with running_app(tmp_path) as app:
+        owner_context = browser.new_context(locale="zh-CN", viewport=phone)
+        owner = owner_context.new_page()
+        owner.set_default_timeout(WAIT_MS)
+        owner.goto(app.url)
+        expect(owner.locator("button#run")).to_be_enabled()
+        run_edit(owner, prompts[0])
+        run_edit(owner, prompts[1], image=None)
+        owner.locator("#board-open").click()
+        boxes = owner.locator("#board-pick label")
+        expect(boxes).to_have_count(2)
+        for k in range(2):
+            boxes.nth(k).click()
+        owner.locator("#board-make").click()
+        box = owner.locator("#board-link textarea, #board-link input").first
+        expect(box).to_have_value(re.compile(r"/share/board/[A-Za-z0-9_-]{32}\?lang=zh$"))
+        link = box.input_value()
+        owner_context.close()
+
+        stranger_context = browser.new_context(locale="en-US", viewport=phone)
+        stranger = stranger_context.new_page()
+        stranger.set_default_timeout(WAIT_MS)
+        assert stranger.goto(link).status == 200
+        expect(stranger.get_by_text("全部下载（zip）")).to_be_visible()
+        shown = stranger.locator(".item.on")
+        expect(shown.locator("blockquote")).to_have_text(prompts[1])
+        stranger.keyboard.press("ArrowRight")
+        expect(shown.locator("blockquote")).to_have_text(prompts[0])
+        expect(shown.locator("h2").first).to_have_text("2 / 2")
+        width = stranger.evaluate("document.documentElement.scrollWidth")
+        assert width <= phone["width"], width  # nothing wider than the phone
+        stranger_context.close()

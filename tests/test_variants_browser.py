@@ -33,16 +33,31 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
         yield launched
 
 
-def test_three_variants_arrive_one_by_one_and_a_failure_keeps_its_place(browser: Browser, running):
+WORDS = {
+    "en-US": {
+        "info": "Each variant is a separate billed call",
+        "in": "2 of 3 variants in",
+        "done": "2 of 3 variants made · 1 failed",
+    },
+    "zh-CN": {"info": "每个变体单独计费", "in": "已完成 2/3 个变体", "done": "2/3 个变体成功 · 1 个失败"},
+}
+SCREENS = {"desktop": {"width": 1366, "height": 900}, "phone": {"width": 390, "height": 844}}
+
+
+@pytest.mark.parametrize(("locale", "screen"), [("en-US", "desktop"), ("zh-CN", "phone")])
+def test_three_variants_arrive_one_by_one_and_a_failure_keeps_its_place(
+    browser: Browser, running, locale, screen
+):
+    words = WORDS[locale]
     slow_s = 4
     faults = {"next": [f"slow={slow_s}", "282504"]}  # the first call is slow, the second fails
     httpx.post(f"{running.provider.base_url}/_sim/faults", json=faults, timeout=10, trust_env=False)
-    context = browser.new_context(locale="en-US", viewport={"width": 1366, "height": 900})
+    context = browser.new_context(locale=locale, viewport=SCREENS[screen])
     try:
         page = context.new_page()
         page.set_default_timeout(WAIT_MS)
         page.goto(running.url)
-        expect(page.locator("#variants")).to_contain_text("Each variant is a separate billed call")
+        expect(page.locator("#variants")).to_contain_text(words["info"])
         page.locator("#image1 input[type=file]").set_input_files(str(CAT))
         expect(page.locator("#image1 img")).to_be_visible()
         tag = marker()
@@ -53,12 +68,12 @@ def test_three_variants_arrive_one_by_one_and_a_failure_keeps_its_place(browser:
         tiles = page.locator("#results .thumbnail-item")
         # before the slow one arrives: the fast one and the failed one are already in the grid
         expect(tiles).to_have_count(2)
-        expect(page.locator("#status")).to_contain_text("2 of 3 variants in")
+        expect(page.locator("#status")).to_contain_text(words["in"])
         expect(page.locator("#result img")).to_be_visible()  # the first arrived is on show
         expect(page.locator("#results")).to_contain_text("✕ 282504")
         # then the slow one, in a third tile, and the run ends with the failure said in its place
         expect(tiles).to_have_count(3)
-        expect(page.locator("#status")).to_contain_text("2 of 3 variants made · 1 failed")
+        expect(page.locator("#status")).to_contain_text(words["done"])
         expect(page.locator("[data-testid=toast-body]")).to_have_count(0)  # nothing covers the page
         # three calls (the simulator notes a slow answer twice: "slow", then its outcome)
         assert len([r for r in running.requests_with(tag) if r["outcome"] != "slow"]) == 3
