@@ -71,7 +71,7 @@ def test_history_state_cannot_be_injected(hosted, tmp_path):
             path = http.post("/gradio_api/upload", files={"files": ("ok.jpg", handle)}).json()[0]
         upload = {"path": path, "orig_name": "ok.jpg", "meta": {"_type": "gradio.FileData"}}
         # 图1-图3, prompt, size, width, height, model, link1-3, key, region, then the States painting,
-        # preset mask and history, ids (BrowserState), and the State of the chain's parent
+        # preset mask and history, ids (BrowserState), the State of the chain's parent, variants
         data = [
             upload,
             None,
@@ -91,6 +91,7 @@ def test_history_state_cannot_be_injected(hosted, tmp_path):
             fake,
             fake,
             {"id": "injected-parent-id-000", "path": path},
+            "1",
         ]
         body = {"data": data, "fn_index": run_event_index(config), "session_hash": "rawsession1"}
         assert http.post("/gradio_api/queue/join", json=body).status_code == 200
