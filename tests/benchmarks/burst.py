@@ -9,7 +9,8 @@ each, the two are measured in turns, `--runs` rounds (the order alternates each 
 neighbour's load on a shared machine falls on both alike. Each visitor speaks Gradio's own
 protocol: one POST /gradio_api/queue/join to `edit` and one event stream, all started at once.
 
-Per burst: the wall time; when the last edit reached the provider (app.py: its arrival at the
+Per burst: the wall time; the CPU seconds the app used (the least noisy measure on a shared
+machine); when the last edit reached the provider (app.py: its arrival at the
 simulator; bare: its handler starting to sleep, which the bare app notes when BARE_APP_ARRIVALS
 names a file); GET /config latency while the burst runs, p95; resident memory at its peak over
 idle before the burst. Printed per round and as medians of the per-round ratios app/bare, against
@@ -64,6 +65,13 @@ def wait_http(url: str, proc: subprocess.Popen, name: str) -> None:
         except httpx.TransportError:
             time.sleep(0.1)
     raise RuntimeError(f"{name} did not answer {url}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU the process has used so far (less sensitive to a busy machine than
+    wall time: what an edit costs, not how long it waited for a core)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss(pid: int) -> int:
@@ -132,6 +140,7 @@ class Burst:
     within_1s: int
     config_p95: float
     grown: int  # bytes of RSS at the peak over idle before the burst
+    cpu: float  # CPU seconds the app used during the burst
 
 
 async def burst(app: App, visitors: int, tag: str) -> Burst:
@@ -158,9 +167,11 @@ async def burst(app: App, visitors: int, tag: str) -> Burst:
                 await asyncio.sleep(0.1)
 
     watcher = asyncio.create_task(watch())
+    cpu = cpu_seconds(pid)
     start, started_at = time.perf_counter(), time.time()
     times = await asyncio.gather(*(visit(port, endpoint["id"], data, n, tag) for n in range(visitors)))
     wall = time.perf_counter() - start
+    cpu = cpu_seconds(pid) - cpu
     done.set()
     await watcher
     arrivals = sorted(t - started_at for t in await app.arrivals() if t >= started_at)
@@ -174,6 +185,7 @@ async def burst(app: App, visitors: int, tag: str) -> Burst:
         within_1s=sum(1 for t in arrivals if t <= 1.0),
         config_p95=p95,
         grown=max(peak, rss(pid)) - idle,
+        cpu=cpu,
     )
 
 
@@ -223,6 +235,7 @@ def report(args: argparse.Namespace, rounds: list[tuple[Burst, Burst]]) -> int:
             f"(within 1 s: {ours.within_1s} vs {bare.within_1s}); "
             f"{ratio_line('/config p95', ours.config_p95, bare.config_p95)}; "
             f"visitor p50 {ours.p50:.2f} vs {bare.p50:.2f} s; "
+            f"{ratio_line('CPU', ours.cpu, bare.cpu)}; "
             f"RSS +{ours.grown / MiB:.0f} vs +{bare.grown / MiB:.0f} MiB"
         )
     median = {key: statistics.median(values) for key, values in ratios.items()}
@@ -231,7 +244,9 @@ def report(args: argparse.Namespace, rounds: list[tuple[Burst, Burst]]) -> int:
     print(
         f"  medians: app wall {statistics.median(walls):.2f} s "
         f"({statistics.median(walls) / args.latency:.2f}x the provider), "
-        f"bare wall {statistics.median(b.wall for _, b in rounds):.2f} s"
+        f"bare wall {statistics.median(b.wall for _, b in rounds):.2f} s; app CPU "
+        f"{statistics.median(ours.cpu for ours, _ in rounds):.2f} s vs bare "
+        f"{statistics.median(bare.cpu for _, bare in rounds):.2f} s"
     )
     checks = [
         (f"wall time, median ratio {median['wall']:.2f}", median["wall"] <= GOALS["wall"]),
