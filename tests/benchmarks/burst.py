@@ -24,6 +24,7 @@ import asyncio
 import base64
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -268,6 +269,7 @@ def main() -> int:
     parser.add_argument("--visitors", type=int, default=256)
     parser.add_argument("--latency", type=float, default=2.0, help="seconds the simulator takes per edit")
     parser.add_argument("--runs", type=int, default=3, help="rounds of one burst on each app")
+    parser.add_argument("--keep", action="store_true", help="keep the outputs and logs (else deleted)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="juhe-burst-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JUHE_", "GRADIO_", "BARE_"))}
@@ -314,6 +316,11 @@ def main() -> int:
             app.proc.wait(20)
         sim.terminate()
         sim.wait(20)
+        # each round leaves ~250 MB of results per app; logs are kept when asked, or on a failure
+        if args.keep or len(rounds) < args.runs:
+            print(f"outputs and logs kept in {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
     return report(args, rounds)
 
 
