@@ -7,10 +7,13 @@ import asyncio
 
 import pytest
 from helpers.paths import CAT
+from helpers.store_files import store_files
 
 from juhe.simulator import Simulator
 from webapp.backend import Backend, BusyError, SlotPool
+from webapp.handlers import Handlers, history_entries
 from webapp.settings import AppSettings
+from webapp.store import ResultStore
 
 pytestmark = [pytest.mark.loopback, pytest.mark.timeout(60)]
 
@@ -96,3 +99,36 @@ def test_the_slot_pool_admits_a_set_whole_first_come_first_served():
         return order
 
     assert asyncio.run(scenario()) == ["set of 4", "single"]
+
+
+def test_an_edit_makes_no_copy_that_only_the_history_or_a_share_page_shows(tmp_path):
+    """Issue 19: the "before" copy of 图1 and the thumbnail are made when first asked for (here the
+    history's before/after), not by the edit; Delete removes them, and after a restart one not yet
+    made can still be made."""
+    with Simulator(latency=0.0) as provider:
+        backend = backend_for(provider, tmp_path)
+        handlers = Handlers(backend.settings, backend)
+        out = backend.output_dir
+
+        async def run() -> tuple:
+            saved = await backend.edit("first edit", [CAT], None, None)  # the page's: 图1 kept
+            later = await backend.edit("second edit", [CAT], None, None)
+            shown = await handlers.show(saved)
+            entry = history_entries(saved.record, shown.paths, "first edit", saved.result.order_id)[0]
+            right_after = [store_files(out, sub) for sub in ("before", "thumbs", "sources")]
+            opened = await handlers._item_compare(entry)  # the history opens the result again
+            return saved, later, right_after, opened
+
+        try:
+            saved, later, (befores, thumbs, sources), opened = asyncio.run(run())
+        finally:
+            backend.close()
+    assert befores == [] and thumbs == [] and len(sources) == 2  # 图1 kept, nothing decoded
+    assert opened["compare"]["visible"] and saved.record.before.is_file()  # made on request
+    assert store_files(out, "before") == [saved.record.before]
+
+    backend.store.delete(saved.record.id)
+    assert not saved.record.before.exists() and store_files(out, "before") == []
+    reopened = ResultStore(out)  # a restart
+    made = reopened.before_copy(later.record.id)
+    assert made == later.record.before and made.is_file() and store_files(out, "sources") == []

@@ -174,8 +174,9 @@ def three(store: ResultStore) -> tuple[list, str]:
 
 def test_board_page_shows_every_item_with_its_instruction_and_size(store):
     records, token = three(store)
+    assert not records[0].before.exists()  # neither the edit nor the board made it
     response = client(store).get(f"/share/board/{token}?lang=en")
-    assert response.status_code == 200
+    assert response.status_code == 200 and records[0].before.is_file()  # made for the page
     body = response.text
     items = re.findall(r'<li class="item" id="item-(\d)">', body)
     assert items == ["1", "2", "3"]
@@ -238,6 +239,7 @@ def test_board_preview_is_the_first_items(store):
 
 def test_board_files_are_served_by_place_and_nothing_else(store):
     records, token = three(store)
+    assert not records[0].before.exists()  # made on the first request for it
     web = client(store)
     assert web.get(f"/share/board/{token}/item/3/result").content == records[2].images[0].read_bytes()
     assert web.get(f"/share/board/{token}/item/1/before.jpg").content == records[0].before.read_bytes()

@@ -105,8 +105,10 @@ def test_share_steps_is_the_owners_choice_and_a_revoke_resets_it(store):
 def test_the_chain_share_page_shows_every_step(store):
     first, second, third = chain_of(store, 3)
     token = store.share(third.id, steps=True)
+    assert not first.before.exists() and not second.before.exists()  # made when a page asks
     web = client(store)
     page = Page(web.get(f"/share/{token}").text)
+    assert first.before.is_file() and second.before.is_file()
     text = " ".join(page.text)
     assert text.index("step 1") < text.index("step 2")
     assert "Step 1 of 3" in text and "Step 2 of 3" in text and "Step 3 is the result above" in text

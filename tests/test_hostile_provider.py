@@ -524,3 +524,36 @@ def test_an_error_reason_with_the_key_keeps_the_code(run_client, hostile):
     url = hostile.route("/edit", answer_json({"reason": reason, "result": None, "error_code": 10001}))
     error = failure(run_client, edit_steps(), AuthenticationError, api_key=CLIENT_KEY, api_url=url)
     assert (error.code, error.kind, error.reason) == (10001, "10001", "错误的请求KEY ***")
+
+
+def test_the_async_client_downloads_and_saves_off_the_event_loop(hostile, tmp_path, monkeypatch):
+    """With its own transport the async client reads, checks and saves each result on a worker
+    thread of its own, never on the event loop's thread (issue 19: a burst of edits)."""
+    hostile.route("*", image_route())
+    where = []
+    real_save = ResultSaver.save
+
+    def save(self, index, data, fmt):
+        where.append(threading.current_thread().name)
+        return real_save(self, index, data, fmt)
+
+    monkeypatch.setattr(ResultSaver, "save", save)
+    read_on = set()
+    real_add = juhe._client._Body.add
+
+    def add(self, chunk):
+        read_on.add(threading.current_thread().name)  # the body's bytes, as they are read
+        real_add(self, chunk)
+
+    monkeypatch.setattr(juhe._client._Body, "add", add)
+    result = EditResult("JH5", [f"{hostile.base}/{i}.png" for i in range(3)])
+
+    async def main():
+        loop_thread = threading.current_thread().name
+        async with AsyncImageEditClient(api_key=CLIENT_KEY, max_connections=4) as client:
+            return loop_thread, await client.download(result, tmp_path)
+
+    loop_thread, paths = asyncio.run(main())
+    assert len(paths) == 3 and all(path.is_file() for path in paths)
+    assert len(where) == 3 and all(name.startswith("juhe-download") for name in where)
+    assert loop_thread not in where and read_on and all(n.startswith("juhe-download") for n in read_on)

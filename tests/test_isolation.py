@@ -91,7 +91,7 @@ def test_history_state_cannot_be_injected(hosted, tmp_path):
             fake,
             fake,
             {"id": "injected-parent-id-000", "path": path},
-            1,
+            "1",
         ]
         body = {"data": data, "fn_index": run_event_index(config), "session_hash": "rawsession1"}
         assert http.post("/gradio_api/queue/join", json=body).status_code == 200

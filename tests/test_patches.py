@@ -213,26 +213,30 @@ def test_a_new_session_renders_no_component_config_until_needed():
 
 @pytest.fixture
 def no_matplotlib_module(monkeypatch):
-    """`sys.modules` without matplotlib for this test, restored afterwards."""
-    monkeypatch.setitem(sys.modules, "matplotlib", None)
-    monkeypatch.delitem(sys.modules, "matplotlib")
+    """`sys.modules` without matplotlib and sniffio for this test, restored afterwards."""
+    for name in ("matplotlib", "sniffio"):
+        monkeypatch.setitem(sys.modules, name, None)
+        monkeypatch.delitem(sys.modules, name)
 
 
 def test_a_missing_matplotlib_fails_at_once(monkeypatch, no_matplotlib_module):
     searches = []
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: searches.append(name))
     install_fast_failed_imports()
-    assert searches == ["matplotlib"] and sys.modules["matplotlib"] is None
+    assert searches == ["matplotlib", "sniffio"]
+    assert sys.modules["matplotlib"] is None and sys.modules["sniffio"] is None
     for _ in range(3):
         with pytest.raises(ImportError):
             import matplotlib  # noqa: F401
-    assert searches == ["matplotlib"]  # the path was searched once, at install
+        with pytest.raises(ImportError):
+            import sniffio  # noqa: F401  (httpcore's import, on every request)
+    assert searches == ["matplotlib", "sniffio"]  # the path was searched once each, at install
 
 
 def test_an_installed_matplotlib_is_left_alone(monkeypatch, no_matplotlib_module):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: object())
     install_fast_failed_imports()
-    assert "matplotlib" not in sys.modules
+    assert "matplotlib" not in sys.modules and "sniffio" not in sys.modules
 
 
 # --- bounded decoding ------------------------------------------------------------------------------

@@ -75,7 +75,7 @@ def test_every_image_of_the_page_is_served_with_its_type(store):
     web = client(store)
     expected = {
         f"/share/{token}/result/1": ("image/png", record.images[0].read_bytes()),
-        f"/share/{token}/before.jpg": ("image/jpeg", record.before.read_bytes()),
+        f"/share/{token}/before.jpg": ("image/jpeg", store.before_copy(record.id).read_bytes()),
         f"/share/{token}/thumb.jpg": ("image/jpeg", record.thumbnail.read_bytes()),
         f"/share/{token}/download/1": ("image/png", record.images[0].read_bytes()),
     }
@@ -100,6 +100,31 @@ def test_a_result_of_two_images_shows_both(store):
 
 def test_without_a_before_image_there_is_no_slider_and_no_script(store):
     record, token = shared(store, before=None)
+    page = Page(client(store).get(f"/share/{token}").text)
+    assert [a["src"] for a in page.find("img")] == [f"/share/{token}/result/1"]
+    assert not page.find("input") and not page.scripts
+    assert client(store).get(f"/share/{token}/before.jpg").status_code == 404
+
+
+def test_the_before_copy_is_made_when_the_share_page_first_asks(store):
+    record, token = shared(store)
+    assert not record.before.exists()  # neither the edit nor the link made it
+    page = Page(client(store).get(f"/share/{token}").text)
+    assert f"/share/{token}/before.jpg" in [a["src"] for a in page.find("img")]
+    assert record.before.is_file()  # made for the page, which offers it
+    response = client(store).get(f"/share/{token}/before.jpg")
+    assert response.status_code == 200 and response.content == record.before.read_bytes()
+
+
+def test_the_before_image_alone_is_made_on_request_too(store):
+    record, token = shared(store)
+    response = client(store).get(f"/share/{token}/before.jpg")
+    assert response.status_code == 200 and response.content[:3] == b"\xff\xd8\xff"
+    assert response.content == record.before.read_bytes()
+
+
+def test_an_image1_that_turns_out_unreadable_gives_the_result_alone(store):
+    record, token = shared(store, before=b"not an image")
     page = Page(client(store).get(f"/share/{token}").text)
     assert [a["src"] for a in page.find("img")] == [f"/share/{token}/result/1"]
     assert not page.find("input") and not page.scripts

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from helpers.clock import T0
 from helpers.saving import save_result
+from helpers.store_files import store_files
 from PIL import Image
 
 from juhe import MAX_INPUT_PIXELS, EditResult
@@ -116,7 +117,7 @@ def test_add_refuses_files_outside_the_output_folder(store, tmp_path):
 
 def test_before_copy_is_downscaled_upright_and_stripped_of_metadata(store):
     record = add(store, "o1", before=photo_with_exif(3000, 2000, orientation=6))
-    assert record.before is not None and record.before.is_file()
+    assert store.before_copy(record.id) == record.before and record.before.is_file()
     assert record.before.is_relative_to(store.folder)
     with Image.open(record.before) as before:
         assert before.format == "JPEG"
@@ -133,7 +134,8 @@ def test_a_before_source_beyond_the_edit_pixel_bound_is_not_read(store, caplog):
     declared = b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IEND", b"")
     with pytest.raises(ValueError, match=f"more than {MAX_INPUT_PIXELS} pixels"):
         make_preview(declared, BEFORE_SIDE, 85)
-    assert add(store, "o1", before=declared).before is None
+    record = add(store, "o1", before=declared)
+    assert store.before_copy(record.id) is None and store.get(record.id).before is None
     assert "no before preview" in caplog.text
 
 
@@ -141,7 +143,7 @@ def test_before_from_a_path_and_with_transparency(store, tmp_path):
     source = tmp_path / "in.png"
     source.write_bytes(png(1600, 800, colour=(0, 0, 0, 0), mode="RGBA"))
     record = add(store, "o1", before=source)
-    with Image.open(record.before) as before:
+    with Image.open(store.before_copy(record.id)) as before:
         assert before.size == (BEFORE_SIDE, 384)
         assert before.mode == "RGB" and before.getpixel((10, 10)) == (255, 255, 255)  # flattened on white
 
@@ -154,8 +156,9 @@ def test_thumbnail_is_a_small_jpeg_of_the_result(store):
 
 def test_an_unreadable_before_image_does_not_lose_the_result(store):
     record = add(store, "o1", before=b"not an image")
-    assert record.before is None
+    assert store.before_copy(record.id) is None and store.get(record.id).before is None
     assert store.get(record.id).images[0].is_file()
+    assert store.total_bytes == files_on_disk(store.folder)
 
 
 def test_every_file_the_store_makes_lives_in_the_folder_and_is_counted(store, tmp_path):
@@ -174,6 +177,7 @@ def test_every_file_the_store_makes_lives_in_the_folder_and_is_counted(store, tm
 def test_delete_removes_images_sidecar_previews_record_copies_and_links(store, tmp_path):
     record = add(store, "o1", before=png())
     token = store.share(record.id)
+    store.before_copy(record.id)
     cache = tmp_path / "gradio-cache" / "abc"
     cache.mkdir(parents=True)
     shown = cache / record.images[0].name
@@ -189,6 +193,89 @@ def test_delete_removes_images_sidecar_previews_record_copies_and_links(store, t
     assert store.resolve(token) is Unavailable.UNKNOWN
     assert store.total_bytes == files_on_disk(store.folder)
     assert not store.delete(record.id)
+
+
+# --- copies made on first request (issue 19) -------------------------------------------------------
+
+
+def test_an_edit_makes_no_before_copy_and_no_thumbnail_until_one_is_asked_for(store):
+    record = add(store, "o1", before=photo_with_exif(3000, 2000), thumbnail=False)
+    assert store_files(store.folder, "before") == [] and store_files(store.folder, "thumbs") == []
+    assert len(store_files(store.folder, "sources")) == 1  # 图1 kept as it came: no decoding yet
+    assert record.before is not None and not record.before.exists() and record.thumbnail is None
+    assert store.total_bytes == files_on_disk(store.folder)
+
+    made = store.before_copy(record.id)
+    assert made == record.before and made.is_file()
+    assert store_files(store.folder, "sources") == []  # 图1 is dropped once its copy exists
+    stamp = made.stat().st_mtime_ns
+    assert store.before_copy(record.id) == made and made.stat().st_mtime_ns == stamp  # kept, not remade
+    assert store.total_bytes == files_on_disk(store.folder)
+    store.share(record.id)
+    assert store.get(record.id).thumbnail.is_file()  # the thumbnail waits for the first share
+
+
+def test_a_before_copy_not_yet_made_survives_a_restart_and_is_made_after_it(store, clock):
+    record = add(store, "o1", before=png(900, 600))
+    reopened = ResultStore(store.folder, clock=clock)
+    assert reopened.get(record.id).before == record.before and not record.before.exists()
+    with Image.open(reopened.before_copy(record.id)) as before:
+        assert before.size == (BEFORE_SIDE, 512)
+    assert ResultStore(store.folder, clock=clock).get(record.id).before == record.before
+    assert store_files(store.folder, "sources") == []
+
+
+def test_delete_removes_the_kept_image1_before_and_the_copy_after_it_was_made(store):
+    waiting, made = add(store, "o1", before=png()), add(store, "o2", before=png())
+    store.before_copy(made.id)
+    assert store.delete(waiting.id) and store.delete(made.id)
+    assert store_files(store.folder, "sources") == [] and store_files(store.folder, "before") == []
+    assert store.before_copy(waiting.id) is None and store.before_copy(made.id) is None
+    assert store.total_bytes == files_on_disk(store.folder)
+
+
+def test_a_result_deleted_while_its_copy_is_made_leaves_no_copy(store, monkeypatch):
+    record = add(store, "o1", before=png())
+    write = store._write_preview
+
+    def deleted_meanwhile(*args):
+        store.delete(record.id)
+        return write(*args) or True  # the copy is written after the delete took the files
+
+    monkeypatch.setattr(store, "_write_preview", deleted_meanwhile)
+    assert store.before_copy(record.id) is None
+    assert store_files(store.folder, "before") == [] and store_files(store.folder, "sources") == []
+
+
+def test_two_requests_at_once_make_one_copy(store):
+    record = add(store, "o1", before=photo_with_exif(3000, 2000))
+    results: list = []
+    ask = lambda: results.append(store.before_copy(record.id))  # noqa: E731
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [record.before] * 4 and record.before.is_file()
+    assert store_files(store.folder, "sources") == []
+    assert store_files(store.folder, "before") == [record.before]
+
+
+def test_a_copy_made_just_before_a_crash_is_kept_and_the_kept_image1_dropped(store, clock):
+    record = add(store, "o1", before=png())
+    source = store_files(store.folder, "sources")[0]
+    record.before.write_bytes(make_preview(source, BEFORE_SIDE, 85))  # the record still says "to make"
+    reopened = ResultStore(store.folder, clock=clock)
+    assert reopened.before_copy(record.id) == record.before and not source.exists()
+    assert reopened.total_bytes == files_on_disk(store.folder)
+
+
+def test_image1_is_kept_by_a_hard_link_not_read(store, tmp_path):
+    source = tmp_path / "upload.jpg"
+    source.write_bytes(photo_with_exif(400, 300))
+    add(store, "o1", before=source)
+    (kept,) = store_files(store.folder, "sources")
+    assert kept.stat().st_ino == source.stat().st_ino
 
 
 def test_delete_survives_files_already_gone(store):
@@ -336,7 +423,7 @@ def test_previews_without_a_record_are_removed_at_load_and_missing_ones_forgotte
     for path in (old, fresh):
         path.write_bytes(b"x")
     os.utime(old, (0, 0))
-    record.before.unlink()
+    store.before_copy(record.id).unlink()
     reopened = ResultStore(store.folder, clock=clock)
     assert reopened.get(record.id).before is None and reopened.get(record.id).thumbnail is not None
     assert not old.exists() and fresh.exists()  # a fresh one may belong to an add under way

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import socket
 import time
 
 import httpx
@@ -13,6 +14,7 @@ from juhe import ImageEditClient
 from juhe._transport import (
     MAX_RETRY_AFTER,
     RetryTransport,
+    _AsyncStream,
     async_http_transport,
     deadline,
     http_transport,
@@ -116,3 +118,30 @@ def test_the_pool_keeps_a_bounded_number_of_idle_connections():
     assert limits.max_connections == 256
     assert limits.max_keepalive_connections == juhe._transport.KEEPALIVE_CONNECTIONS == 32
     assert juhe._transport._limits(8).max_keepalive_connections == 8
+
+
+def test_an_idle_connection_is_checked_without_asking_anyio_again():
+    """httpcore asks every idle connection "readable?" whenever a request starts or ends; the stream
+    answers from the socket it looked up once, as httpcore would (data or a closed peer: readable)."""
+    mine, peer = socket.socketpair()
+
+    class Wrapped:
+        asked: list[str] = []
+
+        def get_extra_info(self, info: str):
+            self.asked.append(info)
+            return mine if info == "socket" else None
+
+    wrapped = Wrapped()
+    stream = _AsyncStream(wrapped)
+    try:
+        assert stream.get_extra_info("is_readable") is False
+        peer.send(b"x")
+        assert stream.get_extra_info("is_readable") is True
+        mine.recv(1)
+        peer.close()
+        assert stream.get_extra_info("is_readable") is True  # the server closed it: to be dropped
+        assert stream.get_extra_info("socket") is mine
+        assert wrapped.asked == ["socket"]  # once, when the stream was made
+    finally:
+        mine.close()

@@ -390,9 +390,8 @@ class Backend:
         from gradio.utils import get_upload_folder  # the cache folder depends on GRADIO_TEMP_DIR
 
         shown = [self.display_path(path, get_upload_folder()) for path in saved_paths]
-        if record is not None:
-            for path in shown:
-                self.store.register_copy(record.id, path)
+        if record is not None and shown:
+            self.store.register_copy(record.id, *shown)  # one write of the record for them all
         return shown
 
     def typical_seconds(self) -> float:

@@ -19,6 +19,7 @@ import shutil
 import tempfile
 import zipfile
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import BinaryIO
 
 import anyio.to_thread
@@ -47,7 +48,7 @@ from webapp.share import (
     public_base,
     render_message,
 )
-from webapp.store import Board, Record, Unavailable
+from webapp.store import Board, Record, ResultStore, Unavailable
 
 BOARD_PREFIX = f"{PREFIX}/board"
 BOARD_ROUTE = re.compile(
@@ -266,6 +267,7 @@ class BoardPages(SharePages):
             base = public_base(
                 self.public_url, scope.get("scheme", "http"), headers, peer, self.trusted_proxies, root_path
             )
+            found = await anyio.to_thread.run_sync(with_befores, self.store, found)
             body = render_board_page(found, base, root_path, lang).encode()
             extra = [(b"x-frame-options", b"DENY"), (b"cross-origin-opener-policy", b"same-origin")]
             await _respond(send, scope, 200, body, "text/html; charset=utf-8", BOARD_CSP, extra)
@@ -276,8 +278,17 @@ class BoardPages(SharePages):
         else:
             k = int(match["k"])
             item = found.items[k - 1] if k <= len(found.items) else None
-            file = None if item is None else item.before if part.endswith("before.jpg") else item.images[0]
+            if item is not None and part.endswith("before.jpg"):
+                file = await anyio.to_thread.run_sync(self.store.before_copy, item.id)
+            else:
+                file = None if item is None else item.images[0]
             await _send_file(scope, send, file, None)
+
+
+def with_befores(store: ResultStore, board: Board) -> Board:
+    """The board with each item's "before" copy made if it has one (the first time a page asks),
+    so that the page offers a before/after only where the image is there. File and CPU work."""
+    return replace(board, items=tuple(store.with_before(item) for item in board.items))
 
 
 async def _send_zip(scope: Scope, send: Send, items: Sequence[Record]) -> None:

@@ -123,7 +123,7 @@ class HistoryEntry(TypedDict):
     path: str  # its shown copy in Gradio's cache
     prompt: str
     order: str
-    before: str | None  # the store's copy of 图1, for the before/after
+    before: str | None  # the store's copy of 图1, for the before/after: made when first opened
     parent: str | None  # the id of the result this one was made from ("Continue editing")
     group: str | None  # the set of variants it belongs to: made by one run
 
@@ -401,13 +401,15 @@ class Handlers:
             gr.Warning(html.escape(note, quote=False))
         before = images[0] if isinstance(images[0], str) and not is_http_url(images[0]) else None
         rid = shown.saved.record.id if shown.saved.record else None
-        compare = await self._compare(before, shown.paths[0], rid)
-        if rid and before and _visitor_file(before):  # Delete removes the visitor's upload too
-            await self.backend.run_file_work(self.backend.store.register_copy, rid, before)
+        # Delete removes the visitor's upload too (registered with the slider's copy: one write)
+        upload = (before,) if before and _visitor_file(before) else ()
+        compare = await self._compare(before, shown.paths[0], rid, also=upload)
+        # reading each image's header is file work: off the event loop, as every edit's
+        mimes = await asyncio.to_thread(lambda: tuple(None if is_http_url(i) else mime_of(i) for i in images))
         call = snippets.Call(
             prompt=result.prompt,
             images=snippets.file_names(images),
-            mimes=tuple(None if is_http_url(i) else mime_of(i) for i in images),
+            mimes=mimes,
             size=result.size,
             model=result.model,
             endpoint=self.settings.client.api_url,
@@ -508,18 +510,31 @@ class Handlers:
         result = shown.saved.result
         return history_entries(shown.saved.record, shown.paths, result.prompt, result.order_id)
 
-    async def _compare(self, before: str | None, after: str, rid: str | None = None):
+    async def _compare(self, before: str | None, after: str, rid: str | None = None, also: tuple = ()):
         """The slider's value: 图1 fitted into the result's frame, so both layers cover one box; a
-        copy the result's Delete removes."""
-        if not before:
+        copy the result's Delete removes (with the files in `also`, registered in the same write)."""
+        fitted = None
+        if before:
+            try:
+                fitted = await asyncio.to_thread(fit_before, before, after, get_upload_folder())
+            except (OSError, ValueError):
+                fitted = None
+        copies = (*also, *([fitted] if fitted else []))
+        if rid and copies:
+            await self.backend.run_file_work(self.backend.store.register_copy, rid, *copies)
+        if fitted is None:
             return gr.update(value=None, visible=False)
-        try:
-            fitted = await asyncio.to_thread(fit_before, before, after, get_upload_folder())
-        except (OSError, ValueError):
-            return gr.update(value=None, visible=False)
-        if rid:
-            await self.backend.run_file_work(self.backend.store.register_copy, rid, fitted)
         return gr.update(value=(fitted, after), visible=True)
+
+    async def _before_of(self, entry: dict) -> str | None:
+        """The store's "before" copy of a history entry's 图1, made the first time it is asked for
+        (not by the edit: issue 19); None when the result has none."""
+        rid = entry.get("id")
+        if not entry.get("before") or not rid:
+            return entry.get("before")
+        # decoding 图1 runs on a worker thread, not the store's own (it would hold up every save)
+        made = await asyncio.to_thread(self.backend.store.before_copy, rid)
+        return str(made) if made else None
 
     def cancel_edit(self, request: gr.Request = None):
         """Cancel: the page is free again; a late result is collected by the timer."""
@@ -612,7 +627,8 @@ class Handlers:
 
     async def _item_compare(self, entry: dict) -> dict:
         """The before/after of a result opened again: from the store's copy of its 图1."""
-        return {"compare": await self._compare(entry.get("before"), entry["path"], entry.get("id"))}
+        before = await self._before_of(entry)
+        return {"compare": await self._compare(before, entry["path"], entry.get("id"))}
 
     def reuse_result(self, entry: dict | None):
         """Continue editing: the result on show becomes 图1 (a link typed for 图1 is cleared, or it
@@ -849,14 +865,15 @@ class Handlers:
         chinese = request_chinese(request)
         if not entry:
             raise user_error(error_text("no_result"))
-        if not entry.get("before"):
+        before = await self._before_of(entry)
+        if not before:
             raise view_error("changes_no_before")
         rid = entry.get("id")
         record = await self.backend.run_file_work(self.backend.store.get, rid) if rid else None
         box = await asyncio.to_thread(painted_box, record.sidecar if record else None)
         try:
             path, changes = await asyncio.to_thread(
-                what_changed, entry["before"], entry["path"], get_upload_folder(), box
+                what_changed, before, entry["path"], get_upload_folder(), box
             )
         except (OSError, ValueError):
             raise view_error("changes_no_before") from None

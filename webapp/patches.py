@@ -8,8 +8,11 @@ an upgrade of Gradio that moves one fails at start, loudly, instead of silently 
 - Light sessions: Gradio 6.31's `SessionState.__init__` renders the config of every component for
   each new session, and keeps it only for deep links, a route this app closes. That was 40 % of the
   app's CPU in a burst of new visitors (every gradio_client and MCP caller is a new session).
-- Fast failed imports: Gradio imports matplotlib twice per call; where it is not installed, each
-  failed import searched the whole `sys.path` again (5 % of a burst's CPU).
+- Fast failed imports: Gradio imports matplotlib twice per call, and httpcore imports sniffio for
+  every request and every lock it makes (14 per edit: the call, the download, the pool's locks);
+  where they are not installed, each failed import searched the whole `sys.path` again (5 % of a
+  burst's CPU for matplotlib; sniffio's 3,700 searches were 0.9 s of the event loop in a burst of
+  256 edits).
 - Checked slots: `gr.Image.preprocess` turns an unreadable 图1-图3 into one bilingual error
   (`webapp.components.slot_preprocess`), on the class, as Gradio rebuilds updated components.
 - Bounded decoding: Pillow's `MAX_IMAGE_PIXELS` is process-wide and checked in `Image.open`; it raises
@@ -44,6 +47,8 @@ MAX_INPUT_PIXELS = 50_000_000  # juhe's input bound: a 48-MP phone photo fits
 # audio handling) looks them up at call time.
 ASYNC_FETCHES = ("async_ssrf_protected_download", "async_ssrf_protected_get")
 SYNC_FETCHES = ("ssrf_protected_download", "save_url_to_cache")
+# Optional modules imported on every call by Gradio (matplotlib) and httpcore (sniffio)
+OPTIONAL_IMPORTS = ("matplotlib", "sniffio")
 PROCESS_API_PARAMETERS = ("block_fn", "inputs", "state", "request", "iterator", "session_hash")
 
 
@@ -154,10 +159,12 @@ def install_light_sessions() -> None:
     SessionState.__init__ = light_init  # type: ignore[method-assign]
 
 
-def install_fast_failed_imports() -> None:
-    """Where matplotlib is not installed, make `import matplotlib` fail at once (`sys.modules` None)."""
-    if "matplotlib" not in sys.modules and importlib.util.find_spec("matplotlib") is None:
-        sys.modules["matplotlib"] = None  # type: ignore[assignment]
+def install_fast_failed_imports(names: tuple[str, ...] = OPTIONAL_IMPORTS) -> None:
+    """For each of `names` that is not installed, make its import fail at once (`sys.modules` None)
+    instead of searching `sys.path` on every call."""
+    for name in names:
+        if name not in sys.modules and importlib.util.find_spec(name) is None:
+            sys.modules[name] = None  # type: ignore[assignment]
 
 
 # --- bounded decoding ------------------------------------------------------------------------------

@@ -254,6 +254,14 @@ def shared_steps(store: ResultStore, record: Record) -> list[Record]:
     return [step for step in store.chain(record.id)[:-1] if not step.withdrawn]
 
 
+def page_records(store: ResultStore, record: Record) -> tuple[Record, list[Record]]:
+    """The result and the steps a share page shows, each with its "before" copy made if it has
+    one (made the first time a page asks: `ResultStore.before_copy`), so that the page offers a
+    before/after only where the image is there. File and CPU work: call it from a worker thread."""
+    steps = [store.with_before(step) for step in shared_steps(store, record)]
+    return store.with_before(record), steps
+
+
 def _steps_html(steps: Sequence[Record], here: str) -> str:
     """The section of earlier steps: each one's instruction and before/after, from the step's own
     files under this link (`step/<k>/...`); no order id, file name or time of a step is shown."""
@@ -521,7 +529,7 @@ class SharePages:
             base = public_base(
                 self.public_url, scope.get("scheme", "http"), headers, peer, self.trusted_proxies, root_path
             )
-            steps = await anyio.to_thread.run_sync(shared_steps, self.store, found)
+            found, steps = await anyio.to_thread.run_sync(page_records, self.store, found)
             body = render_share_page(found, token, base, root_path, steps, lang).encode()
             extra = [(b"x-frame-options", b"DENY"), (b"cross-origin-opener-policy", b"same-origin")]
             await _respond(send, scope, 200, body, "text/html; charset=utf-8", PAGE_CSP, extra)
@@ -531,11 +539,14 @@ class SharePages:
             steps = await anyio.to_thread.run_sync(shared_steps, self.store, found)
             k = int(match["k"])
             step = steps[k - 1] if k <= len(steps) else None
-            file = None if step is None else step.before if part.endswith("before.jpg") else step.images[0]
+            if step is not None and part.endswith("before.jpg"):
+                file = await anyio.to_thread.run_sync(self.store.before_copy, step.id)
+            else:
+                file = None if step is None else step.images[0]
             await _send_file(scope, send, file, None)
             return
         if part == "before.jpg":
-            file, download = found.before, None
+            file, download = await anyio.to_thread.run_sync(self.store.before_copy, found.id), None
         elif part == "thumb.jpg":
             file, download = found.thumbnail, None
         else:

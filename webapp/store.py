@@ -1,10 +1,13 @@
 """Saved results that outlive a page: random ids, share links, and an output folder that stays bounded.
 
 Everything lives in the output folder: the results and sidecars that `juhe` saves, and beside them
-`.juhe-store/`, with one small JSON record per result (each replaced atomically), a downscaled
-"before" copy of 图1 and a thumbnail per result, the share links that expired with their result, and
-the browser secret. Methods may touch the disk and the first call reads the index: call them from a
-worker thread, never on the server's event loop.
+`.juhe-store/`, with one small JSON record per result (each replaced atomically), 图1 as it was
+given (a hard link where possible) until the downscaled "before" copy is first asked for, that copy
+and a thumbnail per result, the share links that expired with their result, and the browser secret.
+The copies only a share page or the history shows are made lazily, the first time one is asked
+for, so an edit pays for none of them (issue 19: a visitor may start 20 edits at once). Methods
+may touch the disk and the first call reads the index: call them from a worker thread, never on
+the server's event loop.
 """
 
 from __future__ import annotations
@@ -18,13 +21,14 @@ import math
 import os
 import re
 import secrets
+import shutil
 import stat
 import tempfile
 import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from PIL import Image
@@ -60,7 +64,8 @@ MAX_BOARD_BYTES = 16 * 1024  # a board file larger than this is foreign: skipped
 EXPIRED_KEPT_S = 30 * DAY_S  # how long an expired link says "expired" rather than "unknown"
 STALE_TEMP_S = 3600  # a temporary file this old was left by a crash: deleted at load
 SECRET_BYTES = 32
-SUBFOLDERS = ("records", "before", "thumbs", "boards")
+SUBFOLDERS = ("records", "before", "thumbs", "boards", "sources")
+SOURCE_SUFFIX = ".src"  # 图1 kept for its "before" copy, whatever its format
 SECRET_FORM = re.compile(r"[A-Za-z0-9_-]{32,256}")
 # What `juhe` saves result images as: only such files are adopted
 RESULT_SUFFIXES = (*RESULT_EXTENSIONS.values(), OTHER_EXTENSION)
@@ -82,7 +87,9 @@ class Record:
     created: float  # seconds since the epoch, when the store registered it
     images: tuple[Path, ...]
     sidecar: Path | None
-    before: Path | None  # downscaled copy of 图1, None when 图1 was a link or unreadable
+    # downscaled copy of 图1, made on the first `ResultStore.before_copy` (call that before reading
+    # it); None when 图1 was a link, or unreadable once the copy was tried
+    before: Path | None
     thumbnail: Path | None
     prompt: str
     size: str  # as requested: "" or "auto" keeps the aspect ratio of 图1
@@ -263,7 +270,8 @@ class _Entry:
     order_id: str = ""
     width: int | None = None
     height: int | None = None
-    before: bool = False
+    before: bool = False  # it has a "before": made, or still to be made from its kept 图1
+    source: bool = False  # its 图1 is kept in sources/ until the "before" copy is made
     thumbnail: bool = False
     share: str | None = None
     revoked: list[str] = field(default_factory=list)
@@ -316,6 +324,7 @@ class _Entry:
             width=data.get("width"),
             height=data.get("height"),
             before=data.get("before") is True,
+            source=data.get("source") is True,  # absent before lazy copies: made already
             thumbnail=data.get("thumbnail") is True,
             share=share,
             revoked=revoked[-MAX_REVOKED:],
@@ -374,6 +383,9 @@ class ResultStore:
     def _thumb_path(self, rid: str) -> Path:
         return self._root / "thumbs" / f"{rid}.jpg"
 
+    def _source_path(self, rid: str) -> Path:
+        return self._root / "sources" / f"{rid}{SOURCE_SUFFIX}"
+
     def _paths(self, entry: _Entry) -> list[Path]:
         """Every file of a result in the output folder, the record last."""
         paths = [self.folder / name for name in entry.files]
@@ -381,6 +393,8 @@ class ResultStore:
             paths.append(self.folder / entry.sidecar)
         if entry.before:
             paths.append(self._before_path(entry.id))
+        if entry.source:
+            paths.append(self._source_path(entry.id))
         if entry.thumbnail:
             paths.append(self._thumb_path(entry.id))
         return [*paths, self._record_path(entry.id)]
@@ -515,7 +529,12 @@ class ResultStore:
                 for path in self._paths(entry):
                     _unlink(path)
                 continue
-            entry.before = entry.before and _is_file(self._before_path(entry.id))
+            entry.source = entry.source and _is_file(self._source_path(entry.id))
+            made = _is_file(self._before_path(entry.id))
+            if made and entry.source:  # a crash after making the copy, before the record said so
+                _unlink(self._source_path(entry.id))
+                entry.source = False
+            entry.before = entry.before and (made or entry.source)
             entry.thumbnail = entry.thumbnail and _is_file(self._thumb_path(entry.id))
             self._register(entry)
             self._measure(entry)
@@ -524,10 +543,10 @@ class ResultStore:
     def _remove_orphan_previews(self) -> None:
         """Previews with no record: left by a crash between making them and writing the record."""
         cutoff = time.time() - STALE_TEMP_S  # not those of an `add` running now
-        for sub in ("before", "thumbs"):
+        for sub in ("before", "thumbs", "sources"):
             with os.scandir(self._root / sub) as it:
                 for item in it:
-                    rid = item.name.removesuffix(".jpg")
+                    rid = item.name.partition(".")[0]
                     if rid not in self._entries and item.stat(follow_symlinks=False).st_mtime < cutoff:
                         _unlink(item.path)
 
@@ -612,6 +631,29 @@ class ResultStore:
             return None
         return name if isinstance(meta, dict) and first in (meta.get("files") or []) else None
 
+    def _keep_source(self, source: ImageSource, target: Path) -> bool:
+        """Keep 图1 for its "before" copy, as it is: a hard link to the file (a copy on another file
+        system), or the bytes written. No decoding: that waits for the first `before_copy`."""
+        try:
+            if isinstance(source, (bytes, bytearray, memoryview)):
+                if len(source) > MAX_SOURCE_BYTES:
+                    raise ValueError(f"more than {MAX_SOURCE_BYTES} bytes")
+                target.write_bytes(source)  # no fsync: a torn copy only costs the "before"
+                return True
+            info = os.lstat(source)
+            if info.st_size > MAX_SOURCE_BYTES:
+                raise ValueError(f"more than {MAX_SOURCE_BYTES} bytes")
+            if stat.S_ISREG(info.st_mode):
+                with contextlib.suppress(OSError):  # another file system, or no hard links there
+                    os.link(source, target)
+                    return True
+            shutil.copyfile(source, target)
+            return True
+        except (OSError, ValueError) as exc:  # the before is optional; the result itself is saved
+            logger.warning("no before preview of a result: %s", exc)
+            _unlink(target)
+            return False
+
     def _write_preview(self, source: ImageSource, target: Path, side: int, quality: int) -> bool:
         try:
             _write_atomic(target, make_preview(source, side, quality))
@@ -635,12 +677,14 @@ class ResultStore:
         parent: str | None = None,
         group: str | None = None,
     ) -> Record:
-        """Register a saved result and make its previews; return its record with a fresh random id.
+        """Register a saved result; return its record with a fresh random id.
 
         `images` are the saved files (directly inside the output folder; `ValueError` otherwise);
         `sidecar` defaults to the `<first image stem>.json` that lists the first image. `before` is
-        图1 as bytes or a path; when it cannot be read the result is registered without it. With
-        `thumbnail=False` the link-preview thumbnail waits for the first `share`. `parent` is the id of
+        图1 as bytes or a path: it is kept as it is (hard-linked, no decoding), and the downscaled
+        "before" copy is made from it the first time `before_copy` asks; when it cannot be kept the
+        result is registered without it. With `thumbnail=False` the link-preview thumbnail waits for
+        the first `share`. `parent` is the id of
         the result this one was made from ("Continue editing"); it is kept only when it names a
         result of this store (anything else is dropped: a record never points outside its store).
         `group` is the id shared by the variants of one run (kept only in the form of an id).
@@ -650,12 +694,12 @@ class ResultStore:
             raise ValueError("a result needs at least one image")
         side = self._inside(sidecar) if sidecar is not None else self._default_sidecar(names[0])
         rid = secrets.token_urlsafe(ID_BYTES)
-        self._root.joinpath("before").mkdir(parents=True, exist_ok=True)
-        self._root.joinpath("thumbs").mkdir(parents=True, exist_ok=True)
-        has_before = before is not None and self._write_preview(
-            before, self._before_path(rid), BEFORE_SIDE, BEFORE_QUALITY
-        )
+        if before is not None:
+            self._root.joinpath("sources").mkdir(parents=True, exist_ok=True)
+        kept = before is not None and self._keep_source(before, self._source_path(rid))
         first = self.folder / names[0]
+        if thumbnail:
+            self._root.joinpath("thumbs").mkdir(parents=True, exist_ok=True)
         has_thumb = thumbnail and self._write_preview(first, self._thumb_path(rid), THUMB_SIDE, THUMB_QUALITY)
         width, height = _dimensions(self.folder / names[0])
         entry = _Entry(
@@ -670,7 +714,8 @@ class ResultStore:
             order_id=_clip(order_id, TEXT_KEPT),
             width=width,
             height=height,
-            before=has_before,
+            before=kept,
+            source=kept,
             thumbnail=has_thumb,
             group=group if _result_id(group) else None,
         )
@@ -708,6 +753,41 @@ class ResultStore:
             entry = self._entries.get(result_id)
             return self._snapshot(entry) if entry else None
 
+    def before_copy(self, result_id: str) -> Path | None:
+        """The result's "before" copy of 图1 (downscaled, upright, no metadata), made from its kept 图1
+        the first time it is asked for (the kept 图1 is then deleted) and kept from then on; None
+        when the result has none (图1 was a link) or its 图1 cannot be read. File and CPU work."""
+        if not _result_id(result_id):
+            return None
+        with self._lock:
+            self._ensure_loaded()
+            entry = self._entries.get(result_id)
+            if entry is None or not entry.before:
+                return None
+            if not entry.source:
+                return self._before_path(result_id)
+        target = self._before_path(result_id)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # made outside the lock: decoding a large 图1 must not hold up every other store call
+        made = self._write_preview(self._source_path(result_id), target, BEFORE_SIDE, BEFORE_QUALITY)
+        with self._lock:
+            entry = self._entries.get(result_id)
+            if entry is None:  # deleted meanwhile: its files are gone, this one goes too
+                _unlink(target)
+                return None
+            if not entry.source:  # another caller made it (or found it unreadable) meanwhile
+                return target if entry.before else None
+            entry.source, entry.before = False, made
+            self._persist(entry)
+        _unlink(self._source_path(result_id))
+        return target if made else None
+
+    def with_before(self, record: Record) -> Record:
+        """`record` with its "before" copy made (`before_copy`), or with none when it cannot be."""
+        if record.before is None:
+            return record
+        return record if self.before_copy(record.id) else replace(record, before=None)
+
     def delete(self, result_id: str) -> bool:
         """Delete a result: its images, sidecar, previews, shown copies and share links (which then
         answer "unknown"). False when there is no such result."""
@@ -723,20 +803,21 @@ class ResultStore:
             _unlink(path)
         return True
 
-    def register_copy(self, result_id: str, path: str | os.PathLike) -> bool:
-        """Remember a copy or hard link of a result shown by the app (in Gradio's cache), so that
-        `delete` and `sweep` remove it too. Beyond `MAX_COPIES` per result the oldest copy is deleted.
-        False when there is no such result."""
-        copy = Path(path).absolute()
-        if copy.resolve().is_relative_to(self.folder):
+    def register_copy(self, result_id: str, *paths: str | os.PathLike) -> bool:
+        """Remember copies or hard links of a result shown by the app (in Gradio's cache), so that
+        `delete` and `sweep` remove them too; several at once cost one write of the record. Beyond
+        `MAX_COPIES` per result the oldest copy is deleted. False when there is no such result."""
+        copies = [Path(path).absolute() for path in paths]
+        if any(copy.resolve().is_relative_to(self.folder) for copy in copies):
             raise ValueError("a shown copy must lie outside the output folder")
         with self._lock:
             self._ensure_loaded()
             entry = self._entries.get(result_id) if isinstance(result_id, str) else None
             if entry is None:
                 return False
-            if str(copy) not in entry.copies:
-                entry.copies.append(str(copy))
+            for copy in copies:
+                if str(copy) not in entry.copies:
+                    entry.copies.append(str(copy))
             dropped, entry.copies = entry.copies[:-MAX_COPIES], entry.copies[-MAX_COPIES:]
             self._persist(entry)
         for old in dropped:
