@@ -60,6 +60,41 @@ def test_the_guard_refuses_a_listening_socket_a_connection_and_a_process():
     assert (socket.socket.listen, socket.socket.connect, subprocess.Popen.__init__) == before
 
 
+@pytest.mark.loopback  # so that the suite's own guard around this test lets the inner one be tested
+def test_the_guard_watches_the_tests_threads_not_ones_left_by_earlier_tests():
+    """An earlier app test's heartbeat thread may still connect while a pure test runs: not blamed.
+    A thread the test starts is watched as the test itself is."""
+    import threading
+
+    go, done = threading.Event(), threading.Event()
+    outcomes: dict[str, str] = {}
+
+    def connect(name: str, wait: threading.Event | None = None) -> None:
+        if wait is not None:
+            wait.wait(10)
+        with socket.socket() as client:
+            client.settimeout(1)
+            try:
+                client.connect_ex(("127.0.0.1", 9))
+                outcomes[name] = "let through"
+            except FastLaneViolationError:
+                outcomes[name] = "refused"
+        if wait is not None:
+            done.set()
+
+    leftover = threading.Thread(target=connect, args=("leftover", go))
+    leftover.start()
+    with fast_lane_guard("t", set()) as refused:
+        go.set()
+        done.wait(10)
+        own = threading.Thread(target=connect, args=("own",))
+        own.start()
+        own.join(10)
+    leftover.join(10)
+    assert outcomes == {"leftover": "let through", "own": "refused"}
+    assert len(refused) == 1
+
+
 def test_a_marker_allows_only_what_it_names():
     """(What a marker does allow is run in the scratch project below: this test is unmarked.)"""
     for markers in ({"slow"}, {"subprocess"}):
