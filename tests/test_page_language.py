@@ -11,7 +11,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from webapp.middleware.language import SCRIPT, PageLanguage
-from webapp.texts import chosen_language, request_chinese
+from webapp.texts import chosen_language, request_chinese, says_language
 
 
 def visitor(**headers: str) -> SimpleNamespace:
@@ -37,6 +37,16 @@ def _app() -> TestClient:
         ]
     )
     return TestClient(PageLanguage(app))
+
+
+def test_a_program_that_names_no_language_keeps_the_providers_order():
+    """Browsers send Accept-Language (and the switch its cookie): their errors are put in their
+    order. gradio_client and MCP clients send neither, and keep 中文 / English as the provider has it."""
+    assert says_language(visitor(**{"accept-language": "en-US,en;q=0.9"}))
+    assert says_language(visitor(cookie="juhe-lang=zh"))
+    assert not says_language(visitor(cookie="other=1"))
+    assert not says_language(visitor())
+    assert not says_language(None)
 
 
 def test_the_page_carries_the_choice_ahead_of_gradio():

@@ -192,6 +192,7 @@ def share_link(http: httpx.Client, prompt: str) -> str:
         [],
         [],
         None,
+        "1",  # variants
     ]
     run_event(http, event_index(config, "run"), session, edit)
     share = event_index(config, "share")

@@ -38,7 +38,7 @@ from PIL import Image
 from webapp.components import slot_preprocess
 from webapp.errors import in_visitor_language, user_error
 from webapp.gate import Gate
-from webapp.texts import TITLES, error_text, request_chinese
+from webapp.texts import TITLES, error_text, request_chinese, says_language
 
 MAX_INPUT_PIXELS = 50_000_000  # juhe's input bound: a 48-MP phone photo fits
 
@@ -101,8 +101,10 @@ def install_gate(demo: gr.Blocks, gate: Gate) -> None:
             result = await original(fn, inputs, state, request, iterator, session_hash, *args, **kwargs)
         except gr.Error as error:
             # every refusal, the gate's and Gradio's preprocessing ones included (an unreadable
-            # upload), reads in the visitor's language first; handlers' own are ordered already
-            in_visitor_language(error, request_chinese(request))
+            # upload), reads in the visitor's language first; handlers' own are ordered already. A
+            # caller that names no language (gradio_client, MCP) keeps the provider's order, 中文 first
+            if says_language(request):
+                in_visitor_language(error, request_chinese(request))
             raise
         gate.record(result.get("data"), session_hash)
         return result

@@ -600,6 +600,13 @@ def request_chinese(request: object) -> bool:
     return chosen == "zh" if chosen else wants_chinese(headers.get("accept-language"))
 
 
+def says_language(request: object) -> bool:
+    """True when the caller names a language: the page's switch (its cookie) or Accept-Language, as
+    every browser sends; programs (gradio_client, MCP clients) usually send neither."""
+    headers = getattr(request, "headers", None) or {}
+    return bool(chosen_language(headers.get("cookie")) or headers.get("accept-language"))
+
+
 def say(key: str, chinese: bool, **values: object) -> str:
     """One runtime phrase in the visitor's language."""
     zh, en = RUNTIME[key]

@@ -172,9 +172,13 @@ def image_file(path: Path, size: tuple[int, int] = (64, 48), color: str = "red",
 def is_bilingual(message: str) -> bool:
     """True for "中文 / English" or "English / 中文" (the visitor's language first): both languages."""
     first, slash, second = message.partition(" / ")
-    if HAN.search(first):
-        return bool(slash and ENGLISH.search(second))
-    return bool(slash and ENGLISH.search(first) and HAN.search(second))
+
+    def english(text: str) -> bool:  # English words, and Han at most here and there (图1, a label)
+        return bool(ENGLISH.search(text)) and len(re.findall(r"[A-Za-z]", text)) > 3 * len(HAN.findall(text))
+
+    if not slash:
+        return False
+    return bool(HAN.search(first) and english(second)) or bool(english(first) and HAN.search(second))
 
 
 class _Tee(io.TextIOBase):
