@@ -294,14 +294,18 @@ def test_delete_and_revoke_say_what_happened(open_page):
     expect(page.locator("#result")).to_have_count(0)
 
 
-def test_delete_clears_a_slot_whose_upload_went_with_the_result(open_page):
+@pytest.mark.parametrize(
+    ("locale", "words"), [("en-US", "cleared from the form"), ("zh-CN", "已从表单中清除")]
+)
+def test_delete_clears_a_slot_whose_upload_went_with_the_result(open_page, locale, words):
     """Delete removes the visitor's upload of 图1; the form no longer shows a photo whose file is
-    gone (the next edit failed with "图1 could not be read"), and the status line says why."""
-    page = open_page()
+    gone (the next edit failed with "图1 could not be read"), and the status line says why in the
+    page's language."""
+    page = open_page(locale)
     show_a_result(page)
     page.on("dialog", lambda dialog: dialog.accept())
     page.locator("#delete").click()
-    expect(page.locator("#status")).to_contain_text("cleared from the form")
+    expect(page.locator("#status")).to_contain_text(words)
     expect(page.locator("#image1 img")).to_have_count(0)
     put_image1(page)  # the same photo again: a new upload of the same content
     page.locator("#prompt textarea").fill(f"again {marker()}")

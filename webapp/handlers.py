@@ -695,13 +695,16 @@ class Handlers:
         history: list | None,
         results: list | None,
         browser_ids: list | None,
-        *slots: str | None,
+        image1: str | None = None,
+        image2: str | None = None,
+        image3: str | None = None,
         request: gr.Request = None,
     ):
         """Delete the result on show, once the visitor confirmed: its files, its share link and its
         shown copies; the status line says it is done. A 图 slot that shows the visitor's upload
         deleted with it (Gradio keeps one file per upload's content, so a photo used again is the same
         file) is emptied, rather than left to fail at the next edit as unreadable."""
+        slots = (image1, image2, image3)
         if not confirmed or not entry:
             return *view(), *(gr.skip() for _ in slots)
         if not entry.get("id"):
