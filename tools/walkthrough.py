@@ -162,7 +162,7 @@ def walk(
     def cancel():
         page.locator("#image1 input[type=file]").set_input_files(str(CAT))
         expect(page.locator("#image1 img")).to_be_visible()
-        page.locator("#prompt textarea").fill("slow [sim:slow=4]")
+        page.locator("#prompt textarea").fill("slow [sim:slow=8]")
         page.locator("button#run").click()
         expect(page.locator("#cancel")).to_be_enabled()
         page.locator("#cancel").click()
