@@ -48,8 +48,16 @@ class Run:
 
 
 def on_top(page: Page, selector: str) -> bool:
-    """True when the middle of the first `selector` is not covered by anything else."""
-    return page.locator(selector).first.evaluate(
+    """True when the middle of the first `selector` is not covered by anything else, once it is on
+    screen (on a phone, Edit scrolls the result into view smoothly: it is looked at where it lands)."""
+    element = page.locator(selector).first
+    element.scroll_into_view_if_needed()
+    page.wait_for_function(
+        """el => new Promise(done => { const y = el.getBoundingClientRect().top;
+        setTimeout(() => done(Math.abs(el.getBoundingClientRect().top - y) < 1), 150); })""",
+        arg=element.element_handle(),
+    )
+    return element.evaluate(
         """el => { const r = el.getBoundingClientRect();
         const top = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
         return Boolean(top && (top === el || el.contains(top))); }"""
