@@ -139,7 +139,7 @@ class ResultSaver:
         self.secrets = tuple(secrets)
         self.saved: dict[int, Path] = {}
         self.described: dict[int, dict] = {}
-        self.failures: list[DownloadError] = []
+        self.failures: dict[int, DownloadError] = {}  # by link number: downloads may end in any order
 
     def save(self, index: int, data: bytes, fmt: str) -> Path:
         """Finish and write image number `index` (from 1) of the result under a fresh name."""
@@ -166,7 +166,7 @@ class ResultSaver:
 
     def fail(self, index: int, error: DownloadError) -> None:
         """Record that image number `index` could not be saved."""
-        self.failures.append(error)
+        self.failures[index] = error
         total = len(self.result.image_urls)
         self.result.warnings.append(
             f"结果 {index}/{total} 未能保存 / result {index} of {total} was not saved: {error}"
@@ -179,7 +179,7 @@ class ResultSaver:
         sidecar lists them (`provider_files`), each named `<result name>_provider.<ext>`.
         """
         if not self.saved:
-            first = self.failures[0]
+            first = self.failures[min(self.failures)]  # the first link's, whichever failed first
             if len(self.failures) > 1:
                 first.detail = f"{first.detail} (all {len(self.failures)} result links failed)"
             raise first
