@@ -83,6 +83,7 @@ def test_a_zoomed_picture_moved():
     assert find_changes(before, after).moved
 
 
+@pytest.mark.slow  # a few tenths of a second of image work: out of the fast lane
 def test_a_region_edit_says_nothing_changed_outside_the_region():
     before = scene()
     region = Image.new("L", before.size, 0)
@@ -140,6 +141,7 @@ def test_what_changed_writes_an_overlay_file(tmp_path):
     assert 0.03 < changes.share < 0.1
 
 
+@pytest.mark.slow  # a few tenths of a second of image work: out of the fast lane
 def test_a_region_result_from_its_sidecar_is_outlined_and_clean_outside(tmp_path):
     picture = scene((400, 300))
     before, after, sidecar = tmp_path / "before.png", tmp_path / "after.png", tmp_path / "after.json"

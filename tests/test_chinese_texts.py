@@ -146,6 +146,7 @@ def test_the_readme_chinese_lines_follow_the_rule():
     assert not found, "\n".join(found)
 
 
+@pytest.mark.slow  # a few tenths of a second of image work: out of the fast lane
 def test_the_scan_reaches_the_texts_people_read():
     """The scan is not vacuous: it sees the page's, the runtime's, the CLI's and juhe's texts."""
     from juhe._exceptions import ERROR_CODES

@@ -294,6 +294,7 @@ def heic(image: Image.Image, orientation: int = 6) -> bytes:
     return out.getvalue()
 
 
+@pytest.mark.slow  # a few tenths of a second of image work: out of the fast lane
 def test_heic_is_sent_upright_as_jpeg_without_its_metadata(run_client, tmp_path):
     stored = photo(320, 240, seed=20)  # stored landscape; upright it is 240x320
     provider = Provider(ok("JH8"), httpx.Response(200, content=encode(photo(512, 640), "PNG")))
@@ -339,6 +340,7 @@ def png_with_metadata(image: Image.Image) -> bytes:
     return encode(image, "PNG", pnginfo=info, exif=exif_with_gps().tobytes(), icc_profile=ICC)
 
 
+@pytest.mark.slow  # a few tenths of a second of image work: out of the fast lane
 def test_gps_never_reaches_the_provider_and_the_pixels_stay_byte_identical(run_client, tmp_path):
     jpeg = encode(photo(800, 600, seed=22), "JPEG", quality=90, exif=exif_with_gps().tobytes(), xmp=XMP,
                   comment=b"at home", icc_profile=ICC)  # fmt: skip

@@ -175,6 +175,7 @@ def check_plan(mask: Image.Image) -> None:
     assert plan.feather == FEATHER
 
 
+@pytest.mark.slow  # a few tenths of a second of image work: out of the fast lane
 def test_random_regions_get_valid_plans():
     rng = np.random.default_rng(7)
     for _ in range(40):
@@ -249,6 +250,7 @@ def test_resize_to_gives_the_exact_size():
 # --- region edits end to end ------------------------------------------------------------------
 
 
+@pytest.mark.slow  # a few tenths of a second of image work: out of the fast lane
 def test_png_region_edit_keeps_every_far_pixel_and_the_exact_size():
     original = photo(640, 480, seed=1)
     mask = ellipse_mask((640, 480), (200, 150, 330, 260))

@@ -542,6 +542,7 @@ def test_sweep_reads_no_file_when_nothing_is_due(store, monkeypatch):
     assert store.sweep() == []
 
 
+@pytest.mark.slow  # a few tenths of a second of image work: out of the fast lane
 def test_concurrent_adds_deletes_and_sweeps_keep_the_totals_right(tmp_path, clock):
     store = ResultStore(tmp_path / "o", keep_days=30, max_bytes=0, clock=clock)
     errors = []

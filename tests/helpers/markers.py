@@ -24,7 +24,7 @@ REASONS = {
     "app": "launches the Gradio app in this process",
     "subprocess": "runs a child process, a venv or the command line",
     "loopback": "starts or talks to a loopback server (the simulator, a hostile provider, a proxy)",
-    "slow": "full-size photos or otherwise seconds of CPU",
+    "slow": "full-size photos, or a few tenths of a second of CPU or more",
 }
 # The marker every test carried before the reasons: other branches still use it. A test marked
 # e2e is kept out of the fast lane and may do anything; every test with a reason is also marked
