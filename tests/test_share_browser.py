@@ -81,6 +81,7 @@ def test_share_page_loads_under_its_csp_and_the_slider_moves(shared_link, browse
         response = page.goto(f"{base}/share/{token}")
         assert response.status == 200
         for selector in ("img.after", "img.before"):
+            page.locator(selector).wait_for(state="attached")  # parsed, before its pixels are asked for
             page.wait_for_function(f"document.querySelector('{selector}').naturalWidth > 0", timeout=WAIT_MS)
         box = page.locator(".compare")
         assert box.evaluate("b => b.style.getPropertyValue('--pos')") == "50%"  # the script ran

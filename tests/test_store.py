@@ -148,6 +148,24 @@ def test_before_from_a_path_and_with_transparency(store, tmp_path):
         assert before.mode == "RGB" and before.getpixel((10, 10)) == (255, 255, 255)  # flattened on white
 
 
+def test_the_first_add_to_a_store_not_yet_loaded_keeps_its_before(tmp_path):
+    """The store loads on its first use, and the load sweeps files of no known result: the first
+    result's kept 图1 was swept before its record existed, so its share page had no before/after."""
+    from helpers.paths import CAT
+    from helpers.saving import save_result
+
+    from juhe import EditResult
+    from webapp.store import ResultStore
+
+    fresh = ResultStore(tmp_path / "outputs", keep_days=30, max_bytes=0)
+    source = CAT  # a photo elsewhere on the disk, kept by a hard link
+    result = EditResult(order_id="FIRST-1", image_urls=["https://x/1"], prompt="p")
+    paths = save_result(result, fresh.folder, [("https://x/1", png(640, 480), "PNG")])  # with its sidecar
+    record = fresh.add(paths, prompt="p", before=source)
+    with Image.open(fresh.before_copy(record.id)) as before:
+        assert before.size == (451, 300)  # the photo's own size: smaller than a before's bound
+
+
 def test_thumbnail_is_a_small_jpeg_of_the_result(store):
     record = add(store, "o1", data=png(2000, 1000))
     with Image.open(record.thumbnail) as thumb:

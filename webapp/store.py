@@ -694,6 +694,9 @@ class ResultStore:
             raise ValueError("a result needs at least one image")
         side = self._inside(sidecar) if sidecar is not None else self._default_sidecar(names[0])
         rid = secrets.token_urlsafe(ID_BYTES)
+        with self._lock:
+            # loaded first: the load sweeps files of no known result, and this one's are not known yet
+            self._ensure_loaded()
         if before is not None:
             self._root.joinpath("sources").mkdir(parents=True, exist_ok=True)
         kept = before is not None and self._keep_source(before, self._source_path(rid))
