@@ -31,8 +31,6 @@ from webapp.share import (
     CHUNK_BYTES,
     COMMON_HEADERS,
     DESCRIPTION_CHARS,
-    MESSAGE_CSP,
-    MESSAGES,
     PAGE_CSS,
     PAGE_JS,
     PREFIX,
@@ -46,7 +44,7 @@ from webapp.share import (
     _source_hash,
     _utc,
     public_base,
-    render_message,
+    respond_unavailable,
 )
 from webapp.store import Board, Record, ResultStore, Unavailable
 
@@ -254,13 +252,7 @@ class BoardPages(SharePages):
         found = await anyio.to_thread.run_sync(self.store.board, match["token"] if match else "")
         part = match["part"] if match else None
         if isinstance(found, Unavailable):
-            status, *texts = MESSAGES[found]
-            if part:
-                message = f"{texts[0]} / {texts[1]}".encode()
-                await _respond(send, scope, status, message, "text/plain; charset=utf-8")
-            else:
-                body = render_message(*texts, lang=lang).encode()
-                await _respond(send, scope, status, body, "text/html; charset=utf-8", MESSAGE_CSP)
+            await respond_unavailable(send, scope, found, part, lang)
             return
         if part is None:
             peer = (scope.get("client") or (None,))[0]

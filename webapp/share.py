@@ -517,13 +517,7 @@ class SharePages:
         found = await anyio.to_thread.run_sync(self.store.resolve, token)
         part = match["part"] if match else None
         if isinstance(found, Unavailable):
-            status, *texts = MESSAGES[found]
-            if part:
-                message = f"{texts[0]} / {texts[1]}".encode()
-                await _respond(send, scope, status, message, "text/plain; charset=utf-8")
-            else:
-                body = render_message(*texts, lang=lang).encode()
-                await _respond(send, scope, status, body, "text/html; charset=utf-8", MESSAGE_CSP)
+            await respond_unavailable(send, scope, found, part, lang)
             return
         if part is None:
             base = public_base(
@@ -553,6 +547,19 @@ class SharePages:
             file = found.images[n - 1] if n <= len(found.images) else None
             download = f"juhe-edit-{n}" if part.startswith("download/") else None
         await _send_file(scope, send, file, download)
+
+
+async def respond_unavailable(
+    send: Send, scope: Scope, found: Unavailable, part: str | None, lang: str | None
+) -> None:
+    """Why a share (or board) link opens nothing: plain text for one of its files, a page for the link."""
+    status, *texts = MESSAGES[found]
+    if part:
+        message = f"{texts[0]} / {texts[1]}".encode()
+        await _respond(send, scope, status, message, "text/plain; charset=utf-8")
+    else:
+        body = render_message(*texts, lang=lang).encode()
+        await _respond(send, scope, status, body, "text/html; charset=utf-8", MESSAGE_CSP)
 
 
 async def _respond(
