@@ -18,6 +18,7 @@ from webapp.gate import Issued
 from webapp.middleware import MCP_PATH, stack
 from webapp.middleware._asgi import header, scope_visitor, size_text
 from webapp.middleware.bodies import PAGE_BODY, BodyCap, max_request_body
+from webapp.middleware.config import ConfigCache
 from webapp.middleware.editor import EditorBlobs
 from webapp.middleware.files import RemoteFiles, is_remote_file_path
 from webapp.middleware.logins import (
@@ -543,7 +544,9 @@ def test_mcp_needs_the_bearer_token():
 def test_the_stack_has_what_the_settings_call_for():
     issued = Issued()
     plain = stack(settings(), issued)
-    assert [m.cls for m in plain] == [RemoteFiles, BodyCap, EditorBlobs, IssueUploads, CloseRoutes]
+    guards = [RemoteFiles, BodyCap, EditorBlobs, IssueUploads, CloseRoutes]
+    assert [m.cls for m in plain] == [*guards, ConfigCache]
+    assert plain[-1].kwargs["enabled"] is True
     locked = settings(JUHE_RATE_LIMIT="2", JUHE_ACCESS_PASSWORD="pw", JUHE_MCP_TOKEN="tok")
     share = object()
     full = stack(locked, issued, share=share)
@@ -556,7 +559,9 @@ def test_the_stack_has_what_the_settings_call_for():
         IssueUploads,
         LoginThrottle,
         CloseRoutes,
+        ConfigCache,
     ]
+    assert full[-2].kwargs["enabled"] is False  # behind a password the config names the user
     assert full[-1] is share
     allowances = {id(m.kwargs["allowance"]) for m in full[:-1] if "allowance" in m.kwargs}
     assert len(allowances) == 1  # one allowance: uploads, edit bodies and canvases share it

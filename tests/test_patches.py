@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import inspect
 import io
 import sys
+import typing
 import warnings
 
 import gradio as gr
 import pytest
+from gradio import helpers as gradio_helpers
 from gradio import processing_utils
+from gradio import utils as gradio_utils
 from gradio.components.image_editor import ImageEditor
 from gradio.state_holder import SessionState
 from helpers.apphost import is_bilingual
@@ -31,6 +35,7 @@ from webapp.patches import (
     install_gate,
     install_light_sessions,
     refuse_server_fetches,
+    remember_signatures,
 )
 
 LINK_REFUSED = "send links as plain strings"
@@ -63,6 +68,10 @@ def _accept_blobs(self, data):
     return None
 
 
+def _special_args(fn, inputs=None, request=None, event_data=None, component_props=None, token=None):
+    return typing.get_type_hints(fn)  # reads the hints another way: the remembered ones go unused
+
+
 @pytest.mark.parametrize(
     ("owner", "name", "replacement", "named"),
     [
@@ -73,6 +82,7 @@ def _accept_blobs(self, data):
         (SessionState, "__init__", lambda self, blocks, extra=None: None, "SessionState.__init__"),
         (ImageEditor, "preprocess", _preprocess, "ImageEditor.preprocess"),
         (ImageEditor, "accept_blobs", _accept_blobs, "ImageEditor.accept_blobs"),
+        (gradio_helpers, "special_args", _special_args, "helpers.special_args"),
     ],
     ids=lambda value: value if isinstance(value, str) else None,
 )
@@ -94,6 +104,44 @@ def test_install_all_checks_first(monkeypatch):
     with pytest.raises(GradioChangedError):
         patches.install_all(demo, Gate(Issued(), lambda request: None))
     assert demo.process_api == original  # nothing replaced
+
+
+# --- remembered signatures and type hints --------------------------------------------------------
+
+
+class Handlers:
+    def shout(self, text: str | None, request: gr.Request) -> str:
+        """Annotations are strings here (postponed): Gradio evaluates them on every call."""
+        return (text or "").upper()
+
+
+def test_handlers_keep_their_signature_and_gradio_reads_their_hints_once(monkeypatch):
+    reads = []
+
+    def counted(fn):
+        reads.append(fn)
+        return typing.get_type_hints(fn)
+
+    monkeypatch.setattr(gradio_utils, "get_type_hints", counted)
+    handlers = Handlers()
+    with gr.Blocks() as demo:
+        box = gr.Textbox()
+        box.submit(handlers.shout, box, box)
+    before = inspect.signature(handlers.shout)
+    remember_signatures(demo)
+    reads.clear()  # Gradio read them when the event was made
+    assert "__signature__" in vars(Handlers.shout)
+    assert inspect.signature(handlers.shout) == before  # the bound method still drops `self`
+    request = gr.Request()
+    first, *_ = gradio_helpers.special_args(handlers.shout, ["hi"], request)
+    hints = gradio_utils.get_type_hints(handlers.shout)
+    hints["text"] = int  # a caller changing what it was given changes nothing kept
+    again, *_ = gradio_helpers.special_args(handlers.shout, ["hi"], request)
+    assert first == again == ["hi", request]  # the request still found by its hint
+    assert reads == [handlers.shout]  # read once, then remembered
+    assert gradio_utils.get_type_hints(handlers.shout)["text"] == str | None
+    remember_signatures(demo)  # idempotent: not wrapped twice
+    assert gradio_utils.get_type_hints(handlers.shout) and reads == [handlers.shout]
 
 
 # --- the gate in front of process_api ------------------------------------------------------------

@@ -13,6 +13,10 @@ an upgrade of Gradio that moves one fails at start, loudly, instead of silently 
   where they are not installed, each failed import searched the whole `sys.path` again (5 % of a
   burst's CPU for matplotlib; sniffio's 3,700 searches were 0.9 s of the event loop in a burst of
   256 edits).
+- Remembered signatures: Gradio reads each handler's signature and type hints on every call
+  (`special_args`; with postponed annotations every hint is evaluated again). Each handler keeps its
+  signature in `__signature__`, which `inspect` returns at once, and the hints are read once per
+  function.
 - Checked slots: `gr.Image.preprocess` turns an unreadable 图1-图3 into one bilingual error
   (`webapp.components.slot_preprocess`), on the class, as Gradio rebuilds updated components.
 - Bounded decoding: Pillow's `MAX_IMAGE_PIXELS` is process-wide and checked in `Image.open`; it raises
@@ -27,10 +31,14 @@ import importlib.util
 import inspect
 import sys
 import warnings
+import weakref
+from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
+from gradio import helpers as gradio_helpers
 from gradio import processing_utils
+from gradio import utils as gradio_utils
 from gradio.components.image_editor import ImageEditor
 from gradio.state_holder import SessionState
 from PIL import Image
@@ -72,6 +80,8 @@ def check_targets() -> None:
         problems.append("ImageEditor.accept_blobs")
     if list(inspect.signature(gr.Image.preprocess).parameters) != ["self", "payload"]:
         problems.append("Image.preprocess")
+    if "utils.get_type_hints(fn)" not in inspect.getsource(gradio_helpers.special_args):
+        problems.append("helpers.special_args")
     if problems:
         raise GradioChangedError(f"gradio {gr.__version__} changed what this app replaces: {problems}")
 
@@ -169,6 +179,38 @@ def install_fast_failed_imports(names: tuple[str, ...] = OPTIONAL_IMPORTS) -> No
             sys.modules[name] = None  # type: ignore[assignment]
 
 
+def remember_signatures(demo: gr.Blocks) -> None:
+    """Give each event handler of `demo` its signature as `__signature__`, and make Gradio read a
+    function's type hints once (idempotent)."""
+    if not getattr(gradio_utils.get_type_hints, "_juhe_remembered", False):
+        gradio_utils.get_type_hints = _remembered_hints(gradio_utils.get_type_hints)
+    for block_fn in demo.fns.values():
+        target = getattr(block_fn.fn, "__func__", block_fn.fn)  # a bound method's function
+        if target is None or "__signature__" in getattr(target, "__dict__", {}):
+            continue
+        try:
+            target.__signature__ = inspect.signature(target)
+        except (AttributeError, TypeError, ValueError):  # a builtin, or no signature to read
+            continue
+
+
+def _remembered_hints(read: Callable[[Any], dict]) -> Callable[[Any], dict]:
+    """`read` (Gradio's `utils.get_type_hints`) kept per function, weakly (a demo's handlers go
+    with it): a function's hints do not change, and a bound method's are its function's."""
+    kept: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def hints(fn: Any) -> dict:
+        function = getattr(fn, "__func__", fn)
+        if not inspect.isfunction(function):  # a callable object: Gradio reads its __call__
+            return read(fn)
+        if function not in kept:
+            kept[function] = read(fn)
+        return dict(kept[function])  # a copy: a caller may change what it is given
+
+    hints._juhe_remembered = True  # type: ignore[attr-defined]
+    return hints
+
+
 # --- bounded decoding ------------------------------------------------------------------------------
 
 
@@ -192,6 +234,7 @@ def install_all(demo: gr.Blocks, gate: Gate) -> None:
     install_gate(demo, gate)
     refuse_server_fetches()
     install_light_sessions()
+    remember_signatures(demo)
     install_fast_failed_imports()
     check_slot_images()
     bound_decoding()

@@ -5,7 +5,8 @@
 - `uploads`: the upload allowance per visitor, and the record of who uploaded what (for the gate);
 - `editor`: the component server, open only to the region editor's canvases;
 - `logins`: failed logins per visitor, with a growing block;
-- `routes`: closed routes (deep links) and the MCP token.
+- `routes`: closed routes (deep links) and the MCP token;
+- `config`: not a guard but a saving: the page's config built once per address.
 
 Share pages (`webapp.share`) are middleware too. `stack()` lists them all for `launch()`.
 """
@@ -19,6 +20,7 @@ from starlette.middleware import Middleware
 
 from webapp.gate import Issued
 from webapp.middleware.bodies import BodyCap
+from webapp.middleware.config import ConfigCache
 from webapp.middleware.editor import EditorBlobs
 from webapp.middleware.files import RemoteFiles
 from webapp.middleware.logins import LoginThrottle
@@ -51,6 +53,7 @@ def stack(
     if settings.access_password:
         middleware.append(Middleware(LoginThrottle, settings=settings))
     middleware.append(Middleware(CloseRoutes))
+    middleware.append(Middleware(ConfigCache, enabled=not settings.access_password))
     if share is not None:
         middleware.append(share)
     return middleware
