@@ -23,6 +23,7 @@ from webapp.exports import DEFAULT_QUALITY, FORMATS, QUALITY_RANGE
 from webapp.gate import Gate
 from webapp.handlers import VIEW, Handlers
 from webapp.middleware import stack
+from webapp.middleware.compress import CompressPage
 from webapp.middleware.language import PageLanguage
 from webapp.middleware.logins import password_check
 from webapp.patches import install_all
@@ -628,7 +629,9 @@ def middleware(settings: AppSettings, backend: Backend, demo: gr.Blocks | None =
         image_fns=lambda: [i for i, fn in (demo.fns.items() if demo else ()) if fn.api_name == "edit"],
         share=share,
     )
-    return [*guards, Middleware(PageLanguage)]  # the language switch's choice, before Gradio starts
+    # the language switch's choice, before Gradio starts; the page compressed after it (PageLanguage
+    # leaves an encoded page alone)
+    return [*guards, Middleware(CompressPage), Middleware(PageLanguage)]
 
 
 def _find(demo: gr.Blocks | None, elem_id: str):

@@ -6,7 +6,8 @@
 - `editor`: the component server, open only to the region editor's canvases;
 - `logins`: failed logins per visitor, with a growing block;
 - `routes`: closed routes (deep links) and the MCP token;
-- `config`: not a guard but a saving: the page's config built once per address.
+- `config` and `compress`: not guards but savings: the page's config built once per address, the
+  page and its config gzipped (Gradio compresses by file extension only).
 
 Share pages (`webapp.share`) are middleware too. `stack()` lists them all for `launch()`.
 """

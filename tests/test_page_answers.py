@@ -1,5 +1,6 @@
-"""The page's config answered once per address (`webapp.middleware.config.ConfigCache`), as pure
-ASGI: a counting app behind it, no server."""
+"""The page and its config as answered to visitors: the config built once per address
+(`webapp.middleware.config.ConfigCache`) and both gzipped (`webapp.middleware.compress`). Pure ASGI
+with a counting app behind it, then the same through a running app."""
 
 from __future__ import annotations
 
@@ -11,21 +12,26 @@ import pytest
 from helpers.apphost import running_app
 from starlette.middleware.gzip import GZipMiddleware
 
+from webapp.middleware.compress import CompressPage
 from webapp.middleware.config import ConfigCache
+from webapp.middleware.language import SCRIPT
 
 
 class CountingConfig:
     """An app answering every request with a body naming its Host and how many times it answered."""
 
-    def __init__(self, status: int = 200, cookie: bool = False) -> None:
+    def __init__(self, status: int = 200, cookie: bool = False, padding: int = 600) -> None:
         self.calls = 0
+        self.padding = padding
         self.status = status
         self.cookie = cookie
 
     async def __call__(self, scope, receive, send) -> None:
         self.calls += 1
         host = dict(scope["headers"]).get(b"host", b"?")
-        body = b'{"root": "http://' + host + b'", "n": ' + str(self.calls).encode() + b"}" + b" " * 600
+        body = (
+            b'{"root": "http://' + host + b'", "n": ' + str(self.calls).encode() + b"}" + b" " * self.padding
+        )
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         if self.cookie:
             headers.append((b"set-cookie", b"a=b"))
@@ -188,3 +194,30 @@ def test_a_running_app_answers_its_config_for_each_address(tmp_path):
     assert plain.json()["root"] == app.url
     assert [answer.json()["root"] for answer in proxied] == ["http://demo.example"] * 2
     assert proxied[0].content == proxied[1].content
+
+
+def test_the_page_is_gzipped_for_whoever_accepts_it():
+    inner = CountingConfig(padding=4000)  # over the 1 KiB below which compressing does not pay
+    app = CompressPage(inner)
+    status, headers, body = get(app, "/", headers=(("host", "a.example"), ("accept-encoding", "gzip")))
+    assert headers[b"content-encoding"] == b"gzip"
+    assert gzip.decompress(body).startswith(b'{"root": "http://a.example"')
+    assert b"content-encoding" not in get(app, "/")[1]  # not asked for
+
+
+@pytest.mark.parametrize("path", ["/config", "/gradio_api/queue/data", "/file=a.png"])
+def test_nothing_but_the_page_is_compressed_here(path):
+    app = CompressPage(CountingConfig(padding=4000))
+    assert b"content-encoding" not in get(app, path, headers=(("accept-encoding", "gzip"),))[1]
+
+
+@pytest.mark.app
+@pytest.mark.loopback
+def test_a_running_app_sends_its_page_gzipped_with_the_language_script(tmp_path):
+    with running_app(tmp_path, live=False) as app, httpx.Client(base_url=app.url, timeout=30) as http:
+        plain = http.get("/", headers={"accept-encoding": "identity"})
+        zipped = http.get("/", headers={"accept-encoding": "gzip, deflate, br"})
+    assert zipped.headers["content-encoding"] == "gzip" and "content-encoding" not in plain.headers
+    assert zipped.num_bytes_downloaded < plain.num_bytes_downloaded / 4
+    for page in (plain, zipped):
+        assert SCRIPT.decode() in page.text and "window.gradio_config" in page.text
