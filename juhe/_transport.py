@@ -10,6 +10,11 @@
 - `deadline(seconds)` bounds every socket operation of the calls made inside it by what is left of
   one total time, so an answer that trickles its headers or body ends at the deadline (httpx's own
   timeouts apply to each read alone).
+- Both pools keep a connection they have handed to a waiting request: httpcore 1.0.9 can close it
+  in another request's pass (as a surplus idle connection, or to make room) before or after the
+  waiting request starts on it (encode/httpcore#1110, unreleased fix #1111). Under a burst of
+  downloads the socket was closed under a download already reading: "Bad file descriptor", and a
+  result not saved.
 - The async streams answer httpcore's "is this idle connection readable?" from a socket looked up
   once: httpcore asks for every idle connection each time a request starts or ends, and anyio
   answered each ask with a getpeername() system call and a new dict (5 % of the event loop in a
@@ -168,6 +173,7 @@ def http_transport(max_connections: int = DEFAULT_MAX_CONNECTIONS) -> httpx.HTTP
     # httpx offers no way to pass a network backend; its pool keeps the one it uses here
     pool = transport._pool
     pool._network_backend = _Backend(pool._network_backend)
+    _keep_assigned(pool)
     return transport
 
 
@@ -176,7 +182,26 @@ def async_http_transport(max_connections: int = DEFAULT_MAX_CONNECTIONS) -> http
     transport = httpx.AsyncHTTPTransport(limits=_limits(max_connections))
     pool = transport._pool
     pool._network_backend = _AsyncBackend(pool._network_backend)
+    _keep_assigned(pool)
     return transport
+
+
+def _keep_assigned(pool: httpcore.ConnectionPool | httpcore.AsyncConnectionPool) -> None:
+    """Make `pool`'s assignment pass (run under the pool's lock, the same code in both pools) keep
+    every connection a pending request holds, unless it has expired: such a connection may still
+    look idle, because its request has not started on it yet."""
+    assign = pool._assign_requests_to_connections
+
+    def assign_requests() -> list:
+        closing = assign()
+        if not closing:
+            return closing
+        held = {id(request.connection) for request in pool._requests if request.connection is not None}
+        kept = {id(c): c for c in closing if id(c) in held and not c.is_closed() and not c.has_expired()}
+        pool._connections.extend(kept.values())
+        return [c for c in closing if id(c) not in kept]
+
+    pool._assign_requests_to_connections = assign_requests
 
 
 def _backoff(attempt: int) -> float:

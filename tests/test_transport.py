@@ -6,8 +6,10 @@ import email.utils
 import socket
 import time
 
+import httpcore
 import httpx
 import pytest
+from httpcore._sync.connection_pool import PoolRequest
 
 import juhe._transport
 from juhe import ImageEditClient
@@ -145,3 +147,58 @@ def test_an_idle_connection_is_checked_without_asking_anyio_again():
         assert wrapped.asked == ["socket"]  # once, when the stream was made
     finally:
         mine.close()
+
+
+# --- the pools keep a connection handed to a waiting request (encode/httpcore#1110) ---------------
+
+
+class FakeConnection:
+    """What the pool's assignment pass asks of a connection; idle, for any origin."""
+
+    def __init__(self, expired: bool = False) -> None:
+        self.expired = expired
+        self.closed = False
+
+    def is_closed(self) -> bool:
+        return self.closed
+
+    def has_expired(self) -> bool:
+        return self.expired
+
+    def is_idle(self) -> bool:
+        return not self.closed
+
+    def is_available(self) -> bool:
+        return not self.closed
+
+    def can_handle_request(self, origin) -> bool:
+        return True
+
+
+def waiting_on(pool, connection) -> None:
+    """A request the pool has handed `connection` to, which has not started on it yet."""
+    pool_request = PoolRequest(httpcore.Request("GET", "http://127.0.0.1:9/result.png"))
+    pool_request.assign_to_connection(connection)
+    pool._requests.append(pool_request)
+
+
+@pytest.mark.parametrize("make", [http_transport, async_http_transport], ids=["sync", "async"])
+def test_a_surplus_idle_connection_held_by_a_waiting_request_is_kept(make):
+    pool = make(4)._pool
+    pool._max_keepalive_connections = 0  # every idle connection is surplus to httpcore's pass
+    held, spare = FakeConnection(), FakeConnection()
+    pool._connections = [held, spare]
+    waiting_on(pool, held)
+    closing = pool._assign_requests_to_connections()
+    assert closing == [spare]
+    assert pool._connections == [held]
+
+
+@pytest.mark.parametrize("make", [http_transport, async_http_transport], ids=["sync", "async"])
+def test_an_expired_connection_still_goes_and_its_request_is_given_another(make):
+    pool = make(4)._pool
+    expired = FakeConnection(expired=True)
+    pool._connections = [expired]
+    waiting_on(pool, expired)
+    assert pool._assign_requests_to_connections() == [expired]  # its request then retries elsewhere
+    assert pool._connections == []
