@@ -28,7 +28,7 @@ def main() -> None:
     os.environ["GRADIO_TEMP_DIR"] = str(settings.cache_dir)
 
     from webapp.backend import Backend
-    from webapp.memory import return_large_buffers
+    from webapp.memory import calm_collector, return_large_buffers
     from webapp.ui import build_demo, launch_options  # imports Gradio: after the settings are known good
 
     return_large_buffers()
@@ -36,6 +36,7 @@ def main() -> None:
         print(line, flush=True)
     backend = Backend(settings)
     demo = build_demo(settings, backend)
+    calm_collector()  # after start-up: what is alive now stays
     demo.launch(**launch_options(settings, backend, demo))
 
 
