@@ -1,15 +1,15 @@
 """The page's config (GET /config), built once per public address instead of once per request.
 
 Gradio builds `/config` anew for every request: a deep copy of the whole page's config (230 KB
-here), then a walk over it to put the root URL into every file link. That was 40 ms of the GIL per
-page open in a burst of 256 edits, and the page is polled while edits run (every browser opening
-the app, every `gradio_client` that connects). The config only changes with the address it is
-served at, so the answer is kept per address: scheme, server, root path and the headers Gradio
-reads to find the root URL. Gradio never compresses it (its compression picks by file extension);
-the kept answer is also gzipped once, for the browsers that accept it (230 KB became 26 KB: the
-largest request of a first visit on a phone's network). An app with a password is never cached
-(the config names the user and its route checks the login), nor is a request with a query (deep
-links, pages) or an answer that is not a plain 200.
+here), then a walk over it to put the root URL into every file link. Every `gradio_client` that
+connects asks for it, and so does anything watching the app (the burst benchmark polls it while
+edits run): 40 ms of the GIL per request in a burst of 256 edits. The config only changes with the
+address it is served at, so the answer is kept per address: scheme, server, root path and the
+headers Gradio reads to find the root URL. Gradio never compresses it (its compression picks by
+file extension); the kept answer is also gzipped once, for the clients that accept it (230 KB
+became 26 KB). An app with a password is never cached (the config names the user and its route
+checks the login), nor is a request with a query (deep links, pages) or an answer that is not a
+plain 200.
 """
 
 from __future__ import annotations
