@@ -221,3 +221,17 @@ def test_a_running_app_sends_its_page_gzipped_with_the_language_script(tmp_path)
     assert zipped.num_bytes_downloaded < plain.num_bytes_downloaded / 4
     for page in (plain, zipped):
         assert SCRIPT.decode() in page.text and "window.gradio_config" in page.text
+
+
+@pytest.mark.app
+@pytest.mark.loopback
+def test_behind_a_password_the_login_page_is_gzipped_with_its_login_script(tmp_path):
+    """The login script is written into the page inside the compression, not skipped by it."""
+    options = {"JUHE_ACCESS_PASSWORD": "pw-" + "x" * 12}
+    with (
+        running_app(tmp_path, live=False, **options) as app,
+        httpx.Client(base_url=app.url, timeout=30) as http,
+    ):
+        page = http.get("/", headers={"accept-encoding": "gzip", "accept": "text/html"})
+    assert page.headers["content-encoding"] == "gzip"
+    assert "login-wait" in page.text

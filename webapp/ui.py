@@ -629,9 +629,9 @@ def middleware(settings: AppSettings, backend: Backend, demo: gr.Blocks | None =
         image_fns=lambda: [i for i, fn in (demo.fns.items() if demo else ()) if fn.api_name == "edit"],
         share=share,
     )
-    # the language switch's choice, before Gradio starts; the page compressed after it (PageLanguage
-    # leaves an encoded page alone)
-    return [*guards, Middleware(CompressPage), Middleware(PageLanguage)]
+    # the page is compressed outermost, after every middleware that writes into it (the login
+    # script, the language switch's choice) has done so: they leave an encoded page alone
+    return [Middleware(CompressPage), *guards, Middleware(PageLanguage)]
 
 
 def _find(demo: gr.Blocks | None, elem_id: str):

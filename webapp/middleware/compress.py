@@ -3,6 +3,8 @@
 Gradio compresses by the path's file extension, so the page, whose HTML carries the whole config
 (240 KB here), went out plain to every first visit. Starlette's `GZipMiddleware` compresses it
 (about 30 KB) when the request accepts gzip; large bodies are compressed on a worker thread.
+It must sit outside every middleware that writes into the page (the login script, the language
+switch's choice): they pass an encoded page on unchanged.
 """
 
 from __future__ import annotations
