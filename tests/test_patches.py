@@ -6,6 +6,7 @@ loopback `probe` (see `linkprobe`) so a fetch that slipped through would show as
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib.util
 import inspect
 import io
@@ -35,7 +36,7 @@ from webapp.patches import (
     install_gate,
     install_light_sessions,
     refuse_server_fetches,
-    remember_signatures,
+    remember_type_hints,
 )
 
 LINK_REFUSED = "send links as plain strings"
@@ -106,7 +107,7 @@ def test_install_all_checks_first(monkeypatch):
     assert demo.process_api == original  # nothing replaced
 
 
-# --- remembered signatures and type hints --------------------------------------------------------
+# --- remembered type hints ------------------------------------------------------------------------
 
 
 class Handlers:
@@ -115,7 +116,7 @@ class Handlers:
         return (text or "").upper()
 
 
-def test_handlers_keep_their_signature_and_gradio_reads_their_hints_once(monkeypatch):
+def test_gradio_reads_a_handlers_hints_once(monkeypatch):
     reads = []
 
     def counted(fn):
@@ -124,14 +125,7 @@ def test_handlers_keep_their_signature_and_gradio_reads_their_hints_once(monkeyp
 
     monkeypatch.setattr(gradio_utils, "get_type_hints", counted)
     handlers = Handlers()
-    with gr.Blocks() as demo:
-        box = gr.Textbox()
-        box.submit(handlers.shout, box, box)
-    before = inspect.signature(handlers.shout)
-    remember_signatures(demo)
-    reads.clear()  # Gradio read them when the event was made
-    assert "__signature__" in vars(Handlers.shout)
-    assert inspect.signature(handlers.shout) == before  # the bound method still drops `self`
+    remember_type_hints()
     request = gr.Request()
     first, *_ = gradio_helpers.special_args(handlers.shout, ["hi"], request)
     hints = gradio_utils.get_type_hints(handlers.shout)
@@ -140,8 +134,20 @@ def test_handlers_keep_their_signature_and_gradio_reads_their_hints_once(monkeyp
     assert first == again == ["hi", request]  # the request still found by its hint
     assert reads == [handlers.shout]  # read once, then remembered
     assert gradio_utils.get_type_hints(handlers.shout)["text"] == str | None
-    remember_signatures(demo)  # idempotent: not wrapped twice
+    remember_type_hints()  # idempotent: not wrapped twice
     assert gradio_utils.get_type_hints(handlers.shout) and reads == [handlers.shout]
+
+
+def test_a_wrapped_handler_keeps_its_own_signature():
+    """functools.wraps of a bound handler (as tests record answers) must not gain `self`."""
+    handlers = Handlers()
+    remember_type_hints()
+
+    @functools.wraps(handlers.shout)
+    def recorded(*args, **kwargs):
+        return handlers.shout(*args, **kwargs)
+
+    assert list(inspect.signature(recorded).parameters) == ["text", "request"]
 
 
 # --- the gate in front of process_api ------------------------------------------------------------

@@ -231,6 +231,10 @@ class BatchHandlers:
             self.backend.keep_running(task)
             raise
         task.result()  # a fault of this app (not of a photo) is raised here, as Gradio expects
+        # photos that finished while the last ones were being remembered (a full CI run lost two)
+        finished = progress.take_finished()
+        if finished:
+            history, ids = await self._remember(finished, client, state, history, ids)
         state["elapsed"] = time.monotonic() - started
         numbers = counts(items)
         line = say("batch_finished", chinese, done=numbers["done"], total=numbers["total"])

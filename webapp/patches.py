@@ -13,10 +13,8 @@ an upgrade of Gradio that moves one fails at start, loudly, instead of silently 
   where they are not installed, each failed import searched the whole `sys.path` again (5 % of a
   burst's CPU for matplotlib; sniffio's 3,700 searches were 0.9 s of the event loop in a burst of
   256 edits).
-- Remembered signatures: Gradio reads each handler's signature and type hints on every call
-  (`special_args`; with postponed annotations every hint is evaluated again). Each handler keeps its
-  signature in `__signature__`, which `inspect` returns at once, and the hints are read once per
-  function.
+- Remembered type hints: Gradio reads each handler's type hints on every call (`special_args`; with
+  postponed annotations every hint is evaluated again); they are read once per function.
 - Checked slots: `gr.Image.preprocess` turns an unreadable 图1-图3 into one bilingual error
   (`webapp.components.slot_preprocess`), on the class, as Gradio rebuilds updated components.
 - Bounded decoding: Pillow's `MAX_IMAGE_PIXELS` is process-wide and checked in `Image.open`; it raises
@@ -179,19 +177,10 @@ def install_fast_failed_imports(names: tuple[str, ...] = OPTIONAL_IMPORTS) -> No
             sys.modules[name] = None  # type: ignore[assignment]
 
 
-def remember_signatures(demo: gr.Blocks) -> None:
-    """Give each event handler of `demo` its signature as `__signature__`, and make Gradio read a
-    function's type hints once (idempotent)."""
+def remember_type_hints() -> None:
+    """Make Gradio read a function's type hints once (process-wide; idempotent)."""
     if not getattr(gradio_utils.get_type_hints, "_juhe_remembered", False):
         gradio_utils.get_type_hints = _remembered_hints(gradio_utils.get_type_hints)
-    for block_fn in demo.fns.values():
-        target = getattr(block_fn.fn, "__func__", block_fn.fn)  # a bound method's function
-        if target is None or "__signature__" in getattr(target, "__dict__", {}):
-            continue
-        try:
-            target.__signature__ = inspect.signature(target)
-        except (AttributeError, TypeError, ValueError):  # a builtin, or no signature to read
-            continue
 
 
 def _remembered_hints(read: Callable[[Any], dict]) -> Callable[[Any], dict]:
@@ -234,7 +223,7 @@ def install_all(demo: gr.Blocks, gate: Gate) -> None:
     install_gate(demo, gate)
     refuse_server_fetches()
     install_light_sessions()
-    remember_signatures(demo)
+    remember_type_hints()
     install_fast_failed_imports()
     check_slot_images()
     bound_decoding()
