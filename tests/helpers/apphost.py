@@ -16,6 +16,7 @@ import logging
 import os
 import queue
 import re
+import socket
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,6 +35,13 @@ from webapp.ui import build_demo, launch_options
 SERVER_KEY = "sk-test-SECRET-0123456789abcdef"
 HAN = re.compile(r"[\u4e00-\u9fff]")
 ENGLISH = re.compile(r"\b[A-Za-z]{2,} [A-Za-z]{2,}\b")
+
+
+def free_port() -> int:
+    """A TCP port free on loopback right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 @dataclass
@@ -93,10 +101,12 @@ def running_app(
     port: int | None = None,
     **env: str,
 ) -> Iterator[RunningApp]:
-    """Launch the app with `env` as its only settings, on `port` when given (else Gradio's first free
-    one from 7860). Live apps use `provider`, or a fresh simulator (made with `sim_options`) that lives
-    as long as the app."""
+    """Launch the app with `env` as its only settings, on `port` when given, else on a port the system
+    says is free (not Gradio's scan from 7860: suites run side by side raced for the same ports, and
+    an app whose first start failed could not start its MCP server again). Live apps use `provider`,
+    or a fresh simulator (made with `sim_options`) that lives as long as the app."""
     values = {"JUHE_OUTPUT_DIR": str(tmp / "outputs"), "JUHE_SIM_LATENCY": "0", "JUHE_MCP": "0"}
+    port = port or free_port()
     with contextlib.ExitStack() as stack, pytest.MonkeyPatch.context() as patch:
         if live:
             if provider is None:
