@@ -154,7 +154,7 @@ def running_app(
 def answers_of(app: RunningApp, handler: str) -> Iterator[queue.Queue]:
     """While inside, every answer the page event handled by `handler` returns is put on the queue.
 
-    A test that expects an event to change nothing waits for its answer first (`get(timeout=...)`):
+    A test that expects an event to change nothing waits for its answer first (`browser.next_answer`):
     the handler then ran to its end, so "nothing happened" is a fact, not a guess after a delay."""
     [function] = [f for f in app.demo.fns.values() if f.name == handler]
     answers: queue.Queue = queue.Queue()

@@ -3,6 +3,7 @@ browser test shares (each ends as soon as its condition holds, never after a fix
 
 from __future__ import annotations
 
+import queue
 import re
 import time
 from pathlib import Path
@@ -41,6 +42,19 @@ def wait_done(page: Page, after: set[str] = frozenset()) -> str:
             return shown.pop()
         assert time.monotonic() < deadline, f"no new order in the status: {status.inner_text()!r}"
         page.wait_for_timeout(50)
+
+
+def next_answer(page: Page, answers: queue.Queue) -> object:
+    """The next answer on `answers` (from `apphost.answers_of`), while Playwright goes on serving the
+    page: a dialog handler runs only while Playwright is called, so a plain `answers.get` would leave
+    a confirm dialog open, and the event it guards unsent."""
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while True:
+        try:
+            return answers.get_nowait()
+        except queue.Empty:
+            assert time.monotonic() < deadline, "the event's handler did not answer"
+            page.wait_for_timeout(50)
 
 
 def run_edit(page: Page, prompt: str, image: Path | None = CAT) -> str:
