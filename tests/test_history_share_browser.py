@@ -5,7 +5,6 @@ is gone."""
 from __future__ import annotations
 
 import re
-import socket
 from collections.abc import Iterator
 from html.parser import HTMLParser
 
@@ -13,6 +12,7 @@ import httpx
 import pytest
 from helpers.apphost import answers_of, running_app
 from helpers.browser import ORDER_ID, next_answer, run_edit
+from helpers.net import free_port
 from helpers.share import share_link, visit
 from helpers.tags import marker
 from playwright.sync_api import Browser, Page, expect
@@ -20,12 +20,6 @@ from playwright.sync_api import Browser, Page, expect
 pytestmark = [pytest.mark.browser, pytest.mark.app, pytest.mark.loopback, pytest.mark.timeout(180)]
 
 SECRET = "a-fixed-browser-secret-0123456789abcdef"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def history_orders(page: Page) -> list[str]:

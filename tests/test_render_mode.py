@@ -17,7 +17,6 @@ import queue
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -29,6 +28,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from helpers.net import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 CAT = ROOT / "examples" / "cat.jpg"
@@ -62,12 +62,6 @@ def ssr_capable_node() -> str | None:
 
         candidates.insert(1, str(Path(playwright.__file__).parent / "driver" / "node"))
     return next((c for c in candidates if c and node_major(c) >= SSR_NODE_MAJOR), None)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass

@@ -6,7 +6,6 @@ from __future__ import annotations
 import ast
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import httpx
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
+from helpers.net import free_port
 from helpers.paths import CAT, ROOT
 
 from juhe.simulator import Simulator
@@ -145,12 +145,6 @@ def test_a_password_keeps_mcp_off_unless_a_token_is_set():
 
 
 # --- python app.py ---------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def app_environment(tmp_path: Path, **extra: str) -> dict[str, str]:

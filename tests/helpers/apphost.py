@@ -16,7 +16,6 @@ import logging
 import os
 import queue
 import re
-import socket
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ import pytest
 from gradio_client import Client
 from PIL import Image
 
+from helpers.net import free_port
 from juhe.simulator import Simulator
 from webapp.backend import Backend
 from webapp.settings import AppSettings
@@ -35,13 +35,6 @@ from webapp.ui import build_demo, launch_options
 SERVER_KEY = "sk-test-SECRET-0123456789abcdef"
 HAN = re.compile(r"[\u4e00-\u9fff]")
 ENGLISH = re.compile(r"\b[A-Za-z]{2,} [A-Za-z]{2,}\b")
-
-
-def free_port() -> int:
-    """A TCP port free on loopback right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass
