@@ -8,6 +8,7 @@ its own page, so its own session. Every wait ends as soon as its condition holds
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -277,6 +278,65 @@ def test_cancel_is_usable_from_the_click_on(open_page):
         route.continue_()
     page.unroute("**/queue/join*")
     wait_done(page)
+    expect(page.locator("#cancel")).to_be_disabled()
+
+
+@pytest.mark.parametrize(
+    ("locale", "stopped", "working", "late"),
+    [
+        ("en-US", "Stopped waiting", "Editing", "finished after all"),
+        ("zh-CN", "已取消等待", "编辑中", "之前取消的编辑已完成"),
+    ],
+)
+def test_a_cancelled_runs_late_progress_does_not_undo_the_cancel(open_page, locale, stopped, working, late):
+    """Gradio applies a cancelled run's messages already on their way. Here the server hears of the
+    Cancel late (its /cancel request is held), so the run's "⏳" progress keeps coming after the
+    page said "Stopped waiting": what the Cancel said stands, and the late result is still kept."""
+    page = open_page(locale)
+    put_image1(page)
+    page.locator("#prompt textarea").fill(f"[sim:slow=4] {marker()}")
+    page.evaluate(
+        """() => { window.statuses = []; new MutationObserver(() => window.statuses.push(
+            document.querySelector('#status').innerText)).observe(document.querySelector('#status'),
+            {childList: true, subtree: true, characterData: true}); }"""
+    )
+    held = []
+    page.route("**/gradio_api/cancel", lambda route: held.append(route))
+    page.locator("button#run").click()
+    expect(page.locator("#status")).to_contain_text(working)  # said by the click itself
+    page.locator("#cancel").click()
+    # the run's progress arrives after the page said it stopped waiting (the race, made certain)
+    page.wait_for_function(
+        """([stopped]) => { const i = window.statuses.findIndex(s => s.includes(stopped));
+            return i >= 0 && window.statuses.slice(i).some(s => s.startsWith('⏳')); }""",
+        arg=[stopped],
+    )
+    expect(page.locator("#status")).to_contain_text(stopped)
+    expect(page.locator("#cancel")).to_be_disabled()
+    for route in held:
+        route.continue_()
+    page.unroute("**/gradio_api/cancel")
+    # the provider finishes after all: the result is saved and joins the history
+    expect(page.locator("#status")).to_contain_text(late, timeout=2 * WAIT_MS)
+    expect(page.locator("#history img")).to_have_count(1)
+
+
+def test_a_run_refused_before_its_handler_leaves_the_status_it_found(open_page):
+    """The click says "Editing…" at once; when the front door refuses the run (here a value the page
+    never sends, put in on its way), the status the visitor had is back and Cancel is off."""
+    page = open_page()
+    order = show_a_result(page)
+
+    def tamper(route):
+        body = json.loads(route.request.post_data)
+        body["data"][-1] = "9"  # variants: the page offers 1-4
+        route.continue_(post_data=json.dumps(body))
+
+    page.route("**/queue/join*", tamper)
+    page.locator("button#run").click()
+    expect(page.locator("[data-testid=toast-body]")).to_contain_text("reload")
+    expect(page.locator("#status")).to_contain_text(order)
+    expect(page.locator("#status")).not_to_contain_text("Editing")
     expect(page.locator("#cancel")).to_be_disabled()
 
 

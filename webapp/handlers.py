@@ -335,7 +335,8 @@ class Handlers:
             raise for_visitor(exc, chinese) from None
         if len(images) >= 2 and not NAMES_AN_IMAGE.search(prompt or ""):
             gr.Warning(error_text("name_images"))
-        yield view(status=say("working", chinese), cancel=gr.update(interactive=True))
+        # "Editing…" and Cancel come from the click itself (app.js `juheRunStarts`): from here, a
+        # first update could arrive after a quick Cancel and undo what it said
 
         key = (api_key or "").strip() or None
         session = getattr(request, "session_hash", None)

@@ -644,6 +644,7 @@ def visitor_order(message: str, chinese: bool, separator: str = " / ") -> str:
 
 # --- A result opened again, the login throttle, the region example's loading (issue 18, friction) --
 PAGE_SCRIPT_TEXTS["region_loading"] = ("正在载入图1和涂抹区域…", "Loading 图1 and the painted area…")
+PAGE_SCRIPT_TEXTS["working"] = RUNTIME["working"]  # said by the run click itself (app.js)
 RECORD_WORDS = {
     "prompt": ("编辑描述", "Instruction"),
     "size": ("尺寸", "Size"),

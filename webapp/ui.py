@@ -440,9 +440,15 @@ def wire(demo: gr.Blocks, settings: AppSettings, handlers: Handlers, form, shown
         concurrency_limit=settings.concurrency,
         concurrency_id="edit",
     )
-    # Cancel is usable from the click on, not only once the server's first answer arrives (wired
+    # "Editing…" and Cancel from the click on, not once the server's first answer arrives (wired
     # before the run: the page starts a click's events in order, each after the last one's request)
-    form["run"].click(None, outputs=form["cancel"], js="() => window.juheCancelReady()", **PRIVATE)
+    form["run"].click(
+        None,
+        inputs=shown["status"],
+        outputs=[shown["status"], form["cancel"]],
+        js="(status) => window.juheRunStarts(status)",
+        **PRIVATE,
+    )
     run = form["run"].click(
         handlers.edit_image,
         inputs=[
@@ -471,9 +477,25 @@ def wire(demo: gr.Blocks, settings: AppSettings, handlers: Handlers, form, shown
         # failures are said in the status line by the handler instead (a gr.Error still toasts)
         show_progress="hidden",
     )
-    # a run refused before its handler (the gate, an unreadable image) leaves nothing to cancel
-    run.failure(lambda: gr.update(interactive=False), outputs=form["cancel"], queue=False, **PRIVATE)
+    # a run refused before its handler (the gate, an unreadable image) leaves nothing to cancel, and
+    # the status it found stands
+    run.failure(
+        None,
+        inputs=shown["status"],
+        outputs=[shown["status"], form["cancel"]],
+        js="(status) => window.juheRunRefused(status)",
+        **PRIVATE,
+    )
+    form["cancel"].click(None, js="() => window.juheStopWaiting()", **PRIVATE)
     form["cancel"].click(handlers.cancel_edit, outputs=outputs, cancels=[run], queue=False, **PRIVATE)
+    # what a Cancel said stands against the cancelled run's late progress (app.js)
+    shown["status"].change(
+        None,
+        inputs=shown["status"],
+        outputs=shown["status"],
+        js="(status) => window.juheStatusShown(status)",
+        **PRIVATE,
+    )
     state["timer"].tick(
         handlers.collect_late,
         inputs=[state["history_state"], state["browser_ids"]],

@@ -161,9 +161,36 @@ window.juheSizeCheck = (size, width, height) => {
   return [note, { __type__: "update", interactive: !note }];
 };
 
-// Cancel is enabled by the click itself (the server's first answer takes a moment); the run's
-// handler disables it again when the edit ends or is refused.
-window.juheCancelReady = () => ({ __type__: "update", interactive: true });
+// An edit starts on the click itself: the status says "Editing…" and Cancel is enabled at once (the
+// server's first answer takes a moment); the run's handler disables Cancel when the edit ends.
+// Gradio applies a cancelled run's messages that were already on their way, so the run's own
+// "⏳ …" progress could arrive after a quick Cancel's "Stopped waiting" and say "Editing…" again:
+// from a Cancel to the next run, a "⏳" status puts back what the cancel said. A run refused before
+// its handler said anything (the gate) puts back the status it found.
+const juheNoChange = { __type__: "update" };
+const juheWorking = (text) => String(text ?? "").startsWith("⏳");
+let juheStopped = null; // null: no Cancel since the last run; then what the cancel said ("" until it does)
+let juheBeforeRun = "";
+window.juheRunStarts = (status) => {
+  if (!juheWorking(status)) juheBeforeRun = status ?? "";
+  juheStopped = null;
+  return [juheSay("working"), { __type__: "update", interactive: true }];
+};
+window.juheStopWaiting = () => {
+  juheStopped = "";
+};
+window.juheStatusShown = (status) => {
+  if (juheStopped === null) return juheNoChange;
+  if (!juheWorking(status)) {
+    juheStopped = status;
+    return juheNoChange;
+  }
+  return juheStopped || juheNoChange;
+};
+window.juheRunRefused = (status) => [
+  juheStopped === null && juheWorking(status) ? juheBeforeRun : juheNoChange,
+  { __type__: "update", interactive: false },
+];
 
 // A new edit starts with no toast of an earlier one on screen: the status line keeps saying what
 // happened last, so toasts never pile up over the page.
