@@ -4,6 +4,7 @@ run-and-cancel loop cannot get past JUHE_CONCURRENCY, and nothing paid for is lo
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 from helpers.paths import CAT
@@ -132,3 +133,27 @@ def test_an_edit_makes_no_copy_that_only_the_history_or_a_share_page_shows(tmp_p
     reopened = ResultStore(out)  # a restart
     made = reopened.before_copy(later.record.id)
     assert made == later.record.before and made.is_file() and store_files(out, "sources") == []
+
+
+def test_store_work_a_visitor_waited_long_for_is_logged(tmp_path, monkeypatch, caplog):
+    """Store work runs on one thread: work that waited behind other work is logged with its wait."""
+    monkeypatch.setattr("webapp.backend.SLOW_FILE_WORK_S", 0.2)
+    backend = Backend(AppSettings.from_mapping({"JUHE_OUTPUT_DIR": str(tmp_path / "outputs")}))
+    busy = threading.Event()
+
+    async def run() -> str:
+        blocker = backend.run_file_work(busy.wait, 5)
+        asyncio.get_running_loop().call_later(0.4, busy.set)
+        fast = backend.run_file_work(str.upper, "share")
+        _, answer = await asyncio.gather(blocker, fast)
+        return answer
+
+    try:
+        with caplog.at_level("WARNING", logger="webapp"):
+            assert asyncio.run(run()) == "SHARE"
+    finally:
+        backend.close()
+    slow = [r.getMessage() for r in caplog.records if "slow store work: upper" in r.getMessage()]
+    assert len(slow) == 1, caplog.text
+    waited = float(slow[0].split("waited ")[1].split(" s")[0])
+    assert waited >= 0.2  # the time behind the blocker, not its own run

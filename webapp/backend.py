@@ -31,6 +31,7 @@ RECENT_EDITS = 20  # successful edits whose time makes the "usually about N s" e
 LIVE_TYPICAL_S = 30.0  # before any edit has finished: the provider's usual time
 LATE_KEPT_S = 3600.0  # a cancelled edit's result waits this long for its session to collect it
 LATE_PER_SESSION = 20
+SLOW_FILE_WORK_S = 5.0  # store work a visitor waited this long for is logged
 logger = logging.getLogger("webapp")
 
 
@@ -361,8 +362,24 @@ class Backend:
                 yield tasks[task], task.exception() or task.result()
 
     async def run_file_work(self, function: Callable, *args):
-        """Run store and file work on the store's own thread."""
-        return await asyncio.get_running_loop().run_in_executor(self._files, function, *args)
+        """Run store and file work on the store's own thread; work that took the visitor longer
+        than `SLOW_FILE_WORK_S` is logged with the time it waited for the thread and ran."""
+        asked = time.monotonic()
+        began = 0.0
+
+        def timed():
+            nonlocal began
+            began = time.monotonic()
+            return function(*args)
+
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._files, timed)
+        finally:
+            ended = time.monotonic()
+            if ended - asked > SLOW_FILE_WORK_S:
+                name = getattr(function, "__name__", "file work")
+                waited, ran = (began or ended) - asked, ended - (began or ended)
+                logger.warning("slow store work: %s waited %.1f s and ran %.1f s", name, waited, ran)
 
     def _register(
         self, saved: SavedEdit, image1: object, parent: str | None = None, group: str | None = None
