@@ -69,7 +69,22 @@ def _guarded(item: pytest.Item) -> Generator[None, Any, Any]:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item: pytest.Item) -> Generator[None, Any, Any]:
     """Fixtures set up for a test are held to the test's markers (see helpers.markers)."""
+    if "browser" in item.keywords:
+        from helpers.browser import JOURNAL
+
+        JOURNAL.clear()  # the journal of this test only
     return (yield from _guarded(item))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Generator[None, Any, Any]:
+    """A failed browser test's report shows what its pages said (`helpers.browser.JOURNAL`)."""
+    report = yield
+    if report.failed and "browser" in item.keywords:
+        from helpers.browser import JOURNAL
+
+        report.sections.append(("what the pages said", "\n".join(JOURNAL) or "nothing"))
+    return report
 
 
 @pytest.hookimpl(wrapper=True)
@@ -205,7 +220,7 @@ def browser():
     while it is open, and later modules call asyncio.run()."""
     if not CHROMIUM.exists():
         pytest.skip(f"browser tests need Debian's chromium at {CHROMIUM}")
-    from helpers.browser import WAIT_MS
+    from helpers.browser import WAIT_MS, keep_journal
     from playwright.sync_api import expect, sync_playwright
 
     # every expectation waits as long as a page's actions do (ending as soon as it holds): on two
@@ -213,5 +228,6 @@ def browser():
     expect.set_options(timeout=WAIT_MS)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        keep_journal(browser)
         yield browser
         browser.close()

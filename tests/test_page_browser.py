@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from helpers.apphost import RunningApp, running_app
-from helpers.browser import WAIT_MS, wait_done
+from helpers.browser import JOURNAL, WAIT_MS, wait_done
 from helpers.paths import CAT
 from helpers.tags import marker
 from playwright.sync_api import Browser, Locator, Page, expect
@@ -338,6 +338,22 @@ def test_a_run_refused_before_its_handler_leaves_the_status_it_found(open_page):
     expect(page.locator("#status")).to_contain_text(order)
     expect(page.locator("#status")).not_to_contain_text("Editing")
     expect(page.locator("#cancel")).to_be_disabled()
+
+
+def test_a_failed_browser_test_can_tell_what_its_page_said(open_page):
+    """The journal a failed browser test's report shows (conftest.py) holds the page's toasts and
+    its refused requests, as they happened."""
+    page = open_page()
+    page.locator("button#run").click()  # no 图1: refused with a toast
+    expect(page.locator("[data-testid=toast-body]")).to_be_visible()
+    page.evaluate("() => fetch('/gradio_api/file=/no/such/file.png')")
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while not (any("toast: " in line for line in JOURNAL) and any("HTTP 40" in line for line in JOURNAL)):
+        assert time.monotonic() < deadline, JOURNAL
+        page.wait_for_timeout(50)  # the page's events reach Python while Playwright works
+    toast = next(line for line in JOURNAL if "toast: " in line)
+    assert "图1" in toast, toast
+    assert any("/no/such/file.png" in line for line in JOURNAL if "HTTP 40" in line), JOURNAL
 
 
 def test_delete_and_revoke_say_what_happened(open_page):

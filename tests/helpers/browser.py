@@ -78,3 +78,55 @@ def toast_text(page: Page, containing: str | re.Pattern = "") -> str:
     toast = page.locator("[data-testid=toast-body]", has_text=containing).last
     expect(toast).to_be_visible()
     return toast.inner_text()
+
+
+# --- what the pages said, for a failed test's report ----------------------------------------------
+# A browser test that fails under load usually fails on a wait, and the page's state at that moment
+# (an aria snapshot) does not say what happened before: a toast gone after its 10 s, a refused
+# request, a script error. Every context of the `browser` fixture writes those here as they happen;
+# the report of a failed test shows the current test's lines (conftest.py).
+
+JOURNAL: list[str] = []
+JOURNAL_KEPT = 200  # lines of one test; the oldest go first
+_TOAST_SPY = """
+new MutationObserver(() => {
+  for (const toast of document.querySelectorAll('[data-testid="toast-body"]:not([data-journaled])')) {
+    toast.setAttribute("data-journaled", "1");
+    console.info("toast: " + toast.innerText.replace(/\\s+/g, " ").trim());
+  }
+}).observe(document, { childList: true, subtree: true });
+"""
+
+
+def _note(line: str) -> None:
+    JOURNAL.append(f"{time.strftime('%H:%M:%S')} {line}")
+    del JOURNAL[:-JOURNAL_KEPT]
+
+
+def _journal_context(context) -> None:
+    context.add_init_script(_TOAST_SPY)
+    context.on(
+        "console",
+        lambda m: _note(f"console {m.type}: {m.text}") if m.type in ("error", "warning", "info") else None,
+    )
+    context.on("weberror", lambda e: _note(f"page error: {e.error}"))
+    context.on("requestfailed", lambda r: _note(f"request failed: {r.method} {r.url} ({r.failure})"))
+    context.on("response", _note_refusal)
+
+
+def _note_refusal(response) -> None:
+    if response.status >= 400:
+        _note(f"HTTP {response.status}: {response.request.method} {response.url}")
+
+
+def keep_journal(browser) -> None:
+    """Every context `browser` opens from now on writes to `JOURNAL`: toasts, console errors and
+    warnings, script errors, failed requests and answers of HTTP 400 and over."""
+    new_context = browser.new_context
+
+    def journaled(*args, **kwargs):
+        context = new_context(*args, **kwargs)
+        _journal_context(context)
+        return context
+
+    browser.new_context = journaled
