@@ -24,6 +24,7 @@ from helpers.browser import (
 from helpers.paths import CAT, ROOT
 from helpers.tags import marker
 from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from juhe.simulator import key_fingerprint
 
@@ -409,8 +410,12 @@ def test_a_link_for_image1_is_shown_beside_the_slots(open_page):
 
 def test_on_a_phone_the_results_come_into_view(open_page):
     page = open_page(width=390, height=844)
-    tops = [page.locator(f"#image{i}").bounding_box()["y"] for i in (1, 2, 3)]
-    assert max(tops) - min(tops) < 2, tops  # 图1-图3 in one row
+    # 图1-图3 in one row, once the page has laid itself out (a first frame can still be settling)
+    tops = "() => [1, 2, 3].map(i => document.querySelector(`#image${i}`).getBoundingClientRect().top)"
+    try:
+        page.wait_for_function(f"() => (t => Math.max(...t) - Math.min(...t) < 2)(({tops})())")
+    except PlaywrightTimeoutError:
+        pytest.fail(f"图1-图3 are not in one row: tops {page.evaluate(tops)}")
     for i in (1, 2, 3):  # each label whole inside its own slot, not cut by the slot's edge
         label, slot = page.locator(f"#image{i} [data-testid=block-label]"), page.locator(f"#image{i}")
         box, frame = label.bounding_box(), slot.bounding_box()
