@@ -74,6 +74,10 @@ class JuheError(Exception):
         self.order_id = order_id
         self.detail = detail
 
+    def __reduce__(self):
+        """Pickled with its fields, so that it crosses processes whatever its constructor takes."""
+        return (_rebuilt, (type(self), self.args), self.__dict__)
+
     @property
     def label(self) -> str:
         """What `str()` starts with: "error 282504", "http 502", "timeout", "invalid request", ..."""
@@ -93,6 +97,12 @@ class JuheError(Exception):
 
     def __str__(self) -> str:
         return f"{self.label}: {self.explanation}"
+
+
+def _rebuilt(cls: type[JuheError], args: tuple) -> JuheError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    return error
 
 
 class ConfigError(JuheError):

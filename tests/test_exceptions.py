@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import pickle
 from urllib.parse import quote
 
 import pytest
@@ -164,3 +165,18 @@ def test_settings_and_clients_never_show_the_key(clean_env):
     async_client = juhe.AsyncImageEditClient(api_key=KEY)
     assert KEY not in repr(async_client) and KEY not in str(async_client)
     asyncio.run(async_client.aclose())
+
+
+@pytest.mark.parametrize("family", sorted({family for family, _, _ in ERROR_CODES.values()}, key=str))
+def test_every_error_crosses_a_process_boundary_whole(family):
+    """Pickled (a process pool, the app's edit process) and loaded again, an error keeps its type,
+    its fields and its text."""
+    error = family("中文", "English", kind="x", code=1, reason="r", order_id="JH1", detail="d")
+    back = pickle.loads(pickle.dumps(error))
+    assert type(back) is family and back.__dict__ == error.__dict__ and str(back) == str(error)
+
+
+def test_an_http_status_error_crosses_a_process_boundary_whole():
+    error = status_error(502, "Bad Gateway")
+    back = pickle.loads(pickle.dumps(error))
+    assert type(back) is HTTPStatusError and back.status_code == 502 and str(back) == str(error)
