@@ -423,6 +423,8 @@ class AsyncImageEditClient(_BaseClient):
 
     `max_connections` sizes the connection pool (default 100): the most edits and downloads in
     flight at once. `transport` replaces httpx's own (retries still apply around it).
+    `download_memory` bounds the bytes of results held at once while they are read, checked and
+    saved (default 64 MiB; a larger result goes alone).
 
     With httpx's own transport, result links are downloaded, checked and saved on worker threads
     (as many as `max_connections`) through a blocking pool of the same size: a result of a megabyte
@@ -439,16 +441,21 @@ class AsyncImageEditClient(_BaseClient):
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         max_connections: int | None = None,
+        download_memory: int | None = None,
         **kwargs,
     ) -> None:
         pool_size = _check_transport(transport, max_connections)
+        if download_memory is None:
+            download_memory = DOWNLOAD_MEMORY_BYTES
+        if isinstance(download_memory, bool) or not isinstance(download_memory, int) or download_memory < 1:
+            raise ValueError(f"download_memory must be a positive number of bytes, got {download_memory!r}")
         super().__init__(api_key, api_url, timeout, **kwargs)
         self._http = httpx.AsyncClient(
             timeout=self._timeout(),
             transport=RetryTransport(transport or async_http_transport(pool_size)),
             follow_redirects=False,
         )
-        self._download_memory = _ByteBudget(DOWNLOAD_MEMORY_BYTES)
+        self._download_memory = _ByteBudget(download_memory)
         self._blocking: httpx.Client | None = None
         self._threads: ThreadPoolExecutor | None = None
         if transport is None:
@@ -459,7 +466,7 @@ class AsyncImageEditClient(_BaseClient):
             )
             # threads start as downloads need them, up to one per connection
             self._threads = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="juhe-download")
-            self._blocking_memory = _BlockingByteBudget(DOWNLOAD_MEMORY_BYTES)
+            self._blocking_memory = _BlockingByteBudget(download_memory)
 
     async def __aenter__(self) -> AsyncImageEditClient:
         return self

@@ -103,6 +103,16 @@ class _MemoryBudget:
 _DECODE_MEMORY = _MemoryBudget(DECODE_MEMORY_BYTES)
 
 
+def share_decode_memory(parts: int) -> None:
+    """Make this process's decode budget `DECODE_MEMORY_BYTES` / `parts`: for one of `parts`
+    processes that prepare images side by side (the web app's edit processes), so that together
+    they hold no more than one process alone. Call before any image work."""
+    global _DECODE_MEMORY
+    if parts < 1:
+        raise ValueError(f"parts must be at least 1, got {parts}")
+    _DECODE_MEMORY = _MemoryBudget(DECODE_MEMORY_BYTES // parts)
+
+
 @contextlib.contextmanager
 def pixel_work(nbytes: int) -> Iterator[None]:
     """Hold `nbytes` of the process's decode budget and one core's slot for some image work.

@@ -370,7 +370,6 @@ def test_when_every_link_fails_the_error_names_the_order_and_link(run_client, ho
 
 def test_concurrent_downloads_stay_within_the_clients_download_memory(hostile, tmp_path, monkeypatch):
     """Four 100 kB results and room for one: their bodies are read one after another."""
-    monkeypatch.setattr(juhe._client, "DOWNLOAD_MEMORY_BYTES", 150_000)
     noise = Image.frombytes("RGB", (200, 170), bytes(range(256)) * 400)
     data = io.BytesIO()
     noise.save(data, "PNG", compress_level=0)
@@ -401,11 +400,17 @@ def test_concurrent_downloads_stay_within_the_clients_download_memory(hostile, t
     result = EditResult("JH4", [f"{hostile.base}/{i}.png" for i in range(4)])
 
     async def main():
-        async with AsyncImageEditClient(api_key=CLIENT_KEY) as client:
+        async with AsyncImageEditClient(api_key=CLIENT_KEY, download_memory=150_000) as client:
             return await client.download(result, tmp_path)
 
     assert len(asyncio.run(main())) == 4
     assert max(peak) == 1
+
+
+@pytest.mark.parametrize("bad", [0, -1, True, 1.5, "64mb"])
+def test_the_download_memory_must_be_a_positive_number_of_bytes(bad):
+    with pytest.raises(ValueError, match="download_memory must be a positive number of bytes"):
+        AsyncImageEditClient(api_key=CLIENT_KEY, download_memory=bad)
 
 
 # --- L3/L4: odd order ids still save, with their sidecar ----------------------------------------

@@ -17,6 +17,7 @@ import pytest
 from PIL import Image, ImageFile
 
 from juhe import MAX_INPUT_PIXELS, InvalidRequestError, sniff_format
+from juhe import _images as juhe_images
 from juhe._images import (
     STRIP_PIXELS,
     PreparedImage,
@@ -24,6 +25,7 @@ from juhe._images import (
     _reduce_in_bands,
     _to_mode,
     prepare_image,
+    share_decode_memory,
 )
 from juhe._metadata import ORIENTATION_TAG
 from juhe._request import build_form, check_params, image_budget, prepare_images
@@ -431,6 +433,15 @@ def test_reducing_in_bands_equals_reducing_the_whole_image(mode):
     target = "RGBA" if mode == "RGBA" else "RGB"
     whole = _to_mode(image, target).reduce(3)
     assert _reduce_in_bands(image, 3, target).tobytes() == whole.tobytes()
+
+
+def test_a_process_can_take_a_share_of_the_decode_memory(monkeypatch):
+    """One of two edit processes holds half of what one process alone may."""
+    monkeypatch.setattr(juhe_images, "_DECODE_MEMORY", juhe_images._DECODE_MEMORY)
+    share_decode_memory(2)
+    assert juhe_images._DECODE_MEMORY.total == juhe_images.DECODE_MEMORY_BYTES // 2
+    with pytest.raises(ValueError, match="parts must be at least 1"):
+        share_decode_memory(0)
 
 
 def test_the_decode_memory_lets_large_images_run_one_at_a_time():
