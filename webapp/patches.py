@@ -7,28 +7,27 @@ an upgrade of Gradio that moves one fails at start, loudly, instead of silently 
 - No server-side fetch of a link: Gradio's fetch functions refuse instead.
 - Light sessions: Gradio 6.31's `SessionState.__init__` renders the config of every component for
   each new session, and keeps it only for deep links, a route this app closes. That was 40 % of the
-  app's CPU in a burst of new visitors (every gradio_client and MCP caller is a new session).
-- Fast failed imports: Gradio imports matplotlib twice per call, and httpcore imports sniffio for
-  every request and every lock it makes (14 per edit: the call, the download, the pool's locks);
-  where they are not installed, each failed import searched the whole `sys.path` again (5 % of a
-  burst's CPU for matplotlib; sniffio's 3,700 searches were 0.9 s of the event loop in a burst of
-  256 edits).
+  app's CPU in a burst of new visitors (every gradio_client and MCP caller is a new session). Nor
+  are an event's values copied into configs rendered for the purpose (`_update_value_in_config`).
+- Fast failed imports (`webapp.memory`, which each edit process applies too): Gradio imports
+  matplotlib twice per call, and httpcore imports sniffio for every request and every lock it makes
+  (14 per edit: the call, the download, the pool's locks); where they are not installed, each
+  failed import searched the whole `sys.path` again (5 % of a burst's CPU for matplotlib; sniffio's
+  3,700 searches were 0.9 s of the event loop in a burst of 256 edits).
 - Remembered type hints: Gradio reads each handler's type hints on every call (`special_args`; with
   postponed annotations every hint is evaluated again); they are read once per function.
 - Checked slots: `gr.Image.preprocess` turns an unreadable 图1-图3 into one bilingual error
   (`webapp.components.slot_preprocess`), on the class, as Gradio rebuilds updated components.
-- Bounded decoding: Pillow's `MAX_IMAGE_PIXELS` is process-wide and checked in `Image.open`; it raises
-  only above twice its value, so it is set to half the input bound: every decode in this process,
-  however it is reached, refuses more than `juhe`'s input bound. Between half and the whole bound
-  Pillow warns; those images are allowed, so that warning is silenced by name.
+- Bounded decoding (`webapp.memory`, in each edit process too): Pillow's `MAX_IMAGE_PIXELS` is
+  process-wide and checked in `Image.open`; it raises only above twice its value, so it is set to
+  half the input bound: every decode in this process, however it is reached, refuses more than
+  `juhe`'s input bound. Between half and the whole bound Pillow warns; those images are allowed,
+  so that warning is silenced by name.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
-import sys
-import warnings
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -39,22 +38,18 @@ from gradio import processing_utils
 from gradio import utils as gradio_utils
 from gradio.components.image_editor import ImageEditor
 from gradio.state_holder import SessionState
-from PIL import Image
 
 from webapp.components import slot_preprocess
 from webapp.errors import in_visitor_language, user_error
 from webapp.gate import Gate
+from webapp.memory import bound_decoding, install_fast_failed_imports
 from webapp.texts import TITLES, error_text, request_chinese, says_language
-
-MAX_INPUT_PIXELS = 50_000_000  # juhe's input bound: a 48-MP phone photo fits
 
 # The functions through which Gradio fetches a link on the server; module attributes, so every
 # caller (Block.async_move_resource_to_block_cache and its sync twin, the file components, SVG and
 # audio handling) looks them up at call time.
 ASYNC_FETCHES = ("async_ssrf_protected_download", "async_ssrf_protected_get")
 SYNC_FETCHES = ("ssrf_protected_download", "save_url_to_cache")
-# Optional modules imported on every call by Gradio (matplotlib) and httpcore (sniffio)
-OPTIONAL_IMPORTS = ("matplotlib", "sniffio")
 PROCESS_API_PARAMETERS = ("block_fn", "inputs", "state", "request", "iterator", "session_hash")
 
 
@@ -72,6 +67,8 @@ def check_targets() -> None:
         problems.append(f"Blocks.process_api{tuple(parameters)}")
     if list(inspect.signature(SessionState.__init__).parameters) != ["self", "blocks"]:
         problems.append("SessionState.__init__")
+    if list(inspect.signature(SessionState._update_value_in_config).parameters) != ["self", "key", "value"]:
+        problems.append("SessionState._update_value_in_config")
     if "blob_storage" not in inspect.getsource(ImageEditor.preprocess):
         problems.append("ImageEditor.preprocess")
     if not getattr(ImageEditor.accept_blobs, "_is_server_fn", False):
@@ -156,8 +153,10 @@ class _WithoutBlocks:
 
 
 def install_light_sessions() -> None:
-    """Make new Gradio sessions start without rendered configs (process-wide; idempotent). Gradio
-    fills in a component's config when it first needs it (`SessionState._update_value_in_config`)."""
+    """Make Gradio sessions keep no rendered configs (process-wide; idempotent): new sessions start
+    without them, and an event's values are not copied into them. Only the deep-link route reads
+    them, and this app closes it (`webapp.middleware.routes`); rendering a component's config to
+    hold a value was 5 % of the event loop's time while a burst of 256 API calls came in."""
     init = SessionState.__init__
     if getattr(init, "_juhe_light", False):
         return
@@ -165,16 +164,12 @@ def install_light_sessions() -> None:
     def light_init(self: SessionState, blocks: Any) -> None:
         init(self, _WithoutBlocks(blocks))
 
+    def keep_no_value(self: SessionState, key: int, value: Any) -> None:
+        """Nothing: see `install_light_sessions`."""
+
     light_init._juhe_light = True  # type: ignore[attr-defined]
     SessionState.__init__ = light_init  # type: ignore[method-assign]
-
-
-def install_fast_failed_imports(names: tuple[str, ...] = OPTIONAL_IMPORTS) -> None:
-    """For each of `names` that is not installed, make its import fail at once (`sys.modules` None)
-    instead of searching `sys.path` on every call."""
-    for name in names:
-        if name not in sys.modules and importlib.util.find_spec(name) is None:
-            sys.modules[name] = None  # type: ignore[assignment]
+    SessionState._update_value_in_config = keep_no_value  # type: ignore[method-assign]
 
 
 def remember_type_hints() -> None:
@@ -198,16 +193,6 @@ def _remembered_hints(read: Callable[[Any], dict]) -> Callable[[Any], dict]:
 
     hints._juhe_remembered = True  # type: ignore[attr-defined]
     return hints
-
-
-# --- bounded decoding ------------------------------------------------------------------------------
-
-
-def bound_decoding(max_pixels: int = MAX_INPUT_PIXELS) -> None:
-    """Every `Image.open` in this process refuses more than `max_pixels` (DecompressionBombError);
-    images up to it open without a warning."""
-    Image.MAX_IMAGE_PIXELS = max_pixels // 2
-    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
 def check_slot_images() -> None:
