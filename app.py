@@ -35,6 +35,7 @@ def main() -> None:
     for line in settings.summary():  # for the operator: the page never shows these
         print(line, flush=True)
     backend = Backend(settings)
+    backend.start_edit_processes()  # they import while the page is built
     demo = build_demo(settings, backend)
     calm_collector()  # after start-up: what is alive now stays
     demo.launch(**launch_options(settings, backend, demo))

@@ -4,6 +4,8 @@ opens a socket or starts a process fails instead of slipping into the fast lane.
 
 from __future__ import annotations
 
+import multiprocessing
+import multiprocessing.process
 import shutil
 import socket
 import subprocess
@@ -47,6 +49,7 @@ def test_a_declared_fixture_marks_its_users():
 
 def test_the_guard_refuses_a_listening_socket_a_connection_and_a_process():
     before = socket.socket.listen, socket.socket.connect, subprocess.Popen.__init__
+    start = multiprocessing.process.BaseProcess.start
     with fast_lane_guard("t", set()) as refused, socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         with pytest.raises(FastLaneViolationError, match="not marked app or browser or loopback"):
@@ -55,9 +58,12 @@ def test_the_guard_refuses_a_listening_socket_a_connection_and_a_process():
             server.connect(("127.0.0.1", 9))
         with pytest.raises(FastLaneViolationError, match="not marked browser or subprocess"):
             subprocess.run(["true"], check=False)
-    assert len(refused) == 3
+        with pytest.raises(FastLaneViolationError, match="started a process 'juhe-edits-1'"):
+            multiprocessing.get_context("spawn").Process(target=print, name="juhe-edits-1").start()
+    assert len(refused) == 4
     # and it puts back what it replaced
     assert (socket.socket.listen, socket.socket.connect, subprocess.Popen.__init__) == before
+    assert multiprocessing.process.BaseProcess.start is start
 
 
 @pytest.mark.loopback  # so that the suite's own guard around this test lets the inner one be tested

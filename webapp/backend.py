@@ -18,8 +18,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from juhe import AsyncImageEditClient, EditResult, is_http_url
+from juhe import AsyncImageEditClient, EditResult, Settings, is_http_url
 from juhe.simulator import Simulator
+from webapp.edit_processes import EditProcesses, ProcessClient, edit_and_download
 from webapp.gate import Issued
 from webapp.settings import AppSettings
 from webapp.spend import SPEND_FILE, DailyLimitError, DailySpend
@@ -33,6 +34,7 @@ LATE_KEPT_S = 3600.0  # a cancelled edit's result waits this long for its sessio
 LATE_PER_SESSION = 20
 SLOW_FILE_WORK_S = 5.0  # store work a visitor waited this long for is logged
 logger = logging.getLogger("webapp")
+Client = AsyncImageEditClient | ProcessClient  # the same `edit` and `download`, here or in a child
 
 
 class BusyError(Exception):
@@ -145,8 +147,11 @@ class Backend:
         self.settings = settings
         self.offline = settings.offline
         self.output_dir = settings.output_dir.resolve()
-        self._live: AsyncImageEditClient | None = None
-        self._offline: AsyncImageEditClient | None = None
+        self._live: Client | None = None
+        self._offline: Client | None = None
+        # the clients' calls run in child processes, unless JUHE_EDIT_PROCESSES=0
+        count = settings.edit_processes
+        self.edit_processes = EditProcesses(count) if count else None
         self._simulator: Simulator | None = None
         self._lock = threading.Lock()
         self.pool = SlotPool(settings.concurrency, settings.queue_size)
@@ -176,23 +181,24 @@ class Backend:
         if deleted:
             logger.info("retention: deleted %d old results", len(deleted))
 
-    def _live_client(self) -> AsyncImageEditClient:
+    def _client(self, settings: Settings) -> Client:
+        # the connection pool follows the app's concurrency: every slot can be in flight
+        if self.edit_processes is not None:
+            return ProcessClient(self.edit_processes, settings, self.settings.concurrency)
+        return AsyncImageEditClient(settings=settings, max_connections=self.settings.concurrency)
+
+    def _live_client(self) -> Client:
         with self._lock:
             if self._live is None:
-                # the connection pool follows the app's concurrency: every slot can be in flight
-                self._live = AsyncImageEditClient(
-                    settings=self.settings.client, max_connections=self.settings.concurrency
-                )
+                self._live = self._client(self.settings.client)
             return self._live
 
-    def _offline_client(self) -> AsyncImageEditClient:
+    def _offline_client(self) -> Client:
         with self._lock:
             if self._offline is None:
                 self._simulator = Simulator(latency=self.settings.sim_latency).start()
                 offline = replace(self.settings.client, api_key=OFFLINE_KEY, api_url=self._simulator.url)
-                self._offline = AsyncImageEditClient(
-                    settings=offline, max_connections=self.settings.concurrency
-                )
+                self._offline = self._client(offline)
             return self._offline
 
     @contextlib.asynccontextmanager
@@ -234,7 +240,7 @@ class Backend:
         day = self.spend.reserve(n) if counted and n > 0 else None
         return Admission(n, day, group or secrets.token_urlsafe(16))
 
-    def client_for(self, visitor_key: str | None) -> tuple[AsyncImageEditClient, bool]:
+    def client_for(self, visitor_key: str | None) -> tuple[Client, bool]:
         """The client an edit goes through, and whether it is simulated: the offline preview's
         simulator unless a visitor's own key sends it live."""
         simulated = self.offline and not visitor_key
@@ -307,7 +313,9 @@ class Backend:
                 on_stage(stage)
 
         try:
-            result = await client.edit(
+            result, paths = await edit_and_download(
+                client,
+                self.output_dir,
                 prompt,
                 images,
                 size,
@@ -317,8 +325,6 @@ class Backend:
                 api_key=visitor_key or None,
                 on_stage=staged,
             )
-            staged("saving")
-            paths = await client.download(result, self.output_dir)
         finally:
             self.pool.release(1)
             if admission.day is not None and not sent:
@@ -487,8 +493,15 @@ class Backend:
             shutil.copyfile(resolved, shown)
         return str(shown)
 
+    def start_edit_processes(self) -> None:
+        """Start the edit processes now rather than at the first edit (they import while the app starts)."""
+        if self.edit_processes is not None:
+            self.edit_processes.start()
+
     def close(self) -> None:
-        """Stop the offline simulator, if one was started, and the store's thread."""
+        """Stop the edit processes, the offline simulator (if one was started) and the store's thread."""
+        if self.edit_processes is not None:
+            self.edit_processes.close()
         if self._simulator is not None:
             self._simulator.stop()
         self._files.shutdown(wait=True)

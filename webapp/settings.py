@@ -82,6 +82,7 @@ class AppSettings:
     # GRADIO_TEMP_DIR; None until `place_folders` gives the app a cache folder of its own
     cache_dir: Path | None = None
     owns_cache: bool = False  # cache_dir is the app's own, not one the operator named: all of it may go
+    edit_processes: int = 2  # JUHE_EDIT_PROCESSES: child processes for the clients' calls; 0: none
 
     @property
     def offline(self) -> bool:
@@ -119,6 +120,7 @@ class AppSettings:
             f"uploads up to {mib:g} MiB",
             f"{self.rate_limit} edits per minute per visitor" if self.rate_limit else "no rate limit",
             f"{self.daily_limit} live edits per day" if self.daily_limit else "no daily cap",
+            f"{self.edit_processes} edit processes" if self.edit_processes else "edits in the app's process",
         ]
         keep = f"kept {self.keep_days:g} days" if self.keep_days else "kept for ever"
         size = (
@@ -197,6 +199,7 @@ class AppSettings:
                 daily_limit=_integer(env, "JUHE_DAILY_LIMIT", 0, 1_000_000),
                 cache_hours=_number(env, "JUHE_CACHE_HOURS", 0.0, 8760.0),
                 cache_dir=_path(env, "GRADIO_TEMP_DIR"),
+                edit_processes=_integer(env, "JUHE_EDIT_PROCESSES", 0, 8),
             ),
         )
 

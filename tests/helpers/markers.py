@@ -4,12 +4,14 @@ Each marker names why a test is not in the fast lane. A fixture that needs one i
 `marked_fixture`, and every test that uses it, directly or through another fixture, gets the marker
 at collection. The guard is the backstop for what a declaration forgets: while a test without the
 right marker is set up and run, opening a listening socket or connecting one fails it (that needs
-`loopback`, `app` or `browser`), and so does starting a child process (`subprocess` or `browser`).
+`loopback`, `app` or `browser`), and so does starting a child process (`subprocess` or `browser`;
+the app's edit processes, started through `multiprocessing`, with any of the markers).
 """
 
 from __future__ import annotations
 
 import contextlib
+import multiprocessing.process
 import socket
 import subprocess
 import threading
@@ -101,6 +103,18 @@ def fast_lane_guard(nodeid: str, markers: set[str]) -> Iterator[list[str]]:
 
         patches.append((subprocess.Popen, "__init__", original_init, True))
         subprocess.Popen.__init__ = guarded_init
+    if not markers & HEAVY:
+        # the app's edit processes (multiprocessing, not subprocess.Popen): any heavy marker allows
+        # them, since every app and loopback test may start them through its backend
+        original_start = multiprocessing.process.BaseProcess.start
+
+        def guarded_start(self):
+            if threading.current_thread() in earlier:
+                return original_start(self)
+            refuse(f"started a process {self.name!r}", HEAVY)
+
+        patches.append((multiprocessing.process.BaseProcess, "start", original_start, True))
+        multiprocessing.process.BaseProcess.start = guarded_start
     try:
         yield refused
     finally:
