@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from helpers import procs
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,15 +57,13 @@ class AppProcess:
     output_dir: Path
 
     def status(self, field_name: str) -> int:
-        """A byte count from the app's /proc status (VmRSS: now; VmHWM: the peak since the reset)."""
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith(field_name + ":"):
-                return int(line.split()[1]) * 1024
-        raise RuntimeError(field_name)
+        """A byte count from /proc status of the app and its edit processes together (VmRSS: now;
+        VmHWM: the peaks since the reset)."""
+        return procs.status_total(self.process.pid, field_name)
 
     def reset_peak(self) -> int:
-        """Reset the app's peak RSS to its current RSS, and return that."""
-        Path(f"/proc/{self.process.pid}/clear_refs").write_text("5")
+        """Reset the peak RSS of the app and its edit processes to their current RSS; their RSS."""
+        procs.reset_peaks(self.process.pid)
         return self.status("VmRSS")
 
     def log_text(self, offset: int = 0) -> str:

@@ -9,12 +9,13 @@ each, the two are measured in turns, `--runs` rounds (the order alternates each 
 neighbour's load on a shared machine falls on both alike. Each visitor speaks Gradio's own
 protocol: one POST /gradio_api/queue/join to `edit` and one event stream, all started at once.
 
-Per burst: the wall time; the CPU seconds the app used (the least noisy measure on a shared
-machine); when the last edit reached the provider (app.py: its arrival at the
-simulator; bare: its handler starting to sleep, which the bare app notes when BARE_APP_ARRIVALS
-names a file); GET /config latency while the burst runs, p95; resident memory at its peak over
-idle before the burst. Printed per round and as medians of the per-round ratios app/bare, against
-the goals: wall <= 1.5x, last at the provider <= 1.2x, /config p95 <= 1.2x, RSS <= +300 MiB.
+Per burst: the wall time; the CPU seconds the app used, its edit processes included (the least
+noisy measure on a shared machine); when the last edit reached the provider (app.py: its arrival
+at the simulator; bare: its handler starting to sleep, which the bare app notes when
+BARE_APP_ARRIVALS names a file); GET /config latency while the burst runs, p95; resident memory
+(the app's and its edit processes' together) at its peak over idle before the burst, and idle.
+Printed per round and as medians of the per-round ratios app/bare, against the goals: wall <= 1.5x,
+last at the provider <= 1.2x, /config p95 <= 1.2x, RSS <= +300 MiB.
 
 With `--naive`, `naive_api.py` joins the turns: the same endpoint as a user would write it against
 the same simulator (post the form with httpx, download the first link, write it to a file, return
@@ -43,6 +44,9 @@ import httpx
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from helpers import procs  # noqa: E402
+
 IMAGE = ROOT / "examples" / "cat.jpg"
 MiB = 1024 * 1024
 # The values of app.py's `edit`, in order: image1, prompt, image2, image3, size, model, api_key,
@@ -74,18 +78,14 @@ def wait_http(url: str, proc: subprocess.Popen, name: str) -> None:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User and system CPU the process has used so far (less sensitive to a busy machine than
-    wall time: what an edit costs, not how long it waited for a core)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU seconds used by app.py and its edit processes (or the bare app) so far: less sensitive to
+    a busy machine than wall time (what an edit costs, not how long it waited for a core)."""
+    return procs.cpu_seconds(pid)
 
 
 def rss(pid: int) -> int:
-    """The process's resident memory in bytes."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return 0
+    """Resident bytes of the process and the processes below it."""
+    return procs.status_total(pid, "VmRSS")
 
 
 async def _request(port: int, method: str, path: str, body: bytes = b"") -> tuple:
@@ -146,6 +146,7 @@ class Burst:
     within_1s: int
     config_p95: float
     grown: int  # bytes of RSS at the peak over idle before the burst
+    idle: int  # bytes of RSS before the burst
     cpu: float  # CPU seconds the app used during the burst
 
 
@@ -191,6 +192,7 @@ async def burst(app: App, visitors: int, tag: str) -> Burst:
         within_1s=sum(1 for t in arrivals if t <= 1.0),
         config_p95=p95,
         grown=max(peak, rss(pid)) - idle,
+        idle=idle,
         cpu=cpu,
     )
 
@@ -240,7 +242,8 @@ def report(args: argparse.Namespace, rounds: list[dict[str, Burst]]) -> int:
                 f"{ratio_line('/config p95', ours.config_p95, base.config_p95)}; "
                 f"visitor p50 {ours.p50:.2f} vs {base.p50:.2f} s; "
                 f"{ratio_line('CPU', ours.cpu, base.cpu)}; "
-                f"RSS +{ours.grown / MiB:.0f} vs +{base.grown / MiB:.0f} MiB"
+                f"RSS +{ours.grown / MiB:.0f} vs +{base.grown / MiB:.0f} MiB "
+                f"(idle {ours.idle / MiB:.0f} vs {base.idle / MiB:.0f} MiB)"
             )
 
     def median_ratio(key: str, floor: str) -> float:
