@@ -247,3 +247,26 @@ def test_an_error_that_does_not_pickle_crosses_as_its_type_only():
     back = pickle.loads(_pickled_error(OddError("key sk-secret-123 in a message")))
     assert isinstance(back, EditProcessError) and back.detail == "OddError"
     assert "sk-secret-123" not in str(back)
+
+
+@pytest.mark.loopback
+def test_a_large_call_cancelled_at_once_is_cancelled_in_the_child(processes, provider):
+    """A call of several megabytes (a big picture) is written off the event loop; a cancel made
+    meanwhile follows it on the pipe, so the child learns of the call before its cancel."""
+    client = client_of(processes, provider)
+    picture = Image.effect_noise((1600, 1600), 64).convert("RGB")  # 7.7 MB of pixels, pickled
+    stages: list[str] = []
+
+    async def run() -> tuple[float, EditResult]:
+        task = asyncio.create_task(client.edit("换个背景", [picture], on_stage=stages.append))
+        await asyncio.sleep(0)  # the call is queued, its write not yet done
+        started = time.monotonic()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        took = time.monotonic() - started
+        return took, await client.edit("再换一次", [CAT])
+
+    took, again = asyncio.run(run())
+    assert took < CANCEL_WAIT_S  # the child's last word came: it knew the call, then its cancel
+    assert stages[0] == "preparing" and again.order_id

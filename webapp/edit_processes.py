@@ -90,6 +90,8 @@ class _Child:
     gone: bool = False
     closing: bool = False  # `close` asked it to stop
     ended: threading.Event = field(default_factory=threading.Event)  # reaped by its reader thread
+    outbox: list[tuple] = field(default_factory=list)  # messages for the next write, in order
+    writing: bool = False  # a write is due or under way: later messages wait for the one after
 
     @property
     def load(self) -> int:
@@ -166,25 +168,44 @@ class EditProcesses:
         call_id = next(self._ids)
         # the call's id outside its body: a child that cannot read a body still answers the call
         body = pickle.dumps((op, settings, max_connections, args, kwargs), protocol=5)
-        message = pickle.dumps(("call", call_id, body), protocol=5)
         child = self._pick(call_id, call)
         if on_stage is not None and op != "download":
             on_stage("preparing")  # said here: the child does not send it (one message fewer)
+        self._post(child, loop, ("call", call_id, body))
         try:
-            if len(message) > BIG_MESSAGE:
-                await asyncio.to_thread(self._send, child, message)
-            else:
-                self._send(child, message)
             return await asyncio.shield(call.future)
         except asyncio.CancelledError:
             if not call.future.done():
-                self._send(child, pickle.dumps(("cancel", call_id)))
+                self._post(child, loop, ("cancel", call_id))
                 # its last word: the stages it reports until then still reach on_stage
                 with contextlib.suppress(Exception, asyncio.CancelledError):
                     await asyncio.wait_for(asyncio.shield(call.future), CANCEL_WAIT_S)
             raise
         finally:
             child.calls.pop(call_id, None)
+
+    def _post(self, child: _Child, loop: asyncio.AbstractEventLoop, message: tuple) -> None:
+        """Queue `message` for the child. The calls a turn of the event loop makes go in one write
+        at its end (one system call instead of one each, which also woke the reader threads'
+        contention for the interpreter); a large write goes on a worker thread, and messages
+        queued meanwhile follow it."""
+        child.outbox.append(message)
+        if not child.writing:
+            child.writing = True
+            loop.call_soon(self._flush, child, loop)
+
+    def _flush(self, child: _Child, loop: asyncio.AbstractEventLoop) -> None:
+        batch, child.outbox = child.outbox, []
+        if not batch:
+            child.writing = False
+            return
+        data = pickle.dumps(("batch", batch), protocol=5)
+        if len(data) <= BIG_MESSAGE:
+            self._send(child, data)
+            self._flush(child, loop)  # nothing was queued meanwhile: this ends the write
+            return
+        written = loop.run_in_executor(None, self._send, child, data)
+        written.add_done_callback(lambda _: self._flush(child, loop))
 
     def _send(self, child: _Child, message: bytes) -> None:
         try:
@@ -433,7 +454,10 @@ class _Server:
             await client.aclose()
 
     def receive(self, message: tuple) -> None:
-        if message[0] == "call":
+        if message[0] == "batch":
+            for each in message[1]:
+                self.receive(each)
+        elif message[0] == "call":
             call_id = message[1]
             self.tasks[call_id] = asyncio.create_task(self.answer(call_id, message[2]))
         elif message[0] == "cancel" and message[1] in self.tasks:

@@ -49,10 +49,11 @@ from urllib.parse import quote, quote_plus
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-sys.path[:0] = [str(ROOT), str(HERE)]
+sys.path[:0] = [str(ROOT), str(HERE), str(ROOT / "tests")]
 
 import httpx  # noqa: E402
 import photos  # noqa: E402
+from helpers import procs  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from juhe import ImageEditClient  # noqa: E402
@@ -160,54 +161,19 @@ def start_app(name: str, tmp: Path, sim_url: str, procs: list[Proc]) -> tuple[Pr
 # --- memory --------------------------------------------------------------------------------------
 
 
-def _status(pid: int) -> dict[str, int]:
-    values = {}
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            name, _, rest = line.partition(":")
-            if name in ("VmRSS", "VmHWM"):
-                values[name] = int(rest.split()[0]) * 1024
-    except (FileNotFoundError, ProcessLookupError):
-        pass
-    return values
-
-
-def family(pid: int) -> list[int]:
-    """`pid` and its descendants."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        todo.extend(children.get(current, []))
-    return found
-
-
 def rss(pid: int) -> int:
-    """Summed VmRSS of a process and its children."""
-    return sum(_status(p).get("VmRSS", 0) for p in family(pid))
+    """Summed VmRSS of a process and the processes below it (app.py's edit processes)."""
+    return procs.status_total(pid, "VmRSS")
 
 
 def reset_peak(pid: int) -> bool:
-    """Reset VmHWM (Linux: write 5 to clear_refs); False where that is not allowed."""
-    try:
-        for p in family(pid):
-            Path(f"/proc/{p}/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
+    """Reset VmHWM of the family (Linux: write 5 to clear_refs); False where that is not allowed."""
+    return procs.reset_peaks(pid)
 
 
 def peak(pid: int) -> int:
-    """Summed VmHWM of a process and its children."""
-    return sum(_status(p).get("VmHWM", 0) for p in family(pid))
+    """Summed VmHWM of a process and the processes below it."""
+    return procs.status_total(pid, "VmHWM")
 
 
 class RssSampler:

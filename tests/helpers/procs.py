@@ -37,13 +37,16 @@ def status_total(pid: int, field_name: str) -> int:
     return total
 
 
-def reset_peaks(pid: int) -> None:
-    """Reset the peak RSS (VmHWM) of every process of the family to its current RSS."""
+def reset_peaks(pid: int) -> bool:
+    """Reset the peak RSS (VmHWM) of every process of the family to its current RSS; False when
+    that was not allowed for one of them (its peak then counts from its start)."""
+    done = True
     for member in family(pid):
         try:
             Path(f"/proc/{member}/clear_refs").write_text("5")
         except OSError:
-            continue
+            done = False
+    return done
 
 
 def cpu_seconds(pid: int) -> float:
