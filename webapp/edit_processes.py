@@ -336,26 +336,18 @@ class ProcessClient:
         on_stage: Callable[[str], None] | None = None,
     ) -> EditResult:
         """`AsyncImageEditClient.edit`, in an edit process."""
-        args, options = _edit_arguments(prompt, images, size, model, mask, mask_lenient, api_key)
+        args, options = _edit_arguments(
+            prompt, images, size, model, mask=mask, mask_lenient=mask_lenient, api_key=api_key
+        )
         return await self._call("edit", args, options, on_stage)
 
     async def edit_and_download(
-        self,
-        directory: str | Path,
-        prompt: str,
-        images: object,
-        size=None,
-        model: str | None = None,
-        *,
-        mask: object | None = None,
-        mask_lenient: bool = False,
-        api_key: str | None = None,
-        on_stage: Callable[[str], None] | None = None,
+        self, directory: str | Path, *args, on_stage: Callable[[str], None] | None = None, **kwargs
     ) -> tuple[EditResult, list[Path]]:
-        """`edit`, then `download` into `directory` at once, in one call: the download starts as
-        the answer arrives, without a turn through the app's busy event loop ("saving" is reported
-        between the two)."""
-        args, options = _edit_arguments(prompt, images, size, model, mask, mask_lenient, api_key)
+        """`edit` (the same arguments), then `download` into `directory` at once, in one call: the
+        download starts as the answer arrives, without a turn through the app's busy event loop
+        ("saving" is reported between the two)."""
+        args, options = _edit_arguments(*args, **kwargs)
         return await self._call("edit+download", (Path(directory), *args), options, on_stage)
 
     async def download(
@@ -370,7 +362,9 @@ class ProcessClient:
         return await self.process.call(op, self.settings, self.max_connections, args, kwargs, on_stage)
 
 
-def _edit_arguments(prompt, images, size, model, mask, mask_lenient, api_key) -> tuple[tuple, dict]:
+def _edit_arguments(
+    prompt, images, size=None, model=None, *, mask=None, mask_lenient=False, api_key=None
+) -> tuple[tuple, dict]:
     if isinstance(images, Sequence) and not isinstance(images, str | bytes):
         images = list(images)  # a tuple or a list of what Gradio gave; never a generator
     return (prompt, images, size, model), {"mask": mask, "mask_lenient": mask_lenient, "api_key": api_key}
