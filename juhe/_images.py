@@ -73,7 +73,8 @@ ImageInput = Any  # str path or URL or data URI, os.PathLike, bytes, or PIL.Imag
 
 # Re-encoding a 12-MP photo holds about 70 MB of pixels and a whole core for a moment. Running more
 # of them at once than there are cores is no faster and only adds memory, so in this process at
-# most one per core runs at a time, however many requests or threads ask.
+# most one per core runs at a time, however many requests or threads ask (or this process's share
+# of the cores, when several share the work: `share_image_work`).
 _REENCODE_SLOTS = threading.BoundedSemaphore(os.cpu_count() or 1)
 
 
@@ -103,14 +104,16 @@ class _MemoryBudget:
 _DECODE_MEMORY = _MemoryBudget(DECODE_MEMORY_BYTES)
 
 
-def share_decode_memory(parts: int) -> None:
-    """Make this process's decode budget `DECODE_MEMORY_BYTES` / `parts`: for one of `parts`
-    processes that prepare images side by side (the web app's edit processes), so that together
-    they hold no more than one process alone. Call before any image work."""
-    global _DECODE_MEMORY
+def share_image_work(parts: int) -> None:
+    """Make this process's decode budget `DECODE_MEMORY_BYTES` / `parts`, and its re-encodes at once
+    the cores / `parts` (at least one): for one of `parts` processes that prepare images side by
+    side (the web app's edit processes), so that together they hold and run no more than one
+    process alone. Call before any image work."""
+    global _DECODE_MEMORY, _REENCODE_SLOTS
     if parts < 1:
         raise ValueError(f"parts must be at least 1, got {parts}")
     _DECODE_MEMORY = _MemoryBudget(DECODE_MEMORY_BYTES // parts)
+    _REENCODE_SLOTS = threading.BoundedSemaphore(max(1, (os.cpu_count() or 1) // parts))
 
 
 @contextlib.contextmanager

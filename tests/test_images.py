@@ -25,7 +25,7 @@ from juhe._images import (
     _reduce_in_bands,
     _to_mode,
     prepare_image,
-    share_decode_memory,
+    share_image_work,
 )
 from juhe._metadata import ORIENTATION_TAG
 from juhe._request import build_form, check_params, image_budget, prepare_images
@@ -435,13 +435,20 @@ def test_reducing_in_bands_equals_reducing_the_whole_image(mode):
     assert _reduce_in_bands(image, 3, target).tobytes() == whole.tobytes()
 
 
-def test_a_process_can_take_a_share_of_the_decode_memory(monkeypatch):
-    """One of two edit processes holds half of what one process alone may."""
+def test_a_process_can_take_a_share_of_the_image_work(monkeypatch):
+    """One of two edit processes holds half of the pixels, and runs half of the re-encodes, that one
+    process alone may."""
     monkeypatch.setattr(juhe_images, "_DECODE_MEMORY", juhe_images._DECODE_MEMORY)
-    share_decode_memory(2)
+    monkeypatch.setattr(juhe_images, "_REENCODE_SLOTS", juhe_images._REENCODE_SLOTS)
+    monkeypatch.setattr(juhe_images.os, "cpu_count", lambda: 4)
+    share_image_work(2)
     assert juhe_images._DECODE_MEMORY.total == juhe_images.DECODE_MEMORY_BYTES // 2
+    slots = juhe_images._REENCODE_SLOTS
+    assert [slots.acquire(blocking=False) for _ in range(3)] == [True, True, False]
+    share_image_work(8)  # more processes than cores: each still runs one
+    assert juhe_images._REENCODE_SLOTS.acquire(blocking=False)
     with pytest.raises(ValueError, match="parts must be at least 1"):
-        share_decode_memory(0)
+        share_image_work(0)
 
 
 def test_the_decode_memory_lets_large_images_run_one_at_a_time():

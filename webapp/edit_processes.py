@@ -406,9 +406,9 @@ def serve(connection, parts: int = 1) -> None:
     install_fast_failed_imports()
     bound_decoding()
     from juhe._client import DOWNLOAD_MEMORY_BYTES
-    from juhe._images import share_decode_memory
+    from juhe._images import share_image_work
 
-    share_decode_memory(parts)
+    share_image_work(parts)
     calm_collector()
     asyncio.run(_Server(connection, DOWNLOAD_MEMORY_BYTES // parts, trim_heap).run())
 
