@@ -1,4 +1,5 @@
-"""The app's side of the API: live or offline, one shared async client, results saved on arrival."""
+"""The app's side of the API: live or offline, the clients (in the edit processes unless turned
+off), the slots and limits, results saved on arrival."""
 
 from __future__ import annotations
 
