@@ -44,6 +44,7 @@ logger = logging.getLogger("webapp")
 CANCEL_WAIT_S = 5.0  # how long a cancelled call waits for the child's last word on it
 STOP_WAIT_S = 5.0  # how long `close` waits for the child to end before killing it
 BATCH = 64  # answers a reader thread hands to the event loop at once, at most
+BURST = 16  # calls in flight at once after which a child, once idle, trims its heap
 BIG_MESSAGE = 256 * 1024  # a call this large (a painted mask, 图1 as bytes) is written off the event loop
 
 
@@ -391,8 +392,8 @@ async def edit_and_download(
 
 def serve(connection, parts: int = 1) -> None:
     """The child's main: answer calls until the pipe closes. It is one of `parts` edit processes:
-    its memory budgets (decoded pixels, downloads) are that share of one process's, so that all
-    together hold no more than the app's process alone did."""
+    its budgets (decoded pixels, downloads, re-encodes at once) are that share of one process's, so
+    that all together hold and run no more than the app's process alone did."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the app, which closes the pipe
     from webapp.memory import (
         bound_decoding,
@@ -420,6 +421,7 @@ class _Server:
         self.connection = connection
         self.download_memory = download_memory
         self.on_idle = on_idle
+        self.most = 0  # the most calls in flight at once since the last trim
         self.lock = threading.Lock()
         self.clients: dict[tuple[Settings, int], Any] = {}
         self.tasks: dict[int, asyncio.Task] = {}
@@ -434,7 +436,9 @@ class _Server:
             while True:
                 try:
                     message = pickle.loads(self.connection.recv_bytes())
-                except (EOFError, OSError):
+                except Exception as exc:  # the app is gone (EOFError, OSError), or a message broke
+                    if not isinstance(exc, EOFError | OSError):  # its calls then fail, told plainly
+                        logger.exception("edit process: a message from the app could not be read")
                     loop.call_soon_threadsafe(closed.set)
                     return
                 loop.call_soon_threadsafe(self.receive, message)
@@ -454,6 +458,7 @@ class _Server:
         elif message[0] == "call":
             call_id = message[1]
             self.tasks[call_id] = asyncio.create_task(self.answer(call_id, message[2]))
+            self.most = max(self.most, len(self.tasks))
         elif message[0] == "cancel" and message[1] in self.tasks:
             self.cancelled.add(message[1])
             self.tasks[message[1]].cancel()
@@ -514,7 +519,8 @@ class _Server:
         finally:
             self.tasks.pop(call_id, None)
             self.cancelled.discard(call_id)
-            if not self.tasks:
+            if not self.tasks and self.most >= BURST:
+                self.most = 0
                 self.on_idle()  # what a burst freed goes back to the system
 
 
