@@ -26,7 +26,7 @@ from webapp.edit_processes import (
     ProcessClient,
     _pickled_error,
 )
-from webapp.settings import AppSettings
+from webapp.settings import AppSettings, SettingsError
 
 pytestmark = [pytest.mark.timeout(120)]
 
@@ -270,3 +270,34 @@ def test_a_large_call_cancelled_at_once_is_cancelled_in_the_child(processes, pro
     took, again = asyncio.run(run())
     assert took < CANCEL_WAIT_S  # the child's last word came: it knew the call, then its cancel
     assert stages[0] == "preparing" and again.order_id
+
+
+@pytest.mark.loopback
+def test_no_edit_processes_keeps_the_work_in_the_apps_process(provider, tmp_path, monkeypatch):
+    """JUHE_EDIT_PROCESSES=0: the app's own client makes the call, and no process is started."""
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    started = []
+    monkeypatch.setattr(EditProcesses, "_running", lambda self, index: started.append(index))
+    values = {
+        "JUHE_API_KEY": "k-here",
+        "JUHE_API_URL": provider.url,
+        "JUHE_OUTPUT_DIR": str(tmp_path / "outputs"),
+        "JUHE_EDIT_PROCESSES": "0",
+    }
+    backend = Backend(AppSettings.from_mapping(values))
+    try:
+        client, simulated = backend.client_for(None)
+        assert type(client) is AsyncImageEditClient and not simulated
+        backend.start_edit_processes()
+        saved = asyncio.run(backend.edit("换个背景", [CAT], None, None, page=False))
+    finally:
+        backend.close()
+    assert saved.paths[0].is_file() and started == []
+
+
+def test_the_number_of_edit_processes_is_checked():
+    assert AppSettings.from_mapping({}).edit_processes == 2
+    assert AppSettings.from_mapping({"JUHE_EDIT_PROCESSES": "0"}).edit_processes == 0
+    for bad in ("9", "-1", "two"):
+        with pytest.raises(SettingsError, match="JUHE_EDIT_PROCESSES"):
+            AppSettings.from_mapping({"JUHE_EDIT_PROCESSES": bad})
