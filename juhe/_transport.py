@@ -14,7 +14,8 @@
   in another request's pass (as a surplus idle connection, or to make room) before or after the
   waiting request starts on it (encode/httpcore#1110, unreleased fix #1111). Under a burst of
   downloads the socket was closed under a download already reading: "Bad file descriptor", and a
-  result not saved.
+  result not saved. The same pass (`_fix_assignment`) is linear and counts only idle connections
+  against the keep-alive limit (encode/httpcore#1000, #1035, both unreleased).
 - The async streams answer httpcore's "is this idle connection readable?" from a socket looked up
   once: httpcore asks for every idle connection each time a request starts or ends, and anyio
   answered each ask with a getpeername() system call and a new dict (5 % of the event loop in a
@@ -161,8 +162,6 @@ KEEPALIVE_CONNECTIONS = 32  # idle connections kept open between calls
 
 
 def _limits(max_connections: int) -> httpx.Limits:
-    # httpcore checks every idle connection (a select() each) whenever a request starts or ends: past a
-    # few dozen kept alive, a burst spends its time there instead of sending
     keepalive = min(max_connections, KEEPALIVE_CONNECTIONS)
     return httpx.Limits(max_connections=max_connections, max_keepalive_connections=keepalive)
 
@@ -173,7 +172,7 @@ def http_transport(max_connections: int = DEFAULT_MAX_CONNECTIONS) -> httpx.HTTP
     # httpx offers no way to pass a network backend; its pool keeps the one it uses here
     pool = transport._pool
     pool._network_backend = _Backend(pool._network_backend)
-    _keep_assigned(pool)
+    _fix_assignment(pool)
     return transport
 
 
@@ -182,24 +181,82 @@ def async_http_transport(max_connections: int = DEFAULT_MAX_CONNECTIONS) -> http
     transport = httpx.AsyncHTTPTransport(limits=_limits(max_connections))
     pool = transport._pool
     pool._network_backend = _AsyncBackend(pool._network_backend)
-    _keep_assigned(pool)
+    _fix_assignment(pool)
     return transport
 
 
-def _keep_assigned(pool: httpcore.ConnectionPool | httpcore.AsyncConnectionPool) -> None:
-    """Make `pool`'s assignment pass (run under the pool's lock, the same code in both pools) keep
-    every connection a pending request holds, unless it has expired: such a connection may still
-    look idle, because its request has not started on it yet."""
-    assign = pool._assign_requests_to_connections
+LIVENESS_EVERY_S = 1.0  # how often a pool's pass asks each idle connection whether it still lives
+
+
+def _fix_assignment(pool: httpcore.ConnectionPool | httpcore.AsyncConnectionPool) -> None:
+    """Give `pool` (either kind: their assignment pass is the same code) httpcore 1.0.9's pass over
+    its connections and waiting requests, in one linear pass, with these changes:
+
+    - a connection handed to a waiting request is kept unless it has expired: it still looks idle
+      until its request starts on it, and httpcore could close it under that request
+      (encode/httpcore#1110);
+    - the keep-alive limit counts idle connections, as documented; httpcore counted all of them,
+      so with more than `max_keepalive_connections` in flight every freed connection was closed,
+      and it counted them once per idle connection: a quadratic pass on every request's start and
+      end, a sixth of an edit process's CPU in a burst (encode/httpcore#1000, #1035);
+    - whether an idle connection still lives (a poll() each) is asked of all of them at most once
+      a second, and always of the one about to be handed out: httpcore asked every idle one on
+      every pass.
+    """
+    next_check = 0.0
 
     def assign_requests() -> list:
-        closing = assign()
-        if not closing:
-            return closing
+        nonlocal next_check
+        now = time.monotonic()
+        check_all = now >= next_check
+        if check_all:
+            next_check = now + LIVENESS_EVERY_S
         held = {id(request.connection) for request in pool._requests if request.connection is not None}
-        kept = {id(c): c for c in closing if id(c) in held and not c.is_closed() and not c.has_expired()}
-        pool._connections.extend(kept.values())
-        return [c for c in closing if id(c) not in kept]
+        closing, kept, idle = [], [], 0
+        for connection in pool._connections:
+            if connection.is_closed():
+                continue
+            if connection.is_idle():  # only an idle connection can expire
+                if check_all and connection.has_expired():
+                    closing.append(connection)
+                    continue
+                if id(connection) not in held:
+                    idle += 1
+                    if idle > pool._max_keepalive_connections:
+                        closing.append(connection)
+                        continue
+            kept.append(connection)
+        pool._connections[:] = kept
+
+        for pool_request in [request for request in pool._requests if request.is_queued()]:
+            origin = pool_request.request.url.origin
+            connection, dead = None, []
+            for candidate in pool._connections:
+                if not (candidate.can_handle_request(origin) and candidate.is_available()):
+                    continue
+                if candidate.is_idle():
+                    if id(candidate) in held:  # promised to another request
+                        continue
+                    if not check_all and candidate.has_expired():
+                        dead.append(candidate)
+                        continue
+                connection = candidate
+                break
+            for candidate in dead:
+                pool._connections.remove(candidate)
+                closing.append(candidate)
+            if connection is None:
+                if len(pool._connections) >= pool._max_connections:
+                    spare = next((c for c in pool._connections if c.is_idle() and id(c) not in held), None)
+                    if spare is None:
+                        continue  # it waits for a connection to be freed
+                    pool._connections.remove(spare)
+                    closing.append(spare)
+                connection = pool.create_connection(origin)
+                pool._connections.append(connection)
+            pool_request.assign_to_connection(connection)
+            held.add(id(connection))
+        return closing
 
     pool._assign_requests_to_connections = assign_requests
 

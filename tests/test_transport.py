@@ -153,23 +153,32 @@ def test_an_idle_connection_is_checked_without_asking_anyio_again():
 
 
 class FakeConnection:
-    """What the pool's assignment pass asks of a connection; idle, for any origin."""
+    """What the pool's assignment pass asks of a connection; idle (unless `busy`), for any origin.
+    `asked` counts the questions, `liveness` those that cost a poll() on a real connection."""
 
-    def __init__(self, expired: bool = False) -> None:
+    def __init__(self, expired: bool = False, busy: bool = False) -> None:
         self.expired = expired
+        self.busy = busy
         self.closed = False
+        self.asked = 0
+        self.liveness = 0
 
     def is_closed(self) -> bool:
+        self.asked += 1
         return self.closed
 
     def has_expired(self) -> bool:
+        self.asked += 1
+        self.liveness += 1
         return self.expired
 
     def is_idle(self) -> bool:
-        return not self.closed
+        self.asked += 1
+        return not self.closed and not self.busy
 
     def is_available(self) -> bool:
-        return not self.closed
+        self.asked += 1
+        return not self.closed and not self.busy
 
     def can_handle_request(self, origin) -> bool:
         return True
@@ -202,3 +211,55 @@ def test_an_expired_connection_still_goes_and_its_request_is_given_another(make)
     waiting_on(pool, expired)
     assert pool._assign_requests_to_connections() == [expired]  # its request then retries elsewhere
     assert pool._connections == []
+
+
+def queued(pool) -> PoolRequest:
+    """A request waiting for the pool to give it a connection."""
+    pool_request = PoolRequest(httpcore.Request("GET", "http://127.0.0.1:9/result.png"))
+    pool._requests.append(pool_request)
+    return pool_request
+
+
+@pytest.mark.parametrize("make", [http_transport, async_http_transport], ids=["sync", "async"])
+def test_the_keepalive_limit_counts_idle_connections_only(make):
+    pool = make(16)._pool
+    pool._max_keepalive_connections = 2
+    busy = [FakeConnection(busy=True) for _ in range(5)]
+    idle = [FakeConnection() for _ in range(3)]
+    pool._connections = [*busy, *idle]
+    # httpcore 1.0.9 compared all 8 connections with the limit and closed every idle one
+    assert pool._assign_requests_to_connections() == [idle[2]]
+    assert pool._connections == [*busy, *idle[:2]]
+
+
+@pytest.mark.parametrize("make", [http_transport, async_http_transport], ids=["sync", "async"])
+def test_a_pass_asks_each_connection_a_bounded_number_of_questions(make):
+    pool = make(1000)._pool
+    pool._max_keepalive_connections = 500
+    connections = [FakeConnection(busy=n % 2 == 0) for n in range(400)]
+    pool._connections = list(connections)
+    queued(pool)
+    pool._assign_requests_to_connections()
+    # httpcore 1.0.9 asked every connection once per idle one: 200 x 400 questions here
+    assert max(c.asked for c in connections) <= 6
+
+
+@pytest.mark.parametrize("make", [http_transport, async_http_transport], ids=["sync", "async"])
+def test_idle_connections_are_asked_if_alive_once_a_second_and_before_reuse(make, monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr(juhe._transport.time, "monotonic", lambda: now[0])
+    pool = make(8)._pool
+    alive, dead, spare = FakeConnection(), FakeConnection(), FakeConnection()
+    pool._connections = [dead, alive, spare]
+    pool._assign_requests_to_connections()  # the first pass asks every idle connection
+    assert [c.liveness for c in (dead, alive, spare)] == [1, 1, 1]
+    dead.expired = True  # the server closes it now
+    now[0] += 0.5
+    assert pool._assign_requests_to_connections() == []  # not asked again within the second
+    assert [c.liveness for c in (dead, alive, spare)] == [1, 1, 1]
+    request = queued(pool)
+    assert pool._assign_requests_to_connections() == [dead]  # asked before it is handed out
+    assert request.connection is alive and spare.liveness == 1
+    now[0] += 1.0
+    pool._assign_requests_to_connections()
+    assert spare.liveness == 2
