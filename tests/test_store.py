@@ -521,6 +521,33 @@ def test_sweep_deletes_results_older_than_keep_days_oldest_first(store, clock):
     assert store.total_bytes == files_on_disk(store.folder)
 
 
+def test_the_sweep_finds_the_next_oldest_once_the_oldest_was_deleted(store, clock):
+    # the store keeps the earliest creation time between sweeps; deleting that result must not
+    # leave it believing nothing is due, nor that something is
+    first = add(store, "o1")
+    clock.now += 10 * DAY_S
+    second = add(store, "o2")
+    clock.now += 1 * DAY_S
+    third = add(store, "o3")
+    assert store.sweep() == []  # the first is 11 days old, the limit is 30
+    assert store.delete(first.id)
+    assert store.sweep(now=clock.now + 29 * DAY_S - 1) == []  # the second is due at 30 days
+    assert store.sweep(now=clock.now + 29 * DAY_S) == [second.id]
+    assert store.sweep(now=clock.now + 30 * DAY_S) == [third.id]
+    assert store.sweep(now=clock.now + 400 * DAY_S) == []
+
+
+def test_a_result_older_than_every_other_is_still_swept_when_due(store, clock):
+    # e.g. a result adopted at start, or the system clock set back: it becomes the oldest
+    clock.now += 10 * DAY_S
+    later = add(store, "o2")
+    assert store.sweep() == []  # the store now knows the oldest result is 0 days old
+    clock.now -= 10 * DAY_S
+    earlier = add(store, "o1")
+    assert store.sweep(now=clock.now + 30 * DAY_S) == [earlier.id]
+    assert store.get(later.id) is not None
+
+
 def test_sweep_deletes_the_oldest_while_over_the_size_limit(tmp_path, clock):
     store = ResultStore(tmp_path / "o", keep_days=0, max_bytes=10**9, clock=clock)
     records = []
