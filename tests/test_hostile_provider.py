@@ -32,7 +32,9 @@ from juhe import (
     ReadTimeoutError,
 )
 from juhe._download import MAX_RESULT_PIXELS, ResultSaver
+from juhe._precise import LocalJob
 from juhe._request import MAX_RESULT_LINKS
+from juhe._transport import async_http_transport
 from juhe.simulator import Simulator
 
 pytestmark = pytest.mark.usefixtures("clean_env")
@@ -562,3 +564,49 @@ def test_the_async_client_downloads_and_saves_off_the_event_loop(hostile, tmp_pa
     assert len(paths) == 3 and all(path.is_file() for path in paths)
     assert len(where) == 3 and all(name.startswith("juhe-download") for name in where)
     assert loop_thread not in where and read_on and all(n.startswith("juhe-download") for n in read_on)
+
+
+@pytest.mark.parametrize("stitched", [False, True], ids=["plain", "resized-to-image1"])
+def test_save_on_loop_saves_a_plain_result_on_the_loop_and_a_resized_one_on_a_thread(
+    hostile, tmp_path, monkeypatch, stitched
+):
+    """For a loop that serves nothing else (the app's edit processes): no hand-off to a thread for
+    the check and save of a plain result; bringing a result to 图1's size can take a second and
+    still goes to a thread."""
+    hostile.route("*", image_route())
+    where = []
+    real_save, real_finish = ResultSaver.save, ResultSaver.finish
+
+    def save(self, index, data, fmt):
+        where.append(threading.current_thread().name)
+        return real_save(self, index, data, fmt)
+
+    def finish(self):
+        where.append(threading.current_thread().name)
+        return real_finish(self)
+
+    monkeypatch.setattr(ResultSaver, "save", save)
+    monkeypatch.setattr(ResultSaver, "finish", finish)
+    result = EditResult("JH6", [f"{hostile.base}/{i}.png" for i in range(2)])
+    if stitched:
+        result._job = LocalJob(target=(64, 48))
+
+    async def main():
+        async with AsyncImageEditClient(
+            api_key=CLIENT_KEY, transport=async_http_transport(4), save_on_loop=True
+        ) as client:
+            return threading.current_thread().name, await client.download(result, tmp_path)
+
+    loop_thread, paths = asyncio.run(main())
+    assert len(paths) == 2 and all(path.is_file() for path in paths)
+    assert len(where) == 3  # two saves and the sidecar
+    if stitched:
+        assert loop_thread not in where
+    else:
+        assert set(where) == {loop_thread}
+
+
+@pytest.mark.parametrize("bad", ["yes", 1, None])
+def test_save_on_loop_must_be_a_bool(bad):
+    with pytest.raises(ValueError, match="save_on_loop must be True or False"):
+        AsyncImageEditClient(api_key=CLIENT_KEY, save_on_loop=bad)

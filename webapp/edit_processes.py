@@ -478,10 +478,14 @@ class _Server:
 
         key = (settings, max_connections)
         if key not in self.clients:
-            # the async transport: this loop has nothing else to do, so downloads need no threads
+            # this loop has nothing else to do: downloads need no threads (the async transport),
+            # and a result is checked and saved on it too, unless it is stitched or resized
             transport = async_http_transport(max_connections)
             self.clients[key] = AsyncImageEditClient(
-                settings=settings, transport=transport, download_memory=self.download_memory
+                settings=settings,
+                transport=transport,
+                download_memory=self.download_memory,
+                save_on_loop=True,
             )
         return self.clients[key]
 
