@@ -25,6 +25,7 @@ from webapp.edit_processes import (
     EditProcesses,
     ProcessClient,
     _pickled_error,
+    _Server,
 )
 from webapp.settings import AppSettings, SettingsError
 
@@ -301,3 +302,35 @@ def test_the_number_of_edit_processes_is_checked():
     for bad in ("9", "-1", "two"):
         with pytest.raises(SettingsError, match="JUHE_EDIT_PROCESSES"):
             AppSettings.from_mapping({"JUHE_EDIT_PROCESSES": bad})
+
+
+class Pipe:
+    """The child's end of the pipe, as far as `_Server` writes to it."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple] = []
+
+    def send(self, message: tuple) -> None:
+        self.sent.append(message)
+
+
+@pytest.mark.parametrize("same_turn", [True, False], ids=["in-the-same-turn", "a-turn-later"])
+def test_a_cancel_is_answered_even_when_it_comes_with_its_call(same_turn):
+    """A call and its cancel read in one turn of the child's loop stop the call's task before its
+    first line; the app must still hear "cancelled" at once, not wait `CANCEL_WAIT_S` for it."""
+    pipe = Pipe()
+    slow = Settings(api_key="k-children", api_url="http://127.0.0.1:9/edit")
+    body = pickle.dumps(("edit", slow, 2, ("换个背景", [CAT]), {}))
+
+    async def run() -> None:
+        server = _Server(pipe, 1 << 20, lambda: None)
+        if same_turn:
+            server.receive(("batch", [("call", 7, body), ("cancel", 7)]))
+        else:
+            server.receive(("call", 7, body))
+            await asyncio.sleep(0)  # the task has begun
+            server.receive(("cancel", 7))
+        await until(lambda: not server.tasks)
+
+    asyncio.run(run())
+    assert [kind for kind, call_id, _ in pipe.sent if call_id == 7][-1] == "cancelled"

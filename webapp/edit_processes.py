@@ -457,7 +457,9 @@ class _Server:
                 self.receive(each)
         elif message[0] == "call":
             call_id = message[1]
-            self.tasks[call_id] = asyncio.create_task(self.answer(call_id, message[2]))
+            task = asyncio.create_task(self.answer(call_id, message[2]))
+            task.add_done_callback(lambda task: self.ended(call_id, task))
+            self.tasks[call_id] = task
             self.most = max(self.most, len(self.tasks))
         elif message[0] == "cancel" and message[1] in self.tasks:
             self.cancelled.add(message[1])
@@ -512,20 +514,23 @@ class _Server:
                 paths = await client.download(*args, **kwargs)
                 value = (paths, result.warnings)
             self.send("done", call_id, pickle.dumps(value, protocol=5))
-        except asyncio.CancelledError:
-            if call_id in self.cancelled:
-                self.send("cancelled", call_id, b"")
-            raise
         except Exception as exc:
             if not isinstance(exc, JuheError):
                 logger.exception("edit process: %s failed", op)
             self.send("failed", call_id, _pickled_error(exc))
-        finally:
-            self.tasks.pop(call_id, None)
+
+    def ended(self, call_id: int, task: asyncio.Task) -> None:
+        """A call's task is over. A cancelled one is reported here rather than in `answer`: a
+        cancel that comes in the same turn of the loop as its call stops the task before its first
+        line, where no `except` of its own can see it, and the app would wait for a word in vain."""
+        self.tasks.pop(call_id, None)
+        if call_id in self.cancelled:
             self.cancelled.discard(call_id)
-            if not self.tasks and self.most >= BURST:
-                self.most = 0
-                self.on_idle()  # what a burst freed goes back to the system
+            if task.cancelled():
+                self.send("cancelled", call_id, b"")
+        if not self.tasks and self.most >= BURST:
+            self.most = 0
+            self.on_idle()  # what a burst freed goes back to the system
 
 
 def _pickled_error(exc: Exception) -> bytes:
