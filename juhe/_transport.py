@@ -198,7 +198,7 @@ def _fix_assignment(pool: httpcore.ConnectionPool | httpcore.AsyncConnectionPool
     - the keep-alive limit counts idle connections, as documented; httpcore counted all of them,
       so with more than `max_keepalive_connections` in flight every freed connection was closed,
       and it counted them once per idle connection: a quadratic pass on every request's start and
-      end, a sixth of an edit process's CPU in a burst (encode/httpcore#1000, #1035);
+      end: 12–20 % of an edit process's CPU in a burst (encode/httpcore#1000, #1035);
     - whether an idle connection still lives (a poll() each) is asked of all of them at most once
       a second, and always of the one about to be handed out: httpcore asked every idle one on
       every pass.
