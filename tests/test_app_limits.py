@@ -3,6 +3,8 @@ size and the queue length, each with a clear message when hit."""
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import time
 
@@ -92,3 +94,37 @@ def test_queue_full_turns_extra_edits_away(tight, upload):
     assert running.result(timeout=30)[1]["order_id"]
     assert waiting.result(timeout=30)[1]["order_id"]
     assert not tight.requests_with("queue 3")
+
+
+def test_a_waiting_visitor_is_told_their_place_every_second(tight, tmp_path):
+    """Gradio's default told every waiting visitor their place each time an event started (and only
+    then): tens of thousands of messages when hundreds join at once. Now it is once a second, so
+    someone waiting behind a slow edit hears it while nothing starts."""
+    visitor = tight.client()
+    running = visitor.submit(
+        handle_file(str(image_file(tmp_path / "a.jpg"))), "[sim:slow=3] ahead", api_name="/edit"
+    )
+    wait_for(running, "PROCESSING", "PROGRESS")
+    picture = (
+        "data:image/jpeg;base64," + base64.b64encode(image_file(tmp_path / "b.jpg").read_bytes()).decode()
+    )
+    fn_index = next(
+        d["id"]
+        for d in httpx.get(tight.url + "/config", timeout=30).json()["dependencies"]
+        if d.get("api_name") == "edit"
+    )
+    join = {"data": [picture, "behind"], "fn_index": fn_index, "session_hash": "waiting-visitor"}
+    with httpx.Client(base_url=tight.url, timeout=60) as http:
+        assert http.post("/gradio_api/queue/join", json=join).status_code == 200
+        places = 0
+        with http.stream(
+            "GET", "/gradio_api/queue/data", params={"session_hash": "waiting-visitor"}
+        ) as stream:
+            for line in stream.iter_lines():
+                message = json.loads(line[5:]) if line.startswith("data:") else {}
+                if message.get("msg") == "estimation":
+                    places += 1
+                if message.get("msg") in ("process_starts", "process_completed"):
+                    break
+    assert running.result(timeout=30)[1]["order_id"]
+    assert places >= 2  # on joining, then at least once more while the edit ahead ran

@@ -50,6 +50,7 @@ SIZE_CHOICES = [
 ]
 PRIVATE = {"api_visibility": "private"}  # every page event: not an API endpoint, not an MCP tool
 HISTORY_STORAGE_KEY = "juhe-image-edit-history"
+QUEUE_STATUS_S = 1.0  # how often a visitor waiting in the queue is told their place
 
 
 def header(offline: bool) -> gr.Button:
@@ -400,7 +401,14 @@ def build_demo(settings: AppSettings, backend: Backend | None = None) -> gr.Bloc
         wire_views(handlers, shown, state, views)
         wire_boards(BoardHandlers(settings, backend), board, state["history_state"], shown["status"])
         wire_batch(BatchHandlers(settings, backend, handlers), batch, form, history, state)
-    demo.queue(max_size=settings.queue_size, default_concurrency_limit=settings.concurrency)
+    # a waiting visitor's place in the queue, sent every QUEUE_STATUS_S; Gradio's default ("auto")
+    # sent every waiting visitor a new one each time an event started: with 256 joining at once,
+    # tens of thousands of messages per burst (a fifth of the app's process's CPU)
+    demo.queue(
+        max_size=settings.queue_size,
+        default_concurrency_limit=settings.concurrency,
+        status_update_rate=QUEUE_STATUS_S,
+    )
     # every event's values pass the gate; the files the app keeps in its cache are anyone's to send
     backend.issued.public = lambda: kept_files(demo)
     install_all(demo, Gate(backend.issued, request_visitor(settings)))
