@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 
@@ -418,6 +419,14 @@ class _BlockingByteBudget:
                 self._changed.notify_all()
 
 
+T = TypeVar("T")
+
+
+async def _file_work(on_loop: bool, fn: Callable[..., T], *args: object) -> T:
+    """`fn(*args)` on the event loop itself (`on_loop`) or on a worker thread."""
+    return fn(*args) if on_loop else await asyncio.to_thread(fn, *args)
+
+
 class AsyncImageEditClient(_BaseClient):
     """Asyncio client of the image-edit API; image work runs in a thread, off the event loop.
 
@@ -542,11 +551,7 @@ class AsyncImageEditClient(_BaseClient):
                         body.add(chunk)
                     data = body.data()
                     del body
-                    if on_loop:
-                        fmt = check_image(result, url, data)
-                    else:
-                        fmt = await asyncio.to_thread(check_image, result, url, data)
-                    yield data, fmt
+                    yield data, await _file_work(on_loop, check_image, result, url, data)
 
     @contextlib.contextmanager
     def _fetched(self, result: EditResult, url: str) -> Iterator[tuple[bytes, str]]:
@@ -606,12 +611,9 @@ class AsyncImageEditClient(_BaseClient):
         async def save(index: int, url: str) -> None:
             try:
                 async with self._fetching(result, url, on_loop) as (data, fmt):
-                    if on_loop:
-                        saver.save(index, data, fmt)
-                    else:
-                        await asyncio.to_thread(saver.save, index, data, fmt)
+                    await _file_work(on_loop, saver.save, index, data, fmt)
             except DownloadError as exc:
                 saver.fail(index, exc)
 
         await asyncio.gather(*(save(i, url) for i, url in enumerate(result.image_urls, start=1)))
-        return saver.finish() if on_loop else await asyncio.to_thread(saver.finish)
+        return await _file_work(on_loop, saver.finish)
