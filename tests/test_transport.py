@@ -263,3 +263,39 @@ def test_idle_connections_are_asked_if_alive_once_a_second_and_before_reuse(make
     now[0] += 1.0
     pool._assign_requests_to_connections()
     assert spare.liveness == 2
+
+
+class IdleStream(httpcore.NetworkStream):
+    """The network stream of an idle HTTP/1.1 connection whose server has said nothing."""
+
+    def get_extra_info(self, info: str):
+        return False if info == "is_readable" else None
+
+
+@pytest.mark.parametrize("make", [http_transport, async_http_transport], ids=["sync", "async"])
+def test_http11_connections_are_judged_by_the_state_they_are_in(make):
+    # the pass reads an HTTP/1.1 connection's state itself instead of asking httpcore's methods
+    pool = make(8)._pool
+    sync = isinstance(pool, httpcore.ConnectionPool)
+    module = httpcore._sync.http11 if sync else httpcore._async.http11
+    origin = httpcore.Origin(b"http", b"127.0.0.1", 9)
+
+    def connection(state):
+        outer = (httpcore.HTTPConnection if sync else httpcore.AsyncHTTPConnection)(origin)
+        outer._connection = (httpcore.HTTP11Connection if sync else httpcore.AsyncHTTP11Connection)(
+            origin, IdleStream()
+        )
+        outer._connection._state = state
+        return outer
+
+    states = module.HTTPConnectionState
+    new, active, closed, idle, spare = map(
+        connection, (states.NEW, states.ACTIVE, states.CLOSED, states.IDLE, states.IDLE)
+    )
+    assert [c.is_idle() for c in (new, active, idle)] == [False, False, True]  # httpcore agrees
+    pool._max_keepalive_connections = 1  # one idle connection may stay; busy ones do not count
+    pool._connections = [new, active, closed, idle, spare]
+    request = queued(pool)
+    assert pool._assign_requests_to_connections() == [spare]
+    assert pool._connections == [new, active, idle]  # the closed one is dropped
+    assert request.connection is idle  # neither the new nor the active one is handed out
