@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import socket
 import time
@@ -15,8 +16,10 @@ import juhe._transport
 from juhe import ImageEditClient
 from juhe._transport import (
     MAX_RETRY_AFTER,
+    READ_BYTES,
     RetryTransport,
     _AsyncStream,
+    _Stream,
     async_http_transport,
     deadline,
     http_transport,
@@ -120,6 +123,29 @@ def test_the_pool_keeps_a_bounded_number_of_idle_connections():
     assert limits.max_connections == 256
     assert limits.max_keepalive_connections == juhe._transport.KEEPALIVE_CONNECTIONS == 32
     assert juhe._transport._limits(8).max_keepalive_connections == 8
+
+
+def test_a_read_asks_the_socket_for_what_the_event_loop_reads_at_once():
+    """httpcore asks for 64 KiB; anyio would cut asyncio's 256 KiB reads into such pieces, copying
+    the rest each time, so both streams ask for at least 256 KiB (a bigger ask stays as it is)."""
+    asked: list[int] = []
+
+    class Inner:
+        def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+            asked.append(max_bytes)
+            return b"x"
+
+        def get_extra_info(self, info: str):
+            return None
+
+    class AsyncInner(Inner):
+        async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+            return Inner.read(self, max_bytes, timeout)
+
+    assert _Stream(Inner()).read(64 * 1024) == b"x"
+    assert asyncio.run(_AsyncStream(AsyncInner()).read(64 * 1024, timeout=5)) == b"x"
+    assert _Stream(Inner()).read(4 * READ_BYTES) == b"x"
+    assert asked == [READ_BYTES, READ_BYTES, 4 * READ_BYTES] and READ_BYTES == 256 * 1024
 
 
 def test_an_idle_connection_is_checked_without_asking_anyio_again():
