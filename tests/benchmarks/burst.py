@@ -1,5 +1,5 @@
 """Many visitors at once, side by side with the bare endpoint: `python tests/benchmarks/burst.py
-[--visitors 256] [--latency 2] [--runs 3] [--naive]`.
+[--visitors 256] [--latency 2] [--runs 3] [--naive] [--tmp DIR]`.
 
 Three processes run at once on loopback: the simulator (`--latency` seconds per edit, rendering once
 per distinct image), app.py (live against the simulator) and `bare_api.py`, the simplest Gradio
@@ -16,6 +16,13 @@ BARE_APP_ARRIVALS names a file); GET /config latency while the burst runs, p95; 
 (the app's and its edit processes' together) at its peak over idle before the burst, and idle.
 Printed per round and as medians of the per-round ratios app/bare, against the goals: wall <= 1.5x,
 last at the provider <= 1.2x, /config p95 <= 1.2x, RSS <= +300 MiB.
+
+Where the apps write (`--tmp`, default the system's temp folder) matters on some machines: on an
+ext4 file system without a journal, the kernel skips inodes freed in the last minute or more when
+it makes a new file, and after many deletions (a previous run's clean-up, a test suite) creating a
+file can cost close to a millisecond of CPU; app.py makes four files per edit (the result, its
+sidecar, its record, the folder of the copy Gradio serves), the bare app none. So the CPU it cost
+to create a file there is measured and printed before the bursts.
 
 With `--naive`, `naive_api.py` joins the turns: the same endpoint as a user would write it against
 the same simulator (post the form with httpx, download the first link, write it to a file, return
@@ -75,6 +82,16 @@ def wait_http(url: str, proc: subprocess.Popen, name: str) -> None:
         except httpx.TransportError:
             time.sleep(0.1)
     raise RuntimeError(f"{name} did not answer {url}")
+
+
+def file_creation_us(folder: Path, n: int = 200) -> float:
+    """Microseconds of CPU this process spends creating one empty file in `folder` (the files stay:
+    deleting them would slow the next creations, see below)."""
+    probe = Path(tempfile.mkdtemp(prefix="probe-", dir=folder))
+    start = time.process_time()
+    for k in range(n):
+        os.close(os.open(probe / f"{k}", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    return (time.process_time() - start) / n * 1e6
 
 
 def cpu_seconds(pid: int) -> float:
@@ -225,12 +242,13 @@ def ratio_line(name: str, ours: float, bare: float, unit: str = "s") -> str:
     return f"{name} {ours:.2f} {unit} vs {bare:.2f} {unit} = {ours / bare:.2f}x"
 
 
-def report(args: argparse.Namespace, rounds: list[dict[str, Burst]]) -> int:
+def report(args: argparse.Namespace, rounds: list[dict[str, Burst]], creation_us: float) -> int:
     """Print each round and the medians against the goals; 0 when every goal is met."""
     print(
         f"{args.visitors} visitors at once through `edit`, provider {args.latency:g} s, "
         f"JUHE_CONCURRENCY={args.visitors} JUHE_QUEUE_SIZE={2 * args.visitors}, {len(rounds)} rounds "
-        f"({', '.join(rounds[0])}, in turns); load average before: {os.getloadavg()[0]:.2f}"
+        f"({', '.join(rounds[0])}, in turns); load average before: {os.getloadavg()[0]:.2f}; "
+        f"creating a file in the apps' folder cost {creation_us:.0f} us of CPU before the bursts"
     )
     for k, measured in enumerate(rounds, 1):
         for floor in [name for name in measured if name != "app"]:
@@ -297,11 +315,13 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3, help="rounds of one burst on each app")
     parser.add_argument("--keep", action="store_true", help="keep the outputs and logs (else deleted)")
     parser.add_argument("--naive", action="store_true", help="also burst naive_api.py (see above)")
+    parser.add_argument("--tmp", help="folder for the apps' outputs and caches (default: the system's temp)")
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="juhe-burst-"))
+    tmp = Path(tempfile.mkdtemp(prefix="juhe-burst-", dir=args.tmp))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JUHE_", "GRADIO_", "BARE_"))}
     env.update(GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT))
     env["BARE_APP_SLEEP"] = str(args.latency)
+    creation_us = file_creation_us(tmp)
     sim_port = free_port()
     simulator = [sys.executable, "-m", "juhe.simulator", "--port", str(sim_port), "--render-once"]
     sim = subprocess.Popen(
@@ -352,7 +372,7 @@ def main() -> int:
             print(f"outputs and logs kept in {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
-    return report(args, rounds)
+    return report(args, rounds, creation_us)
 
 
 if __name__ == "__main__":
