@@ -68,7 +68,8 @@ def _left(timeout: float | None, expired: type[Exception]) -> float | None:
 
 # httpcore reads 64 KiB at a time. asyncio reads up to 256 KiB from the socket, and anyio cut that
 # into 64 KiB pieces, copying the rest each time: a 1 MB result was read in ~28 steps through
-# httpx's and httpcore's layers. Asking for 256 KiB reads it in ~4 (-20 % of a download's CPU).
+# httpx's and httpcore's layers. Asking for 256 KiB reads it in ~4 (10-20 % less CPU per download,
+# tests/benchmarks/downloads.py; 1 MiB measured worse).
 READ_BYTES = 256 * 1024
 
 
