@@ -86,7 +86,7 @@ def wait_http(url: str, proc: subprocess.Popen, name: str) -> None:
 
 def file_creation_us(folder: Path, n: int = 200) -> float:
     """Microseconds of CPU this process spends creating one empty file in `folder` (the files stay:
-    deleting them would slow the next creations, see below)."""
+    deleting them would slow the next creations, see the module's docstring)."""
     probe = Path(tempfile.mkdtemp(prefix="probe-", dir=folder))
     start = time.process_time()
     for k in range(n):
